@@ -1,0 +1,47 @@
+# The two commands of the README: `make run` and `make test`. Both install into .venv and make sure PostgreSQL
+# and Redis answer at POSTREC_DATABASE_URL / POSTREC_REDIS_URL, starting embedded servers under .data/ otherwise.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCALE ?= small
+PORT ?= 8000
+WORKERS ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: install services db run build serve test lint stop clean lock
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+services: install
+	$(BIN)/postrec services up
+
+db: services
+	$(BIN)/postrec db init
+
+run: db
+	$(BIN)/postrec seed --scale $(SCALE)
+
+test: db
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+stop:
+	@[ -x $(BIN)/postrec ] && $(BIN)/postrec services down || true
+
+clean: stop
+	rm -rf .data reports/*.tmp
+
+# Regenerate the pinned versions after changing dependencies in pyproject.toml.
+lock: install
+	$(BIN)/pip freeze --exclude-editable | grep -v '^postrec' > constraints.txt

@@ -1,0 +1,9 @@
+"""``postrec serve``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the API's subcommands."""

