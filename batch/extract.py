@@ -1,0 +1,179 @@
+"""Extract: the three source tables from PostgreSQL into polars, through ``COPY ... TO STDOUT``.
+
+COPY streams CSV that is parsed in chunks of a few tens of MB, so the text form of the feed (gigabytes at full
+scale) never sits in memory at once; only the compact typed frame does. Aggregations that need not see every row
+can run in PostgreSQL through :func:`copy_query`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import psycopg2.extensions
+from sqlalchemy.engine import Engine
+
+from common.columns import Action, Col, Table
+from common.logs import rss_mb
+
+log = logging.getLogger(__name__)
+
+USER_SCHEMA: Mapping[str, pl.DataType] = {
+    Col.USER_ID: pl.Int32(),
+    Col.AGE: pl.Int16(),
+    Col.CITY: pl.String(),
+    Col.COUNTRY: pl.String(),
+    Col.EXP_GROUP: pl.Int8(),
+    Col.GENDER: pl.Int8(),
+    Col.OS: pl.String(),
+    Col.SOURCE: pl.String(),
+}
+POST_SCHEMA: Mapping[str, pl.DataType] = {Col.POST_ID: pl.Int32(), Col.TEXT: pl.String(), Col.TOPIC: pl.String()}
+FEED_SCHEMA: Mapping[str, pl.DataType] = {
+    Col.TIMESTAMP: pl.Datetime("us"),
+    Col.USER_ID: pl.Int32(),
+    Col.POST_ID: pl.Int32(),
+    Col.ACTION: pl.Enum(list(Action.ALL)),
+    Col.TARGET: pl.Int8(),
+}
+CHUNK_BYTES = 64 * 2**20
+
+
+class _CsvChunkParser(io.RawIOBase):
+    """A write-only stream for ``copy_expert`` that parses complete CSV lines into frames every few MB."""
+
+    def __init__(self, schema: Mapping[str, pl.DataType], chunk_bytes: int) -> None:
+        super().__init__()
+        self._schema = dict(schema)
+        self._chunk_bytes = chunk_bytes
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self.frames: list[pl.DataFrame] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # noqa: ANN401 - the buffer protocol type of io.RawIOBase
+        chunk = bytes(data)
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= self._chunk_bytes:
+            self._parse_complete_lines()
+        return len(chunk)
+
+    def finish(self) -> pl.DataFrame:
+        """Parse what is left and return all rows as one frame."""
+        self._parse(b"".join(self._pending))
+        self._pending, self._pending_size = [], 0
+        if not self.frames:
+            return pl.DataFrame(schema=self._schema)
+        return pl.concat(self.frames, rechunk=True)
+
+    def _parse_complete_lines(self) -> None:
+        text = b"".join(self._pending)
+        cut = text.rfind(b"\n") + 1
+        self._parse(text[:cut])
+        self._pending, self._pending_size = [text[cut:]], len(text) - cut
+
+    def _parse(self, text: bytes) -> None:
+        if text:
+            self.frames.append(_read_csv(text, self._schema))
+
+
+def _read_csv(text: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    # Enums and timestamps are parsed from strings first: the CSV reader's own parsing of them is stricter than
+    # PostgreSQL's text output (fractional seconds are optional there).
+    raw_schema = {
+        name: (pl.String() if isinstance(dtype, pl.Enum | pl.Datetime) else dtype) for name, dtype in schema.items()
+    }
+    frame = pl.read_csv(text, has_header=False, new_columns=list(schema), schema=raw_schema)
+    return frame.with_columns(_convert(name, dtype) for name, dtype in schema.items() if name in frame.columns)
+
+
+def _convert(name: str, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.Datetime):
+        return pl.col(name).str.to_datetime(time_unit="us", format="%Y-%m-%d %H:%M:%S%.f", strict=True)
+    return pl.col(name).cast(dtype)
+
+
+def copy_query(
+    engine: Engine,
+    sql: str,
+    schema: Mapping[str, pl.DataType],
+    params: Mapping[str, Any] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> pl.DataFrame:
+    """Run a SELECT through ``COPY (...) TO STDOUT`` and return its rows as a typed frame.
+
+    Args:
+        engine: Engine on the source database.
+        sql: A SELECT whose columns are, in order, the keys of ``schema``; ``%(name)s`` placeholders allowed.
+        schema: Column name -> polars dtype of the result.
+        params: Values for the placeholders, quoted by the driver.
+        chunk_bytes: How much CSV text to buffer before parsing it.
+    """
+    parser = _CsvChunkParser(schema, chunk_bytes)
+    raw = engine.raw_connection()
+    try:
+        connection: psycopg2.extensions.connection = raw.driver_connection
+        with connection.cursor() as cursor:
+            statement = cursor.mogrify(sql, params or {}).decode()
+            cursor.copy_expert(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)", parser)
+    finally:
+        raw.close()
+    return parser.finish()
+
+
+def _timed_copy(
+    engine: Engine, table: str, sql: str, schema: Mapping[str, pl.DataType], params: Mapping[str, Any] | None = None
+) -> pl.DataFrame:
+    started = time.perf_counter()
+    frame = copy_query(engine, sql, schema, params)
+    seconds = time.perf_counter() - started
+    log.info("extracted %s: rows=%d seconds=%.2f rss_mb=%.0f", table, frame.height, seconds, rss_mb())
+    return frame
+
+
+def load_users(engine: Engine) -> pl.DataFrame:
+    """Every user with its demographics."""
+    columns = ", ".join(USER_SCHEMA)
+    return _timed_copy(engine, Table.USERS, f"SELECT {columns} FROM {Table.USERS} ORDER BY {Col.USER_ID}", USER_SCHEMA)
+
+
+def load_posts(engine: Engine) -> pl.DataFrame:
+    """Every post with its text and topic."""
+    columns = ", ".join(POST_SCHEMA)
+    return _timed_copy(engine, Table.POSTS, f"SELECT {columns} FROM {Table.POSTS} ORDER BY {Col.POST_ID}", POST_SCHEMA)
+
+
+def load_feed(
+    engine: Engine, start: datetime | None = None, end: datetime | None = None, action: str | None = None
+) -> pl.DataFrame:
+    """Feed rows with ``start <= timestamp < end`` (either bound optional), optionally of one action only.
+
+    ``target`` is kept as stored: NULL or 0 on like rows, both accepted.
+    """
+    conditions, params = _feed_filter(start, end, action)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    columns = ", ".join(f'"{name}"' for name in FEED_SCHEMA)
+    return _timed_copy(engine, Table.FEED, f"SELECT {columns} FROM {Table.FEED}{where}", FEED_SCHEMA, params)
+
+
+def _feed_filter(start: datetime | None, end: datetime | None, action: str | None) -> tuple[list[str], dict[str, Any]]:
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if start is not None:
+        conditions.append(f'"{Col.TIMESTAMP}" >= %(start)s')
+        params["start"] = start
+    if end is not None:
+        conditions.append(f'"{Col.TIMESTAMP}" < %(end)s')
+        params["end"] = end
+    if action is not None:
+        conditions.append(f"{Col.ACTION} = %(action)s")
+        params["action"] = action
+    return conditions, params
