@@ -83,8 +83,8 @@ def als_ranking(
     from implicit.cpu.als import AlternatingLeastSquares
 
     matrix = _like_matrix(likes, user_ids, post_ids)
-    model = AlternatingLeastSquares(factors=factors, iterations=15, random_state=seed, num_threads=0)
     with threadpool_limits(1, "blas"):  # implicit runs its own threads; a BLAS pool on top only thrashes
+        model = AlternatingLeastSquares(factors=factors, iterations=15, random_state=seed, num_threads=0)
         model.fit(matrix, show_progress=False)
     ids, _scores = model.recommend(np.arange(user_ids.size), matrix, N=k, filter_already_liked_items=False)
     ranked: IntMatrix = post_ids[ids]
