@@ -1,0 +1,94 @@
+"""The evaluation's hold-out: who is evaluated, what counts as a hit, and how users are grouped for breakdowns.
+
+As the course checker does: every user with at least one like in ``[as_of, as_of + window)`` is asked for 5 posts;
+posts liked before ``as_of`` are never recommended, so they do not count as hits either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from common.ab import assign_group
+from common.columns import Action, Col
+
+ACTIVITY_EDGES = (100, 300, 600)
+
+
+@dataclass(frozen=True, slots=True)
+class Holdout:
+    """Evaluated users (sorted) and, per user, the posts liked in the window that were not liked before."""
+
+    user_ids: npt.NDArray[np.int64]
+    relevant: list[set[int]]
+
+    @property
+    def relevant_counts(self) -> npt.NDArray[np.int64]:
+        """How many posts each user liked in the window."""
+        return np.array([len(posts) for posts in self.relevant], dtype=np.int64)
+
+
+def build_holdout(history_likes: pl.DataFrame, window_likes: pl.DataFrame) -> Holdout:
+    """Users with a new like in the window and those likes, from like rows before and inside the window."""
+    before = history_likes.select(Col.USER_ID, Col.POST_ID).unique()
+    fresh = (
+        window_likes.select(Col.USER_ID, Col.POST_ID).unique().join(before, on=[Col.USER_ID, Col.POST_ID], how="anti")
+    )
+    grouped = fresh.group_by(Col.USER_ID).agg(pl.col(Col.POST_ID)).sort(Col.USER_ID)
+    return Holdout(
+        user_ids=grouped[Col.USER_ID].to_numpy().astype(np.int64),
+        relevant=[set(map(int, posts)) for posts in grouped[Col.POST_ID].to_list()],
+    )
+
+
+def shuffled_holdout(holdout: Holdout, post_ids: npt.NDArray[np.int64], seed: int) -> Holdout:
+    """The leakage guard's hold-out: likes moved to other users and onto a random relabelling of the catalog.
+
+    Nothing a recommender learned from data before the window can predict these, so every model should fall to
+    the level of random; one that does not is reading the hold-out somewhere.
+    """
+    rng = np.random.default_rng(seed)
+    relabel = dict(zip(post_ids.tolist(), rng.permutation(post_ids).tolist(), strict=True))
+    moved = [holdout.relevant[i] for i in rng.permutation(len(holdout.relevant))]
+    return Holdout(holdout.user_ids, [{relabel.get(post, post) for post in posts} for posts in moved])
+
+
+def user_groups(
+    history: pl.DataFrame, posts: pl.DataFrame, user_ids: npt.NDArray[np.int64], salt: str, control_percent: int
+) -> dict[str, list[str]]:
+    """Labels of each evaluated user for the breakdowns: A/B group, activity bucket and favourite topic."""
+    frame = pl.DataFrame({Col.USER_ID: user_ids.astype(np.int32)})
+    activity = _views_per_user(history).join(frame, on=Col.USER_ID, how="right").fill_null(0)
+    topic = _favourite_topic(history, posts)
+    labelled = activity.join(topic, on=Col.USER_ID, how="left").sort(Col.USER_ID)
+    return {
+        "exp_group": [assign_group(int(user), salt, control_percent) for user in labelled[Col.USER_ID]],
+        "activity": [_activity_label(int(views)) for views in labelled["views"]],
+        "topic": [str(topic or "none") for topic in labelled[Col.TOPIC]],
+    }
+
+
+def _views_per_user(history: pl.DataFrame) -> pl.DataFrame:
+    views = history.filter(pl.col(Col.ACTION) == Action.VIEW)
+    return views.group_by(Col.USER_ID).len(name="views")
+
+
+def _favourite_topic(history: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
+    likes = history.filter(pl.col(Col.ACTION) == Action.LIKE).join(posts.select(Col.POST_ID, Col.TOPIC), on=Col.POST_ID)
+    counts = likes.group_by(Col.USER_ID, Col.TOPIC).len(name="likes")
+    return (
+        counts.sort(["likes", Col.TOPIC], descending=[True, False])
+        .unique(Col.USER_ID, keep="first")
+        .select(Col.USER_ID, Col.TOPIC)
+    )
+
+
+def _activity_label(views: int) -> str:
+    edges = (0, *ACTIVITY_EDGES)
+    for low, high in zip(edges, ACTIVITY_EDGES, strict=False):
+        if views < high:
+            return f"{low:04d}-{high - 1:04d} views"
+    return f"{ACTIVITY_EDGES[-1]:04d}+ views"
