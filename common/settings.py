@@ -34,6 +34,14 @@ class Settings:
         version_grace_seconds: How long a superseded version stays in Redis before it is deleted.
         served_stream_maxlen: Approximate cap on the ``served`` stream's length.
         seed: Random seed for training and any sampling, so a build is reproducible.
+        likes_sync_interval_seconds: How often the scheduler enqueues the likes sync.
+        likes_sync_overlap_seconds: How far before its watermark a likes sync reads again, for likes committed
+            late with an older timestamp (re-reading is harmless: sets add nothing twice).
+        refresh_cron: Cron expression (local time of the scheduler) of the full refresh: extract, train, score.
+        refresh_timeout_seconds: Time limit of one refresh job (extract and train) and of one scoring shard.
+        shard_users: Users per scoring shard of a refresh; each shard is one job any worker can run.
+        job_retries: How many times a failed worker job is tried again before it counts as failed for good.
+        job_retry_interval_seconds: Wait before each retry of a failed worker job.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -47,6 +55,13 @@ class Settings:
     version_grace_seconds: int = 3600
     served_stream_maxlen: int = 100_000
     seed: int = 42
+    likes_sync_interval_seconds: int = 60
+    likes_sync_overlap_seconds: int = 60
+    refresh_cron: str = "30 2 * * *"
+    refresh_timeout_seconds: int = 4 * 3600
+    shard_users: int = 10_000
+    job_retries: int = 2
+    job_retry_interval_seconds: int = 30
 
     def __post_init__(self) -> None:
         _require(self.database_url.startswith("postgresql"), "POSTREC_DATABASE_URL must start with postgresql://")
