@@ -1,0 +1,102 @@
+"""``postrec seed``: generate a synthetic world and load it into PostgreSQL, replacing what was there.
+
+The three source tables and the truth tables are emptied and filled in one transaction, streamed with
+``COPY FROM STDIN`` one chunk of users at a time: a failed seed leaves the previous data, and memory stays
+bounded at full scale. The feed's indexes are dropped for the load and rebuilt afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import polars as pl
+from sqlalchemy.engine import Engine
+
+from batch.world import World, completed_truth, generate_feed, generate_world
+from batch.world_dist import FloatArray, IntArray
+from batch.world_store import CopyCursor, save_truth
+from common.columns import Table
+from common.db import drop_feed_indexes, init_schema
+from common.logs import progress, rss_mb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReport:
+    """What a seed loaded and how long it took."""
+
+    users: int
+    posts: int
+    feed_rows: int
+    seconds: float
+
+
+def seed_database(engine: Engine, scale: str, seed: int) -> SeedReport:
+    """Generate the world ``scale``/``seed`` and make it the database's contents.
+
+    Args:
+        engine: Engine on the target database (its schema is created when missing).
+        scale: ``tiny``, ``small``, ``medium`` or ``full``.
+        seed: Random seed; the same scale and seed always give the same data.
+    """
+    started = time.perf_counter()
+    init_schema(engine)
+    world = generate_world(scale, seed)
+    drop_feed_indexes(engine)
+    try:
+        feed_rows = _load_world(engine, world)
+    finally:
+        init_schema(engine)
+    report = SeedReport(len(world.users), len(world.posts), feed_rows, time.perf_counter() - started)
+    log.info(
+        "seeded: scale=%s seed=%d users=%d posts=%d feed_rows=%d seconds=%.1f rss_mb=%.0f",
+        scale,
+        seed,
+        report.users,
+        report.posts,
+        report.feed_rows,
+        report.seconds,
+        rss_mb(),
+    )
+    return report
+
+
+def _load_world(engine: Engine, world: World) -> int:
+    """Replace every table's contents in one transaction; returns the number of feed rows."""
+    connection = engine.raw_connection()
+    try:
+        cursor = cast(CopyCursor, connection.cursor())
+        cursor.execute(f"TRUNCATE {Table.USERS}, {Table.POSTS}, {Table.FEED}")
+        copy_frame(cursor, Table.USERS, world.users.to_frame())
+        copy_frame(cursor, Table.POSTS, world.posts.to_frame())
+        rows, tallies = _load_feed(cursor, world)
+        save_truth(cursor, completed_truth(world, tallies))
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
+    return rows
+
+
+def _load_feed(cursor: CopyCursor, world: World) -> tuple[int, list[tuple[IntArray, IntArray, FloatArray]]]:
+    rows, tallies = 0, []
+    for chunk in progress(generate_feed(world), world.chunk_count, "feed chunks", log):
+        copy_frame(cursor, Table.FEED, chunk.frame)
+        rows += chunk.frame.height
+        tallies.append((chunk.users, chunk.draws, chunk.keep))
+    return rows, tallies
+
+
+def copy_frame(cursor: CopyCursor, table: str, frame: pl.DataFrame) -> None:
+    """Append a frame to a table with ``COPY FROM STDIN`` (CSV, columns by name)."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S")
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
