@@ -1,0 +1,59 @@
+"""The app factory. Every app owns its parts (store, version watcher, metrics); nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import redis.asyncio as aioredis
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from api.errors import make_error_handler
+from api.metrics import Metrics, metrics_middleware
+from api.routes import ApiParts, build_route_handlers
+from api.serving import Recommender
+from api.store import Store, make_client
+from api.versions import VersionWatcher
+from common.keys import KeyLayout
+from common.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | None = None) -> Litestar:
+    """Build the API.
+
+    Args:
+        settings: Configuration; read from the environment when omitted (the ASGI server's factory call).
+        redis: An asyncio Redis client to use (and leave open); when omitted the app creates a fail-fast one
+            from ``settings.redis_url`` and closes it on shutdown.
+    """
+    settings = settings or load_settings()
+    client = redis if redis is not None else make_client(settings.redis_url)
+    store = Store(client, KeyLayout(settings.prefix), settings.served_stream_maxlen)
+    watcher = VersionWatcher(store)
+    metrics = Metrics()
+    parts = ApiParts(recommender=Recommender(store, watcher), watcher=watcher, store=store, metrics=metrics)
+    return Litestar(
+        route_handlers=build_route_handlers(parts, max_limit=settings.k),
+        lifespan=[_lifespan(watcher, client, close_client=redis is None)],
+        middleware=[metrics_middleware(metrics)],
+        exception_handlers={Exception: make_error_handler(metrics)},
+        openapi_config=OpenAPIConfig(title="postrec", version="0.1.0", description=__doc__),
+        logging_config=None,
+    )
+
+
+def _lifespan(
+    watcher: VersionWatcher, client: aioredis.Redis[bytes], close_client: bool
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        await watcher.start()
+        try:
+            yield
+        finally:
+            await watcher.stop()
+            if close_client:
+                await client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
+
+    return lifespan
