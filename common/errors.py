@@ -40,3 +40,7 @@ class ArtifactMismatchError(PostrecError):
 
 class PublishError(PostrecError):
     """A version could not be written or verified; the live version was left as it was."""
+
+
+class WorkerJobError(PostrecError):
+    """A worker job failed for good or did not finish in time; ``rq info`` and its failed registry say why."""

@@ -1,0 +1,42 @@
+"""The long-running processes: an RQ worker on the deployment's queues, and the cron scheduler."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+
+from rq import Worker
+
+from common.settings import Settings
+from worker.connections import open_redis
+from worker.queues import queue_names
+from worker.schedule import build_scheduler
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, roles: Sequence[str], burst: bool = False, with_scheduler: bool = True) -> bool:
+    """Serve the queues of ``roles`` until stopped (or, with ``burst``, until they are empty).
+
+    Args:
+        settings: Redis URL and key prefix of the deployment.
+        roles: Queue roles, highest priority first.
+        burst: Quit once the queues are empty instead of waiting for more jobs.
+        with_scheduler: Also move due delayed jobs (retries after an interval) back to their queues; RQ lets one
+            worker per queue do it at a time.
+
+    Returns:
+        Whether any job was run.
+    """
+    with open_redis(settings.redis_url) as connection:
+        worker = Worker(queue_names(settings.prefix, roles), connection=connection)
+        return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level)
+
+
+def run_scheduler(settings: Settings) -> None:
+    """Enqueue the recurring jobs on time until SIGTERM or SIGINT."""
+    name = f"{settings.prefix}@{socket.gethostname()}:{os.getpid()}"
+    with open_redis(settings.redis_url) as connection:
+        build_scheduler(connection, settings, name=name).start()  # type: ignore[no-untyped-call]

@@ -1,0 +1,36 @@
+"""Waiting for an enqueued job from the command line (``--wait``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+
+from rq.job import Job, JobStatus
+
+from common.errors import WorkerJobError
+
+TERMINAL: Final = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+POLL_S: Final = 0.2
+
+
+def wait_for_result(job: Job, timeout_s: float) -> Any:  # noqa: ANN401 - whatever the job function returned
+    """Block until the job ends; return its result.
+
+    Retries in between count as running: only the last attempt's outcome matters.
+
+    Raises:
+        WorkerJobError: The job failed for good, was stopped, or is still pending after ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    status = job.get_status(refresh=True)
+    while status not in TERMINAL:
+        if time.monotonic() > deadline:
+            raise WorkerJobError(
+                f"job {job.id} ({job.func_name}) is still {status} after {timeout_s:.0f} s: "
+                "is a `postrec worker` running for its queue? `rq info` shows queues and workers"
+            )
+        time.sleep(POLL_S)
+        status = job.get_status(refresh=True)
+    if status != JobStatus.FINISHED:
+        raise WorkerJobError(f"job {job.id} ({job.func_name}) ended {status}: see `rq info` and the failed registry")
+    return job.return_value()
