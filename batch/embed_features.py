@@ -1,0 +1,250 @@
+"""Features of the ``test`` model derived from the post embeddings and from who liked what.
+
+Per post (text only, so no cutoff applies): a few principal components of its embedding, its KMeans cluster and
+its distance to every cluster centre. Per user x post: the cosine between the post and the user's taste (the
+time-decayed mean of the embeddings of the posts the user liked before the cutoff), and the dot product of the
+user's and the post's implicit-ALS factors, fitted on likes before the cutoff. Both user x post scores are
+:class:`UserPostSpace` objects, scored in blocks of users against the whole catalog, in float32, so a full-scale
+matrix (163,205 x 7,023) never has to exist at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from batch.embed import FloatMatrix, IdArray, PostEmbeddings
+from common.columns import Action, Col
+
+log = logging.getLogger(__name__)
+
+PAIR_CHUNK: Final = 65_536
+USEC_PER_DAY: Final = 86_400 * 1_000_000
+
+
+class EmbedFeature:
+    """Names of the embedding-derived features."""
+
+    COMPONENT: Final = "emb_pc_{}"
+    CLUSTER: Final = "emb_cluster"
+    DISTANCE: Final = "emb_dist_{}"
+    TASTE_COSINE: Final = "taste_cosine"
+    ALS_SCORE: Final = "als_score"
+
+
+def component_names(count: int) -> tuple[str, ...]:
+    """Column names of ``count`` principal components."""
+    return tuple(EmbedFeature.COMPONENT.format(i) for i in range(count))
+
+
+def distance_names(count: int) -> tuple[str, ...]:
+    """Column names of the distances to ``count`` cluster centres."""
+    return tuple(EmbedFeature.DISTANCE.format(i) for i in range(count))
+
+
+def post_embedding_features(
+    embeddings: PostEmbeddings, components: int = 5, clusters: int = 15, seed: int = 0
+) -> pl.DataFrame:
+    """Per post: principal components, KMeans cluster and distance to each cluster centre (all float32).
+
+    Args:
+        embeddings: The catalog's vectors.
+        components: Principal components kept (fewer when there are fewer posts or dimensions).
+        clusters: KMeans clusters (fewer when there are fewer posts).
+        seed: Seed of PCA and KMeans, so a rebuild gives the same features.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    vectors = embeddings.vectors
+    kept = max(1, min(components, *vectors.shape))
+    reduced = PCA(n_components=kept, random_state=seed).fit_transform(vectors).astype(np.float32)
+    kmeans = KMeans(n_clusters=max(1, min(clusters, vectors.shape[0])), n_init=4, random_state=seed).fit(vectors)
+    distances = kmeans.transform(vectors).astype(np.float32)
+    return pl.DataFrame(
+        {
+            Col.POST_ID: embeddings.post_ids,
+            **dict(zip(component_names(kept), reduced.T, strict=True)),
+            EmbedFeature.CLUSTER: kmeans.labels_.astype(np.float32),
+            **dict(zip(distance_names(distances.shape[1]), distances.T, strict=True)),
+        }
+    )
+
+
+def post_matrix(features: pl.DataFrame, post_ids: npt.ArrayLike) -> FloatMatrix:
+    """The feature columns (all but post_id) as a float32 matrix whose rows follow ``post_ids``; unknown posts NaN."""
+    wanted = pl.DataFrame({Col.POST_ID: np.asarray(post_ids, dtype=np.int32)})
+    joined = wanted.join(features.with_columns(pl.col(Col.POST_ID).cast(pl.Int32)), on=Col.POST_ID, how="left")
+    values = joined.drop(Col.POST_ID).cast(pl.Float32).to_numpy()
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class UserPostSpace:
+    """Users and posts as vectors of one space; a user-post score is the dot product of their vectors.
+
+    Attributes:
+        name: The feature this space's score is.
+        user_ids: Sorted ids of the users with a vector; any other user scores 0 against every post.
+        user_vectors: (users x dim) float32.
+        post_ids: Sorted ids of the posts with a vector; any other post scores 0.
+        post_vectors: (posts x dim) float32.
+    """
+
+    name: str
+    user_ids: IdArray
+    user_vectors: FloatMatrix
+    post_ids: IdArray
+    post_vectors: FloatMatrix
+
+    def user_rows(self, user_ids: npt.ArrayLike) -> FloatMatrix:
+        """Vectors of the given users, zero for users without one."""
+        return _rows(self.user_ids, self.user_vectors, user_ids)
+
+    def post_rows(self, post_ids: npt.ArrayLike) -> FloatMatrix:
+        """Vectors of the given posts, zero for posts without one."""
+        return _rows(self.post_ids, self.post_vectors, post_ids)
+
+    def score_block(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike | None = None) -> FloatMatrix:
+        """(users x posts) float32 scores; posts default to :attr:`post_ids`, in that order."""
+        posts = self.post_vectors if post_ids is None else self.post_rows(post_ids)
+        block: FloatMatrix = self.user_rows(user_ids) @ posts.T
+        return block
+
+    def score_blocks(
+        self, user_ids: npt.ArrayLike, block_users: int = 4096, post_ids: npt.ArrayLike | None = None
+    ) -> Iterator[tuple[IdArray, FloatMatrix]]:
+        """(user ids of the block, scores of the block) for consecutive blocks of ``block_users`` users."""
+        users = np.asarray(user_ids, dtype=np.int32)
+        for start in range(0, users.size, block_users):
+            chunk = users[start : start + block_users]
+            yield chunk, self.score_block(chunk, post_ids)
+
+    def score_pairs(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike, chunk: int = PAIR_CHUNK) -> FloatMatrix:
+        """Score of each (user, post) pair, float32, computed in chunks to bound memory."""
+        users, posts = np.asarray(user_ids), np.asarray(post_ids)
+        scores = np.empty(users.size, dtype=np.float32)
+        for start in range(0, users.size, chunk):
+            part = slice(start, start + chunk)
+            scores[part] = np.einsum("ij,ij->i", self.user_rows(users[part]), self.post_rows(posts[part]))
+        return scores
+
+
+def _rows(sorted_ids: IdArray, vectors: FloatMatrix, wanted: npt.ArrayLike) -> FloatMatrix:
+    ids = np.asarray(wanted, dtype=np.int64)
+    rows = np.zeros((ids.size, vectors.shape[1]), dtype=np.float32)
+    if sorted_ids.size == 0:
+        return rows
+    positions = np.minimum(np.searchsorted(sorted_ids, ids), sorted_ids.size - 1)
+    known = sorted_ids[positions] == ids
+    rows[known] = vectors[positions[known]]
+    return rows
+
+
+def likes_before(likes: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
+    """Like rows strictly before the cutoff (view rows dropped when the frame has an action column)."""
+    earlier = likes.filter(pl.col(Col.TIMESTAMP) < cutoff)
+    return earlier.filter(pl.col(Col.ACTION) == Action.LIKE) if Col.ACTION in likes.columns else earlier
+
+
+def taste_space(
+    likes: pl.DataFrame, embeddings: PostEmbeddings, cutoff: datetime, half_life_days: float = 30.0
+) -> UserPostSpace:
+    """Each user's taste: the time-decayed mean embedding of the posts liked before the cutoff, normalised.
+
+    A like ``age`` days before the cutoff weighs ``0.5 ** (age / half_life_days)``. The score is the cosine between
+    taste and post (post vectors are normalised); users without a like before the cutoff score 0.
+
+    Args:
+        likes: Like rows (user_id, post_id, timestamp); rows at or after the cutoff are ignored.
+        embeddings: The catalog's vectors; likes of posts outside it are ignored.
+        cutoff: Only likes strictly before it count.
+        half_life_days: Age at which a like counts half as much as one at the cutoff.
+    """
+    known = likes_before(likes, cutoff).join(
+        pl.DataFrame({Col.POST_ID: embeddings.post_ids}), on=Col.POST_ID, how="semi"
+    )
+    user_ids = np.unique(known[Col.USER_ID].to_numpy()).astype(np.int32)
+    weights = _decay_weights(known[Col.TIMESTAMP], cutoff, half_life_days)
+    matrix = _sparse(known, user_ids, embeddings.post_ids, weights)
+    tastes = np.asarray(matrix @ embeddings.vectors, dtype=np.float32)
+    return UserPostSpace(
+        EmbedFeature.TASTE_COSINE, user_ids, _normalised(tastes), embeddings.post_ids, embeddings.vectors
+    )
+
+
+def _decay_weights(timestamps: pl.Series, cutoff: datetime, half_life_days: float) -> npt.NDArray[np.float32]:
+    age_days = (pl.lit(cutoff) - timestamps).dt.total_microseconds() / USEC_PER_DAY
+    ages = timestamps.to_frame().select(age_days).to_series().to_numpy()
+    return np.power(0.5, ages / half_life_days).astype(np.float32)
+
+
+def _sparse(
+    pairs: pl.DataFrame, user_ids: IdArray, post_ids: IdArray, values: npt.NDArray[np.float32]
+) -> sp.csr_matrix:
+    rows = np.searchsorted(user_ids, pairs[Col.USER_ID].to_numpy())
+    cols = np.searchsorted(post_ids, pairs[Col.POST_ID].to_numpy())
+    # Duplicates are summed: a post liked twice counts twice.
+    return sp.csr_matrix((values, (rows, cols)), shape=(user_ids.size, post_ids.size), dtype=np.float32)
+
+
+def _normalised(vectors: FloatMatrix) -> FloatMatrix:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit: FloatMatrix = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return unit
+
+
+def als_space(
+    likes: pl.DataFrame,
+    cutoff: datetime,
+    user_ids: npt.ArrayLike,
+    post_ids: npt.ArrayLike,
+    factors: int = 32,
+    regularization: float = 0.01,
+    seed: int = 0,
+    num_threads: int = 0,
+) -> UserPostSpace:
+    """Implicit-ALS factors of the user x post like matrix before the cutoff; the score is their dot product.
+
+    Args:
+        likes: Like rows (user_id, post_id, timestamp); rows at or after the cutoff are ignored.
+        cutoff: Only likes strictly before it count.
+        user_ids: The fixed user set (rows of the matrix); users without a like get zero factors.
+        post_ids: The catalog (columns); likes of other posts are ignored.
+        factors: Latent dimensions.
+        regularization: L2 penalty on the factors.
+        seed: Seed of the factor initialisation, so a rebuild gives the same scores.
+        num_threads: implicit's worker threads (0: one per core).
+    """
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    users, posts = np.unique(np.asarray(user_ids, dtype=np.int32)), np.unique(np.asarray(post_ids, dtype=np.int32))
+    pairs = _known_pairs(likes_before(likes, cutoff), users, posts)
+    matrix = _sparse(pairs, users, posts, np.ones(pairs.height, dtype=np.float32))
+    with threadpool_limits(1, "blas"):  # implicit runs its own threads; a BLAS pool on top only thrashes
+        model = AlternatingLeastSquares(
+            factors=factors, regularization=regularization, iterations=15, random_state=seed, num_threads=num_threads
+        )
+        model.fit(matrix, show_progress=False)
+    user_factors = np.asarray(model.user_factors, dtype=np.float32)
+    user_factors[np.diff(matrix.indptr) == 0] = 0.0  # no like yet: no evidence of taste, not a random one
+    log.info("als factors: users=%d posts=%d likes=%d factors=%d", users.size, posts.size, matrix.nnz, factors)
+    return UserPostSpace(EmbedFeature.ALS_SCORE, users, user_factors, posts, np.asarray(model.item_factors, np.float32))
+
+
+def _known_pairs(likes: pl.DataFrame, user_ids: IdArray, post_ids: IdArray) -> pl.DataFrame:
+    return (
+        likes.select(pl.col(Col.USER_ID).cast(pl.Int32), pl.col(Col.POST_ID).cast(pl.Int32))
+        .unique()
+        .join(pl.DataFrame({Col.USER_ID: user_ids}), on=Col.USER_ID, how="semi")
+        .join(pl.DataFrame({Col.POST_ID: post_ids}), on=Col.POST_ID, how="semi")
+    )
