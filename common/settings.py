@@ -33,6 +33,8 @@ class Settings:
         log_level: stdlib logging level name for entry points.
         version_grace_seconds: How long a superseded version stays in Redis before it is deleted.
         served_stream_maxlen: Approximate cap on the ``served`` stream's length.
+        api_redis_timeout_ms: How long the API waits for Redis (to connect, and for each reply) before answering
+            503, so a dead or hung Redis never holds a request longer.
         seed: Random seed for training and any sampling, so a build is reproducible.
         likes_sync_interval_seconds: How often the scheduler enqueues the likes sync.
         likes_sync_overlap_seconds: How far before its watermark a likes sync reads again, for likes committed
@@ -54,6 +56,7 @@ class Settings:
     log_level: str = "INFO"
     version_grace_seconds: int = 3600
     served_stream_maxlen: int = 100_000
+    api_redis_timeout_ms: int = 50
     seed: int = 42
     likes_sync_interval_seconds: int = 60
     likes_sync_overlap_seconds: int = 60
