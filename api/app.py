@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | 
             from ``settings.redis_url`` and closes it on shutdown.
     """
     settings = settings or load_settings()
-    client = redis if redis is not None else make_client(settings.redis_url)
+    client = redis if redis is not None else make_client(settings.redis_url, settings.api_redis_timeout_ms / 1000)
     store = Store(client, KeyLayout(settings.prefix), settings.served_stream_maxlen)
     watcher = VersionWatcher(store)
     metrics = Metrics()

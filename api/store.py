@@ -20,10 +20,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from common.errors import StoreUnavailableError
 from common.keys import KeyLayout
 
-# Loopback or same-rack Redis answers in well under a millisecond, so these only bound how long a dead or hung
-# Redis can hold a request before it gets its 503.
-CONNECT_TIMEOUT_S: Final = 0.02
-SOCKET_TIMEOUT_S: Final = 0.04
 CATALOG_PAGE: Final = 500
 
 # The serving rule of api.ranking.first_unliked, run inside Redis so a request costs one round trip.
@@ -62,16 +58,18 @@ return chosen
 """
 
 
-def make_client(redis_url: str) -> aioredis.Redis[bytes]:
+def make_client(redis_url: str, timeout_s: float) -> aioredis.Redis[bytes]:
     """An asyncio Redis client that fails fast: short timeouts, and one immediate retry on a broken connection.
 
-    The retry covers pooled connections left dead by a Redis restart, so service resumes on the first request
-    after Redis is back; timeouts are not retried, so a hung Redis costs one timeout, not several.
+    Loopback or same-rack Redis answers in well under a millisecond, so ``timeout_s`` (to connect, and for each
+    reply) only bounds how long a dead or hung Redis holds a request. The retry covers pooled connections left dead
+    by a Redis restart, so service resumes on the first request after Redis is back; timeouts are not retried, so a
+    hung Redis costs one timeout, not several.
     """
     return aioredis.Redis.from_url(
         redis_url,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
         retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
     )
 

@@ -6,12 +6,20 @@ a version becomes visible only once complete.
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TypeVar
+from pathlib import Path
+from typing import IO, TypeVar
 
+import httpx
 import msgspec
 import redis
 
@@ -115,3 +123,38 @@ def _chunks(items: Iterable[T]) -> Iterable[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, CHUNK)):
         yield chunk
+
+
+@contextmanager
+def running_server(env: Mapping[str, str], workers: int = 1, server: str = "granian") -> Iterator[str]:
+    """Run ``postrec serve`` on a free port with extra environment; yields its base URL once it answers."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "postrec"), "serve", "--port", str(port), "--workers", str(workers)]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [*command, "--server", server], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_for_http(process, log, f"{base_url}/health")
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_for_http(process: subprocess.Popen[bytes], log: IO[bytes], url: str, attempts: int = 300) -> None:
+    for _ in range(attempts):
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"postrec serve exited with {process.returncode}: {log.read().decode()[-2000:]}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"postrec serve did not answer at {url}")
