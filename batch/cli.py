@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.settings import Settings
+
+if TYPE_CHECKING:
+    from batch.build import BuildOptions
+
+log = logging.getLogger(__name__)
 
 
 def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
@@ -27,6 +36,99 @@ def _register_seed(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     seed.set_defaults(handler=_cmd_seed)
 
 
+def _cmd_ab_report(settings: Settings, args: argparse.Namespace) -> int:
+    import redis
+
+    from batch.ab_render import write_ab_report
+    from batch.ab_report import as_naive_utc, build_ab_report
+    from common.db import make_engine
+    from common.keys import KeyLayout
+
+    since, until = as_naive_utc(args.since), as_naive_utc(args.until or datetime.now(UTC))
+    client = redis.Redis.from_url(settings.redis_url)
+    engine = make_engine(settings.database_url)
+    try:
+        report = build_ab_report(client, engine, KeyLayout(settings.prefix), since, until, settings.control_percent)
+    finally:
+        engine.dispose()
+        client.close()
+    log.info("ab report written: %s", write_ab_report(report, args.out))
+    return 0
+
+
+def _register_ab_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser("ab-report", help="hitrate of control vs test from the served log and the likes")
+    report.add_argument("--since", type=datetime.fromisoformat, required=True, help="first serving time (ISO 8601)")
+    report.add_argument(
+        "--until", type=datetime.fromisoformat, default=None, help="end of the window, excluded (default: now)"
+    )
+    report.add_argument("--out", type=Path, default=Path("reports/ab"), help="folder for the Markdown, PNG and JSON")
+    report.set_defaults(handler=_cmd_ab_report)
+
+
+def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions:
+    from dataclasses import replace
+
+    from batch.build import BuildOptions
+    from batch.train import TrainParams
+
+    params = replace(TrainParams(), seed=settings.seed)
+    if getattr(args, "unseen_per_positive", None) is not None:
+        params = replace(params, unseen_per_positive=args.unseen_per_positive)
+    model = getattr(args, "model", None)
+    return BuildOptions(as_of=args.as_of, k=args.k or settings.k, params=params, model_path=model)
+
+
+def _cmd_build(settings: Settings, args: argparse.Namespace) -> int:
+    from batch.build import run_build, run_score
+    from common.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        run = run_build if args.command == "build" else run_score
+        state = run(settings, engine, _build_options(args, settings))
+    finally:
+        engine.dispose()
+    log.info("published version %s (model %s); previous: %s", state.version, state.model_version, state.previous)
+    return 0
+
+
+def _cmd_rollback(settings: Settings, _args: argparse.Namespace) -> int:
+    import redis
+
+    from batch.publish import rollback
+    from common.errors import StoreUnavailableError
+    from common.keys import KeyLayout
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
+    try:
+        live, replaced = rollback(client, KeyLayout(settings.prefix))
+    except redis.ConnectionError as exc:
+        raise StoreUnavailableError(f"Redis at {settings.redis_url} is unreachable ({exc})") from None
+    finally:
+        client.close()
+    log.info("rolled back: version %s is live again; %s is now previous", live, replaced)
+    return 0
+
+
+def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    build = commands.add_parser("build", help="validate, extract, features, train, score every user, publish")
+    score = commands.add_parser("score", help="rescore every user with an existing model artifact and publish")
+    for parser in (build, score):
+        parser.add_argument(
+            "--as-of", type=datetime.fromisoformat, default=None, help="cutoff (default: the end of the data)"
+        )
+        parser.add_argument("--k", type=int, default=None, help="list length per user (default: POSTREC_K)")
+        parser.set_defaults(handler=_cmd_build)
+    build.add_argument(
+        "--unseen-per-positive", type=float, default=None, help="never-shown negatives per liked post in training"
+    )
+    score.add_argument("--model", type=Path, default=None, help="artifact directory (default: the latest)")
+    commands.add_parser("rollback", help="make the previous version live again").set_defaults(handler=_cmd_rollback)
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the batch's subcommands."""
     _register_seed(commands)
+    _register_ab_report(commands)
+    _register_build(commands)
