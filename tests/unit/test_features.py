@@ -1,0 +1,212 @@
+"""Features on tiny hand-written frames: counts before a cutoff, codes, smoothed rates, matrix layout, no leakage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+import pytest
+
+from batch.features import (
+    FEATURE_NAMES,
+    POST_FEATURES,
+    POST_PRIOR_VIEWS,
+    USER_FEATURES,
+    USER_TOPIC_FEATURES,
+    USER_TOPIC_PRIOR_VIEWS,
+    Encoders,
+    Feature,
+    block_matrix,
+    build_features,
+    fit_encoders,
+    moment_features,
+    pair_matrix,
+    serving_moment,
+    text_stats,
+)
+from batch.feed_counts import Agg, count_feed
+from common.columns import Col
+from common.errors import ArtifactMismatchError
+
+CUTOFF = datetime(2021, 10, 10)
+
+
+def day(d: int, hour: int = 12) -> datetime:
+    return datetime(2021, 10, d, hour)
+
+
+@pytest.fixture
+def users() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            Col.USER_ID: [1, 2, 3],
+            Col.AGE: [20, 30, 40],
+            Col.CITY: ["Moscow", "Moscow", "Minsk"],
+            Col.COUNTRY: ["Russia", "Russia", "Belarus"],
+            Col.EXP_GROUP: [0, 1, 2],
+            Col.GENDER: [0, 1, 0],
+            Col.OS: ["Android", "iOS", "Android"],
+            Col.SOURCE: ["ads", "organic", "ads"],
+        },
+        schema_overrides={Col.USER_ID: pl.Int32, Col.AGE: pl.Int16, Col.EXP_GROUP: pl.Int8, Col.GENDER: pl.Int8},
+    )
+
+
+@pytest.fixture
+def posts() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            Col.POST_ID: [10, 20, 30],
+            Col.TEXT: ["markets fell today markets", "covid cases #covid", "a good movie a good cast"],
+            Col.TOPIC: ["business", "covid", "movie"],
+        },
+        schema_overrides={Col.POST_ID: pl.Int32},
+    )
+
+
+def feed_frame(rows: list[tuple[datetime, int, int, str, int | None]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            Col.TIMESTAMP: pl.Datetime("us"),
+            Col.USER_ID: pl.Int32,
+            Col.POST_ID: pl.Int32,
+            Col.ACTION: pl.String,
+            Col.TARGET: pl.Int8,
+        },
+        orient="row",
+    )
+
+
+@pytest.fixture
+def feed() -> pl.DataFrame:
+    return feed_frame(
+        [
+            (day(1), 1, 10, "view", 1),
+            (day(1, 13), 1, 10, "like", None),
+            (day(2), 1, 20, "view", 0),
+            (day(3), 2, 20, "view", 1),
+            (day(3, 13), 2, 20, "like", 0),
+            (day(5), 2, 30, "view", 0),
+            (day(9), 3, 30, "view", 0),
+        ]
+    )
+
+
+def features_of(users: pl.DataFrame, posts: pl.DataFrame, feed: pl.DataFrame, cutoff: datetime = CUTOFF):
+    counts = count_feed(feed, posts, cutoff)
+    likes = feed.filter((pl.col(Col.ACTION) == "like") & (pl.col(Col.TIMESTAMP) < cutoff))
+    return build_features(users, posts, text_stats(posts), counts, likes, fit_encoders(users, posts))
+
+
+def column(matrix: np.ndarray, names: tuple[str, ...], name: str) -> np.ndarray:
+    return matrix[:, names.index(name)]
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "views", "likes"),
+    [(day(1), [], []), (day(2), [1], [1]), (day(3, 13), [2, 1], [1, 0]), (CUTOFF, [2, 2, 1], [1, 1, 0])],
+)
+def test_counts_only_see_rows_strictly_before_the_cutoff(posts, feed, cutoff, views, likes):
+    counts = count_feed(feed, posts, cutoff)
+
+    assert counts.users[Agg.VIEWS].to_list() == views
+    assert counts.users[Agg.LIKES].to_list() == likes
+
+
+def test_features_ignore_every_change_at_or_after_the_cutoff(users, posts, feed):
+    later = feed_frame(
+        [
+            (CUTOFF, 1, 30, "view", 1),
+            (CUTOFF, 1, 30, "like", None),
+            (day(20), 3, 10, "view", 1),
+            (day(20), 3, 10, "like", 0),
+        ]
+    )
+    before = features_of(users, posts, feed)
+    after = features_of(users, posts, pl.concat([feed, later]))
+
+    for name in ("users", "posts", "user_topics", "liked_indptr", "liked_posts"):
+        np.testing.assert_array_equal(getattr(before, name), getattr(after, name), err_msg=name)
+
+
+def test_features_do_change_when_earlier_rows_change(users, posts, feed):
+    extra = feed_frame([(day(9), 3, 10, "view", 1), (day(9, 13), 3, 10, "like", 0)])
+
+    before = features_of(users, posts, feed)
+    after = features_of(users, posts, pl.concat([feed, extra]))
+
+    assert not np.array_equal(before.users, after.users)
+    assert not np.array_equal(before.posts, after.posts)
+
+
+def test_codes_follow_frequency_and_unknown_values_get_one_extra_code(users, posts):
+    encoders = fit_encoders(users, posts)
+    probe = pl.DataFrame({Col.CITY: ["Moscow", "Minsk", "Paris", None]})
+
+    codes = probe.select(encoders.code(Col.CITY)).to_series().to_list()
+
+    assert encoders.values[Col.CITY] == ("Moscow", "Minsk")
+    assert codes == [0.0, 1.0, 2.0, 2.0]
+
+
+def test_encoders_round_trip_and_reject_missing_columns(users, posts):
+    encoders = fit_encoders(users, posts)
+
+    assert Encoders.from_json(encoders.to_json()) == encoders
+    with pytest.raises(ArtifactMismatchError, match="city"):
+        Encoders.from_json('{"country": [], "os": [], "source": [], "topic": []}')
+
+
+def test_smoothed_like_rates_pull_towards_their_parent(users, posts, feed):
+    features = features_of(users, posts, feed)
+    prior = 2 / 5  # 2 likes over 5 views before the cutoff
+
+    post_rates = column(features.posts, POST_FEATURES, Feature.POST_LIKE_RATE)
+    expected_post_10 = (1 + POST_PRIOR_VIEWS * prior) / (1 + POST_PRIOR_VIEWS)
+    assert post_rates[0] == pytest.approx(expected_post_10, rel=1e-6)
+
+    user_rate = column(features.users, USER_FEATURES, Feature.USER_LIKE_RATE)[2]
+    covid = fit_encoders(users, posts).values[Col.TOPIC].index("covid")
+    topic_rate = features.user_topics[2, covid, USER_TOPIC_FEATURES.index(Feature.TOPIC_LIKE_RATE)]
+    assert topic_rate == pytest.approx(user_rate, rel=1e-6)  # no covid views: the user's own rate
+    assert USER_TOPIC_PRIOR_VIEWS > 0
+
+
+def test_liked_posts_before_the_cutoff_are_recorded_per_user(users, posts, feed):
+    features = features_of(users, posts, feed)
+
+    liked = [
+        features.post_ids[features.liked_posts[features.liked_indptr[u] : features.liked_indptr[u + 1]]].tolist()
+        for u in range(3)
+    ]
+    assert liked == [[10], [20], []]
+
+
+def test_block_matrix_equals_the_pairs_it_broadcasts(users, posts, feed):
+    features = features_of(users, posts, feed)
+    moment = moment_features(pl.Series([serving_moment(CUTOFF)]))
+    user_positions = np.array([2, 0])
+
+    block = block_matrix(features, user_positions, moment[0])
+    pairs = pair_matrix(features, np.repeat(user_positions, 3), np.tile(np.arange(3), 2), np.repeat(moment, 6, axis=0))
+
+    assert block.shape == (6, len(FEATURE_NAMES))
+    assert block.flags.f_contiguous
+    np.testing.assert_array_equal(block, pairs)
+
+
+def test_time_features_are_hour_weekday_month():
+    moments = moment_features(pl.Series([datetime(2021, 12, 26, 21, 5)]))
+
+    assert moments.tolist() == [[21.0, 7.0, 12.0]]
+    assert serving_moment(datetime(2021, 12, 30)) == datetime(2021, 12, 29, 20)
+
+
+def test_text_statistics_count_characters_and_words(posts):
+    stats = text_stats(posts)
+
+    assert stats[Feature.TEXT_CHARS].to_list() == [26.0, 18.0, 24.0]
+    assert stats[Feature.TEXT_WORDS].to_list() == [4.0, 3.0, 6.0]
+    assert (stats[Feature.TFIDF_MAX] <= stats[Feature.TFIDF_SUM]).all()
