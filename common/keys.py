@@ -55,6 +55,15 @@ class KeyLayout:
         """List: the fallback ranking for users without a list."""
         return f"{self.version_prefix(version)}popular"
 
+    def refresh_input(self, version: str, name: str) -> str:
+        """String (bytes): an input of a sharded refresh (model, encoders, feature arrays, plan), read by shards on
+        any machine; it expires unless the version goes live, and is deleted with its version."""
+        return f"{self.version_prefix(version)}input:{name}"
+
+    def shards_done(self, version: str) -> str:
+        """Hash: shard index -> JSON counts of each scoring shard of a refresh that has landed and been counted."""
+        return f"{self.version_prefix(version)}shards"
+
     def liked(self, user_id: int) -> str:
         """Set: every post the user liked, kept current between refreshes."""
         return f"{self.prefix}:liked:{{{user_id}}}"

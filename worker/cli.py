@@ -42,6 +42,24 @@ def _cmd_sync_likes(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_refresh(settings: Settings, args: argparse.Namespace) -> int:
+    from worker import jobs
+    from worker.connections import open_redis
+    from worker.queues import enqueue_job
+    from worker.waiting import wait_for_refresh, wait_for_result
+
+    with open_redis(settings.redis_url) as connection:
+        if args.user is not None:
+            job = enqueue_job(connection, settings, jobs.refresh_user, args.user)
+        else:
+            job = enqueue_job(connection, settings, jobs.rescore if args.rescore else jobs.refresh)
+        log.info("enqueued %s: job=%s queue=%s", job.func_name, job.id, job.origin)
+        if args.wait:
+            wait = wait_for_result if args.user is not None else wait_for_refresh
+            print(json.dumps(wait(job, args.timeout)))
+    return 0
+
+
 def _add_wait(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", action="store_true", help="block until the job ends; print its result as JSON")
     parser.add_argument(
@@ -65,3 +83,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sync = commands.add_parser("sync-likes", help="enqueue a sync of new likes into the liked sets")
     _add_wait(sync)
     sync.set_defaults(handler=_cmd_sync_likes)
+    refresh = commands.add_parser(
+        "refresh", help="enqueue a refresh: extract, train, score in shards on the workers, flip when all landed"
+    )
+    what = refresh.add_mutually_exclusive_group()
+    what.add_argument("--rescore", action="store_true", help="keep the live model; score it on fresh features")
+    what.add_argument("--user", type=int, default=None, help="rescore only this user of the live version, now")
+    _add_wait(refresh)
+    refresh.set_defaults(handler=_cmd_refresh)

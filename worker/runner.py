@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from typing import Final
 
 from rq import Worker
 
@@ -15,6 +16,10 @@ from worker.queues import queue_names
 from worker.schedule import build_scheduler
 
 log = logging.getLogger(__name__)
+
+# How often one worker cleans the queues' registries. It is then that a job whose worker died (its heartbeat
+# expired) is retried or failed, so this bounds how long a killed worker's shard waits: rq's default is 10 minutes.
+MAINTENANCE_INTERVAL_S: Final = 60
 
 
 def run_worker(settings: Settings, roles: Sequence[str], burst: bool = False, with_scheduler: bool = True) -> bool:
@@ -31,7 +36,9 @@ def run_worker(settings: Settings, roles: Sequence[str], burst: bool = False, wi
         Whether any job was run.
     """
     with open_redis(settings.redis_url) as connection:
-        worker = Worker(queue_names(settings.prefix, roles), connection=connection)
+        worker = Worker(
+            queue_names(settings.prefix, roles), connection=connection, maintenance_interval=MAINTENANCE_INTERVAL_S
+        )
         return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level)
 
 

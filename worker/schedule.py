@@ -26,6 +26,7 @@ def build_scheduler(connection: redis.Redis[bytes], settings: Settings, name: st
     scheduler = CronScheduler(connection=connection, logging_level=settings.log_level, name=name)
     table = policies(settings)
     _register(scheduler, settings, jobs.sync_likes, table["sync_likes"], interval=settings.likes_sync_interval_seconds)
+    _register(scheduler, settings, jobs.start_refresh, table["start_refresh"], cron=settings.refresh_cron)
     return scheduler
 
 

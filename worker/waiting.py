@@ -34,3 +34,18 @@ def wait_for_result(job: Job, timeout_s: float) -> Any:  # noqa: ANN401 - whatev
     if status != JobStatus.FINISHED:
         raise WorkerJobError(f"job {job.id} ({job.func_name}) ended {status}: see `rq info` and the failed registry")
     return job.return_value()
+
+
+def wait_for_refresh(job: Job, timeout_s: float) -> Any:  # noqa: ANN401 - the final job's result
+    """Block until a refresh (or rescore) job has started its shards and its final job has ended.
+
+    Returns:
+        The final job's result: the version now live and the one it replaced.
+
+    Raises:
+        WorkerJobError: The refresh or its final job failed (the version was abandoned), or time ran out.
+    """
+    deadline = time.monotonic() + timeout_s
+    started = wait_for_result(job, timeout_s)
+    final = Job.fetch(started["finalize_job"], connection=job.connection)
+    return wait_for_result(final, max(deadline - time.monotonic(), 0.0))

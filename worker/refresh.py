@@ -1,0 +1,385 @@
+"""The sharded refresh: the batch of ``postrec build`` split into RQ jobs that any worker on any machine can run.
+
+1. ``refresh`` (one job): validate, extract, features, samples, train, evaluate (the batch's own steps); then the
+   version's catalog and popular list, and the shards' inputs in Redis; then one ``score_shard`` job per shard
+   and a ``finalize_version`` job that depends on all of them.
+2. ``score_shard``: reads the model and its users' features from Redis, scores them against every post, writes
+   their lists under the new version, counts them back, and records the shard as landed.
+3. ``finalize_version``: once every shard has ended, makes the version live (the batch's atomic flip) if every
+   shard landed and the counts match; otherwise deletes the version's keys and leaves the live version alone.
+
+``rescore`` is step 1 with the live version's model on fresh features instead of training; ``refresh_user``
+rescores one user of the live version against its liked set of now.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
+from typing import Any, Final, NoReturn
+
+import numpy as np
+import redis
+from rq.job import Dependency, Job
+from sqlalchemy.engine import Engine
+
+from batch.build import (
+    BuildOptions,
+    BuildState,
+    Step,
+    run_steps,
+    step_evaluate,
+    step_extract,
+    step_samples,
+    step_score_features,
+    step_train,
+    step_train_features,
+    step_validate,
+)
+from batch.features import Encoders, FeatureSet
+from batch.publish import (
+    CREATED_AT,
+    delete_expired_versions,
+    delete_version,
+    expected_lengths,
+    make_live,
+    utc_now,
+    write_catalog,
+    write_popular,
+    write_rankings,
+)
+from batch.score import TopK, popular_order, score_users
+from batch.train import TrainParams
+from common.ab import CONTROL
+from common.errors import NoPublishedVersionError, UnknownUserError, WorkerJobError
+from common.keys import KeyLayout
+from common.payloads import VersionMeta
+from common.settings import Settings
+from worker import jobs, staging
+from worker.queues import enqueue_job
+from worker.staging import RefreshPlan, ShardCounts
+
+log = logging.getLogger(__name__)
+
+USERS_PER_PIPELINE: Final = 5_000
+
+TRAIN_STEPS: Final[tuple[tuple[str, Step], ...]] = (
+    ("validate", step_validate),
+    ("extract", step_extract),
+    ("features", step_train_features),
+    ("samples", step_samples),
+    ("train", step_train),
+    ("evaluate", step_evaluate),
+)
+
+
+def input_ttl_s(settings: Settings) -> int:
+    """How long a refresh's inputs wait for its shards: every attempt of a shard, plus as long again queued."""
+    return settings.refresh_timeout_seconds * (settings.job_retries + 2)
+
+
+def build_options(settings: Settings) -> BuildOptions:
+    """The batch's options for a refresh: the settings' list length and seed, the data's end as as_of."""
+    return BuildOptions(k=settings.k, params=replace(TrainParams(), seed=settings.seed))
+
+
+def prepare_refresh(
+    settings: Settings, engine: Engine, client: redis.Redis[bytes], train: bool = True
+) -> tuple[RefreshPlan, BuildState]:
+    """Run the batch's steps up to scoring, then stage the new version for its shards.
+
+    Args:
+        settings: The deployment's settings.
+        engine: Engine on the source database.
+        client: Redis client of the serving store.
+        train: Train a new model (``refresh``); False reuses the live version's model (``rescore``).
+
+    Returns:
+        The plan the final job checks, and the batch's state.
+    """
+    keys = KeyLayout(settings.prefix)
+    steps = TRAIN_STEPS if train else _rescore_steps(client, keys)
+    state = run_steps(BuildState(settings, engine, build_options(settings)), steps)
+    return stage_version(client, keys, state, settings), state
+
+
+def _rescore_steps(client: redis.Redis[bytes], keys: KeyLayout) -> tuple[tuple[str, Step], ...]:
+    return (
+        ("validate", step_validate),
+        ("extract", step_extract),
+        ("load live model", partial(load_live_model, client, keys)),
+        ("features", step_score_features),
+    )
+
+
+def load_live_model(client: redis.Redis[bytes], keys: KeyLayout, state: BuildState) -> int:
+    """A step: the live version's model, encoders and metrics, read from Redis.
+
+    Raises:
+        NoPublishedVersionError: Nothing is live, or the live version was not made by a refresh.
+    """
+    live = live_version(client, keys)
+    state.model = staging.load_model(client, keys, live)
+    state.encoders = Encoders.from_json(staging.load_encoders_json(client, keys, live))
+    meta = VersionMeta.from_hash(client.hgetall(keys.meta(live)))
+    state.model_version = str(json.loads(meta.models).get(CONTROL, live))
+    state.metrics = json.loads(meta.metrics)
+    return 1
+
+
+def live_version(client: redis.Redis[bytes], keys: KeyLayout) -> str:
+    """The live version's id.
+
+    Raises:
+        NoPublishedVersionError: Nothing is live.
+    """
+    raw = client.get(keys.current)
+    if raw is None:
+        raise NoPublishedVersionError("no live version: run `postrec refresh` (or `postrec build`) first")
+    return raw.decode()
+
+
+def stage_version(client: redis.Redis[bytes], keys: KeyLayout, state: BuildState, settings: Settings) -> RefreshPlan:
+    """Write the new version's catalog and popular list, its shards' inputs and its plan."""
+    assert state.model is not None and state.encoders is not None  # noqa: S101 - set by the batch's steps
+    version, features, ttl = state.version, state.features["score"], input_ttl_s(settings)
+    client.hset(keys.meta(version), CREATED_AT, utc_now())  # an incomplete meta: the version is being written
+    posts = write_catalog(client, keys, version, state.posts)
+    popular = popular_order(features).tolist()
+    write_popular(client, keys, version, popular)
+    first_users = staging.stage_inputs(
+        client, keys, version, state.model, state.encoders.to_json(), features, settings.shard_users, ttl
+    )
+    meta = _meta(state, settings, posts)
+    plan = RefreshPlan(
+        version=version,
+        meta=meta,
+        shard_first_users=first_users,
+        users=int(features.user_ids.size),
+        posts=posts,
+        popular=len(popular),
+    )
+    staging.save_plan(client, keys, plan, ttl)
+    log.info("refresh staged: version=%s users=%d shards=%d", version, plan.users, plan.shards)
+    return plan
+
+
+def _meta(state: BuildState, settings: Settings, posts: int) -> dict[str, str]:
+    meta = VersionMeta(
+        version=state.version,
+        as_of=state.as_of.isoformat(),
+        created_at=utc_now(),
+        models=json.dumps({CONTROL: state.model_version}),
+        salt=settings.ab_salt,
+        control_percent=settings.control_percent,
+        k=settings.k,
+        users=0,  # counted from the shards by the final job
+        posts=posts,
+        metrics=json.dumps(state.metrics),
+    )
+    return meta.to_hash()
+
+
+def enqueue_shards(connection: redis.Redis[bytes], settings: Settings, plan: RefreshPlan) -> Job:
+    """One ``score_shard`` job per shard, and the final job that runs once every shard has ended, landed or not.
+
+    Returns:
+        The final job.
+    """
+    shard_jobs = [enqueue_job(connection, settings, jobs.score_shard, plan.version, s) for s in range(plan.shards)]
+    depends_on = Dependency(jobs=shard_jobs, allow_failure=True) if shard_jobs else None
+    return enqueue_job(connection, settings, jobs.finalize_version, plan.version, depends_on=depends_on)
+
+
+def score_shard(client: redis.Redis[bytes], settings: Settings, version: str, shard: int) -> ShardCounts:
+    """Score one shard's users, write their lists under the version, count them back and record the shard.
+
+    Safe to run again (a retry after a crash or a killed worker): the shard's lists are replaced, not appended.
+
+    Raises:
+        WorkerJobError: The version's inputs are gone (abandoned or expired), or a list did not land whole.
+    """
+    keys = KeyLayout(settings.prefix)
+    plan = staging.load_plan(client, keys, version)
+    model = staging.load_model(client, keys, version)
+    features = staging.load_shard_features(client, keys, version, shard)
+    rankings = score_users(model, features, features.user_ids, int(plan.meta["k"]))
+    delete_lists(client, keys, version, rankings.user_ids.tolist())
+    write_rankings(client, keys, version, rankings)
+    counts = check_lists(client, keys, version, rankings)
+    staging.record_shard(client, keys, version, shard, counts)
+    log.info("shard landed: version=%s shard=%d users=%d", version, shard, counts.users)
+    return counts
+
+
+def delete_lists(client: redis.Redis[bytes], keys: KeyLayout, version: str, user_ids: Sequence[int]) -> None:
+    """UNLINK the users' lists of a version (what an earlier, interrupted attempt may have left)."""
+    for start in range(0, len(user_ids), USERS_PER_PIPELINE):
+        chunk = user_ids[start : start + USERS_PER_PIPELINE]
+        with client.pipeline(transaction=False) as pipe:
+            for user_id in chunk:
+                pipe.unlink(keys.recs(version, user_id))
+            pipe.execute()
+
+
+def check_lists(client: redis.Redis[bytes], keys: KeyLayout, version: str, rankings: TopK) -> ShardCounts:
+    """Count the written lists back against the rankings.
+
+    Raises:
+        WorkerJobError: A user's list holds another number of posts than its ranking.
+    """
+    expected = expected_lengths(rankings)
+    users = list(expected)
+    for start in range(0, len(users), USERS_PER_PIPELINE):
+        chunk = users[start : start + USERS_PER_PIPELINE]
+        with client.pipeline(transaction=False) as pipe:
+            for user_id in chunk:
+                pipe.llen(keys.recs(version, user_id))
+            found = pipe.execute()
+        for user_id, length in zip(chunk, found, strict=True):
+            if length != expected[user_id]:
+                raise WorkerJobError(f"version {version}: user {user_id} has {length} posts, not {expected[user_id]}")
+    lengths = list(expected.values())
+    return ShardCounts(users=len(lengths), with_list=sum(1 for n in lengths if n), entries=sum(lengths))
+
+
+def completion_problems(
+    plan: RefreshPlan, landed: dict[int, ShardCounts], catalog: int, popular: int, meta_started: bool
+) -> list[str]:
+    """Why a version may not go live; empty when every shard landed and every count matches.
+
+    Args:
+        plan: The refresh's plan.
+        landed: Shards recorded as landed, by index.
+        catalog: Posts found in the version's catalog.
+        popular: Length of the version's popular list.
+        meta_started: Whether the version's meta hash still exists (it is deleted with an abandoned version).
+    """
+    problems = []
+    missing = sorted(set(range(plan.shards)) - set(landed))
+    if missing:
+        problems.append(f"shards {missing} did not land")
+    scored = sum(counts.users for counts in landed.values())
+    if not missing and scored != plan.users:
+        problems.append(f"shards scored {scored} users, expected {plan.users}")
+    if catalog != plan.posts:
+        problems.append(f"catalog holds {catalog} posts, expected {plan.posts}")
+    if popular != plan.popular:
+        problems.append(f"popular list holds {popular} posts, expected {plan.popular}")
+    if not meta_started:
+        problems.append("its meta hash is gone (deleted as abandoned)")
+    return problems
+
+
+def finalize_version(client: redis.Redis[bytes], settings: Settings, version: str) -> dict[str, Any]:
+    """Make the version live if every shard landed and the counts match; otherwise delete it.
+
+    Returns:
+        The version, the one it replaced, and its user count.
+
+    Raises:
+        WorkerJobError: The version was abandoned; its keys are deleted and the live version is unchanged.
+    """
+    keys = KeyLayout(settings.prefix)
+    try:
+        plan = staging.load_plan(client, keys, version)
+    except WorkerJobError:
+        abandon(client, keys, version, ["its plan is gone (expired or cleaned up)"])
+    landed = staging.landed_shards(client, keys, version)
+    problems = completion_problems(
+        plan,
+        landed,
+        catalog=client.hlen(keys.posts(version)),
+        popular=client.llen(keys.popular(version)),
+        meta_started=bool(client.exists(keys.meta(version))),
+    )
+    if problems:
+        abandon(client, keys, version, problems)
+    return go_live(client, keys, settings, plan, landed)
+
+
+def abandon(client: redis.Redis[bytes], keys: KeyLayout, version: str, problems: list[str]) -> NoReturn:
+    """Delete every key of a version that may not go live, and fail the job with the reasons.
+
+    Raises:
+        WorkerJobError: Always.
+    """
+    live = client.get(keys.current)
+    if live is not None and live.decode() == version:  # already live (a retried final job): never delete it
+        raise WorkerJobError(f"version {version} is live but {'; '.join(problems)}: check it with `postrec rollback`")
+    deleted = delete_version(client, keys, version)
+    log.error("version abandoned: version=%s keys_deleted=%d reasons=%s", version, deleted, "; ".join(problems))
+    raise WorkerJobError(
+        f"version {version} abandoned ({'; '.join(problems)}); its keys are deleted and the live version "
+        f"{live.decode() if live else '(none)'} is unchanged: see the failed shard jobs with `rq info`"
+    )
+
+
+def go_live(
+    client: redis.Redis[bytes], keys: KeyLayout, settings: Settings, plan: RefreshPlan, landed: dict[int, ShardCounts]
+) -> dict[str, Any]:
+    """Write the full meta, flip ``current`` atomically, keep the inputs, and delete expired versions."""
+    version = plan.version
+    meta = {**plan.meta, "users": str(sum(counts.with_list for counts in landed.values())), CREATED_AT: utc_now()}
+    client.hset(keys.meta(version), mapping=meta)  # type: ignore[arg-type]
+    previous = make_live(client, keys, version)
+    staging.keep_inputs(client, keys, version)
+    log.info("version live: version=%s previous=%s users=%s", version, previous, meta["users"])
+    try:
+        deleted = delete_expired_versions(client, keys, settings.version_grace_seconds)
+    except redis.RedisError as exc:  # the version is live; old ones go on the next flip
+        log.warning("cleaning up old versions failed: %s", exc)
+        deleted = []
+    return {"version": version, "previous": previous, "users": int(meta["users"]), "deleted": deleted}
+
+
+def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int) -> dict[str, Any]:
+    """Rescore one user of the live version now: its model and features, with the user's liked set of now left
+    out, replacing the user's list in one transaction.
+
+    Raises:
+        NoPublishedVersionError: Nothing is live.
+        UnknownUserError: The user is not in the live version.
+    """
+    keys = KeyLayout(settings.prefix)
+    version = live_version(client, keys)
+    plan = staging.load_plan(client, keys, version)
+    shard = max(bisect.bisect_right(plan.shard_first_users, user_id) - 1, 0)
+    features = staging.load_shard_features(client, keys, version, shard)
+    liked_now = [int(post) for post in client.smembers(keys.liked(user_id))]
+    one = one_user_features(features, user_id, liked_now)
+    rankings = score_users(staging.load_model(client, keys, version), one, one.user_ids, int(plan.meta["k"]))
+    post_ids = next(rankings.lists())[1]
+    with client.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.recs(version, user_id))
+        if post_ids:
+            pipe.rpush(keys.recs(version, user_id), *post_ids)
+        pipe.execute()
+    return {"user_id": user_id, "version": version, "posts": len(post_ids)}
+
+
+def one_user_features(features: FeatureSet, user_id: int, liked_post_ids: Sequence[int]) -> FeatureSet:
+    """A shard's feature set cut to one user, leaving out its posts liked before the cutoff and ``liked_post_ids``.
+
+    Raises:
+        UnknownUserError: The user is not in the feature set.
+    """
+    try:
+        position = int(features.user_positions([user_id])[0])
+    except KeyError:
+        raise UnknownUserError(f"user {user_id} is not in the live version: check the id") from None
+    stored = features.liked_posts[features.liked_indptr[position] : features.liked_indptr[position + 1]]
+    known = np.isin(features.post_ids, np.asarray(liked_post_ids, dtype=np.int32))
+    liked = np.union1d(stored, np.flatnonzero(known)).astype(np.int64)
+    return replace(
+        features,
+        user_ids=features.user_ids[position : position + 1],
+        users=features.users[position : position + 1],
+        user_topics=features.user_topics[position : position + 1],
+        liked_indptr=np.array([0, liked.size], dtype=np.int64),
+        liked_posts=liked,
+    )

@@ -1,0 +1,133 @@
+"""A sharded refresh's state in Redis, under its version's keys: the plan, the inputs shards read, and the record
+of every shard that landed.
+
+Inputs expire after a TTL, so a refresh abandoned without clean-up never leaves them for good; a version that
+goes live keeps its model, encoders and features (for ``rescore`` and ``refresh_user``) until it is deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import catboost
+import msgspec
+import redis
+
+from batch.features import FeatureSet
+from common.keys import KeyLayout
+from worker.shards import Arrays, iter_shards, post_arrays, shard_features
+from worker.transfer import decode_arrays, encode_arrays, get_blob, model_from_bytes, model_to_bytes, put_blob
+
+PLAN: Final = "plan"
+MODEL: Final = "model"
+ENCODERS: Final = "encoders"
+POSTS: Final = "posts"
+
+
+def shard_input(shard: int) -> str:
+    """Name of one shard's user-side arrays among a version's inputs."""
+    return f"shard:{shard}"
+
+
+class RefreshPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What a refresh's final job checks before it makes the version live.
+
+    Attributes:
+        version: The new version's id.
+        meta: Its metadata hash, but for ``users`` (counted from the shards).
+        shard_first_users: The first user id of each shard, in order; its length is the shard count.
+        users: Users scored over all shards.
+        posts: Posts in the catalog written by the refresh job.
+        popular: Length of the popular list written by the refresh job.
+    """
+
+    version: str
+    meta: dict[str, str]
+    shard_first_users: list[int]
+    users: int
+    posts: int
+    popular: int
+
+    @property
+    def shards(self) -> int:
+        """How many shards the refresh was split into."""
+        return len(self.shard_first_users)
+
+
+class ShardCounts(msgspec.Struct, frozen=True):
+    """What one shard wrote, as checked after writing.
+
+    Attributes:
+        users: Users the shard scored.
+        with_list: Of those, users with a non-empty list.
+        entries: Post ids written over all its lists.
+    """
+
+    users: int
+    with_list: int
+    entries: int
+
+
+def stage_inputs(
+    client: redis.Redis[bytes],
+    keys: KeyLayout,
+    version: str,
+    model: catboost.CatBoost,
+    encoders_json: str,
+    features: FeatureSet,
+    shard_users: int,
+    ttl_s: int,
+) -> list[int]:
+    """Store the model, encoders and feature arrays a refresh's shards read. Returns each shard's first user id."""
+    put_blob(client, keys.refresh_input(version, MODEL), model_to_bytes(model), ttl_s)
+    put_blob(client, keys.refresh_input(version, ENCODERS), encoders_json.encode(), ttl_s)
+    put_blob(client, keys.refresh_input(version, POSTS), encode_arrays(post_arrays(features)), ttl_s)
+    first_users = []
+    for shard, arrays in enumerate(iter_shards(features, shard_users)):
+        put_blob(client, keys.refresh_input(version, shard_input(shard)), encode_arrays(arrays), ttl_s)
+        first_users.append(int(arrays["user_ids"][0]))
+    return first_users
+
+
+def save_plan(client: redis.Redis[bytes], keys: KeyLayout, plan: RefreshPlan, ttl_s: int) -> None:
+    """Store the plan the final job checks against."""
+    put_blob(client, keys.refresh_input(plan.version, PLAN), msgspec.json.encode(plan), ttl_s)
+
+
+def load_plan(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> RefreshPlan:
+    """The plan of a refresh (raises WorkerJobError when it expired or was cleaned up)."""
+    return msgspec.json.decode(get_blob(client, keys.refresh_input(version, PLAN)), type=RefreshPlan)
+
+
+def load_model(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> catboost.CatBoost:
+    """The model a version's lists were scored with."""
+    return model_from_bytes(get_blob(client, keys.refresh_input(version, MODEL)))
+
+
+def load_encoders_json(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> str:
+    """The categorical encoders (JSON) the version's model was trained with."""
+    return get_blob(client, keys.refresh_input(version, ENCODERS)).decode()
+
+
+def load_shard_features(client: redis.Redis[bytes], keys: KeyLayout, version: str, shard: int) -> FeatureSet:
+    """The feature set of one shard's users against every post."""
+    posts: Arrays = decode_arrays(get_blob(client, keys.refresh_input(version, POSTS)))
+    users: Arrays = decode_arrays(get_blob(client, keys.refresh_input(version, shard_input(shard))))
+    return shard_features(posts, users)
+
+
+def record_shard(client: redis.Redis[bytes], keys: KeyLayout, version: str, shard: int, counts: ShardCounts) -> None:
+    """Mark a shard as landed, with its counts."""
+    client.hset(keys.shards_done(version), str(shard), msgspec.json.encode(counts))
+
+
+def landed_shards(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> dict[int, ShardCounts]:
+    """Every shard recorded as landed, by index."""
+    raw = client.hgetall(keys.shards_done(version))
+    return {int(shard): msgspec.json.decode(counts, type=ShardCounts) for shard, counts in raw.items()}
+
+
+def keep_inputs(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> int:
+    """Drop the TTL of a live version's inputs, so they last as long as the version. Returns keys kept."""
+    pattern = keys.refresh_input(version, "*")
+    return sum(bool(client.persist(key)) for key in client.scan_iter(match=pattern, count=1000))
