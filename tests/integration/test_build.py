@@ -1,0 +1,201 @@
+"""``postrec build`` and ``score`` end to end on the tiny synthetic world, and their faults, on the real servers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from batch.artifacts import latest_artifact_path
+from batch.build import BuildOptions, run_build, run_score
+from batch.extract import load_feed, load_posts
+from batch.feed_counts import count_feed, load_feed_counts
+from batch.seed import seed_database
+from batch.train import TrainParams
+from common.cli import main
+from common.columns import Action, Col, Table
+from common.payloads import VersionMeta
+
+FAST = TrainParams(iterations=20, depth=4, max_eval_users=100, threads=1)
+OPTIONS = BuildOptions(k=30, params=FAST)
+
+
+@pytest.fixture
+def world(engine):
+    seed_database(engine, "tiny", 42)
+    return engine
+
+
+def prefix_keys(client, keys) -> list[bytes]:
+    return list(client.scan_iter(match=f"{keys.prefix}:*", count=1000))
+
+
+def liked_before(engine, as_of: datetime) -> pl.DataFrame:
+    return load_feed(engine, end=as_of, action=Action.LIKE).select(Col.USER_ID, Col.POST_ID).unique()
+
+
+def test_build_publishes_every_user_without_posts_they_liked(settings, world, redis_client, keys):
+    state = run_build(settings, world, OPTIONS)
+
+    version = redis_client.get(keys.current).decode()
+    assert version == state.version
+    meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(version)))
+    assert meta.k == 30 and meta.users == state.users.height and meta.posts == state.posts.height
+    assert meta.as_of == state.as_of.isoformat() and "hitrate_at_5" in meta.metrics
+    liked = liked_before(world, state.as_of).group_by(Col.USER_ID).agg(pl.col(Col.POST_ID))
+    liked_by = {user: set(posts) for user, posts in liked.iter_rows()}
+    for user_id in state.users[Col.USER_ID].to_list():
+        posts = [int(p) for p in redis_client.lrange(keys.recs(version, user_id), 0, -1)]
+        assert len(posts) == 30 and len(set(posts)) == 30
+        assert not set(posts) & liked_by.get(user_id, set())
+        assert {int(p) for p in redis_client.smembers(keys.liked(user_id))} == liked_by.get(user_id, set())
+    assert redis_client.llen(keys.popular(version)) == state.posts.height
+    assert (latest_artifact_path(settings.data_dir) / "model.cbm").is_file()
+
+
+def test_score_republishes_with_the_saved_model(settings, world, redis_client, keys):
+    first = run_build(settings, world, OPTIONS)
+
+    second = run_score(settings, world, OPTIONS)
+
+    assert redis_client.get(keys.current).decode() == second.version != first.version
+    assert redis_client.get(keys.previous).decode() == first.version
+    assert second.model_version == first.version
+    meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(second.version)))
+    assert first.version in meta.models
+
+
+def test_the_same_seed_builds_the_same_top_5(settings, world):
+    options = replace(OPTIONS, publish=False)
+
+    first = run_build(settings, world, options).rankings
+    second = run_build(settings, world, options).rankings
+
+    assert first is not None and second is not None
+    assert (first.post_ids[:, :5] == second.post_ids[:, :5]).all()
+
+
+def test_counts_in_postgresql_equal_counts_in_polars(world):
+    cutoffs = [datetime(2021, 11, 1), datetime(2021, 12, 15, 18, 30)]
+    posts = load_posts(world)
+    feed = load_feed(world)
+
+    for cutoff, in_sql in zip(cutoffs, load_feed_counts(world, cutoffs), strict=True):
+        in_polars = count_feed(feed, posts, cutoff)
+        assert in_sql.users.equals(in_polars.users)
+        assert in_sql.posts.equals(in_polars.posts)
+        assert in_sql.user_topics.equals(in_polars.user_topics)
+
+
+def cli_env(monkeypatch, settings, **overrides: str) -> None:
+    values = {
+        "POSTREC_DATABASE_URL": settings.database_url,
+        "POSTREC_REDIS_URL": settings.redis_url,
+        "POSTREC_PREFIX": settings.prefix,
+        "POSTREC_DATA_DIR": str(settings.data_dir),
+    }
+    for name, value in {**values, **overrides}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_unreachable_postgresql_fails_clearly_and_leaves_redis_untouched(
+    settings, redis_client, keys, monkeypatch, capfd
+):
+    cli_env(monkeypatch, settings, POSTREC_DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere")
+
+    code = main(["build", "--k", "5"])
+
+    assert code != 0
+    assert "unreachable" in capfd.readouterr().err
+    assert prefix_keys(redis_client, keys) == []
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        (f"INSERT INTO {Table.FEED} VALUES ('2021-12-01', 200, 1, 'share', 0)", "unknown action"),
+        (f"INSERT INTO {Table.FEED} VALUES ('2021-12-01', 999999, 1, 'view', 0)", "user missing"),
+    ],
+)
+def test_invalid_data_fails_clearly_and_keeps_the_live_version(
+    settings, world, redis_client, keys, monkeypatch, capfd, statement, message
+):
+    live = run_build(settings, world, OPTIONS).version
+    before = sorted(prefix_keys(redis_client, keys))
+    with world.begin() as conn:
+        conn.execute(sa.text(statement))
+    cli_env(monkeypatch, settings)
+
+    code = main(["build", "--k", "5"])
+
+    assert code != 0
+    assert message in capfd.readouterr().err
+    assert redis_client.get(keys.current).decode() == live
+    assert sorted(prefix_keys(redis_client, keys)) == before
+
+
+def test_unreachable_redis_fails_before_any_work(settings, world, monkeypatch, capfd):
+    cli_env(monkeypatch, settings, POSTREC_REDIS_URL="redis://127.0.0.1:1/0")
+
+    code = main(["build"])
+
+    assert code != 0
+    err = capfd.readouterr().err
+    assert "Redis" in err and "unreachable" in err
+    assert not (settings.data_dir / "models").exists()
+
+
+def test_rollback_command_reports_or_refuses(settings, world, redis_client, keys, monkeypatch, capfd):
+    cli_env(monkeypatch, settings)
+    assert main(["rollback"]) != 0
+    assert "no previous version" in capfd.readouterr().err
+    first = run_build(settings, world, OPTIONS).version
+    run_score(settings, world, OPTIONS)
+
+    assert main(["rollback"]) == 0
+
+    assert redis_client.get(keys.current).decode() == first
+
+
+def complete_or_untouched(client, keys, old: str) -> str:
+    current = client.get(keys.current).decode()
+    if current == old:
+        return "old"
+    meta = VersionMeta.from_hash(client.hgetall(keys.meta(current)))
+    lists = sum(1 for _ in client.scan_iter(match=keys.version_prefix(current) + "recs:*", count=1000))
+    assert lists == meta.users
+    return "new"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_s", [1.5, 3.0, 4.5, 6.0])
+def test_a_build_killed_at_any_point_leaves_no_half_visible_version(
+    settings, world, redis_client, keys, monkeypatch, kill_after_s
+):
+    old = run_build(settings, world, OPTIONS).version
+    env = {
+        **os.environ,
+        "POSTREC_DATABASE_URL": settings.database_url,
+        "POSTREC_REDIS_URL": settings.redis_url,
+        "POSTREC_PREFIX": settings.prefix,
+        "POSTREC_DATA_DIR": str(settings.data_dir),
+    }
+    command = [sys.executable, "-m", "common.cli", "build", "--k", "30"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + kill_after_s
+    while time.monotonic() < deadline and process.poll() is None:
+        assert complete_or_untouched(redis_client, keys, old) in {"old", "new"}
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    assert complete_or_untouched(redis_client, keys, old) in {"old", "new"}
+    assert not list(settings.data_dir.glob("models/*.partial")) or redis_client.get(keys.current).decode() == old
