@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     generation, posts = timed(lambda: catalog(args.posts, args.seed))
-    words = float(posts["text"].str.split(" ").list.len().median() or 0)
+    words = float(np.median(posts["text"].str.split(" ").list.len().to_numpy()))
     print(f"catalog: {posts.height} posts, median {words:.0f} words, generated in {generation.wall:.1f} s")
     embeddings = None
     if not args.skip_minilm and importlib.util.find_spec("torch") is not None:
