@@ -22,7 +22,7 @@ import polars as pl
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from batch.embed import FloatMatrix, IdArray, PostEmbeddings
+from batch.embed import EmbeddingInfo, FloatMatrix, IdArray, PostEmbeddings
 from common.columns import Action, Col
 
 log = logging.getLogger(__name__)
@@ -247,4 +247,104 @@ def _known_pairs(likes: pl.DataFrame, user_ids: IdArray, post_ids: IdArray) -> p
         .unique()
         .join(pl.DataFrame({Col.USER_ID: user_ids}), on=Col.USER_ID, how="semi")
         .join(pl.DataFrame({Col.POST_ID: post_ids}), on=Col.POST_ID, how="semi")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedParams:
+    """Settings of the embedding features, saved with the model that uses them.
+
+    Attributes:
+        components: Principal components of the post embedding kept as features.
+        clusters: KMeans clusters of the post embeddings.
+        half_life_days: Age at which a like counts half in a user's taste.
+        als_factors: Latent dimensions of the implicit-ALS factors.
+        seed: Seed of PCA, KMeans and ALS.
+    """
+
+    components: int = 5
+    clusters: int = 15
+    half_life_days: float = 30.0
+    als_factors: int = 32
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingFeatureSet:
+    """The embedding-derived features for one cutoff, ready to be added to the ``control`` features.
+
+    Attributes:
+        info: How the post vectors were made (for the version's metadata).
+        post_ids: Sorted post ids; row i of ``posts`` is ``post_ids[i]``.
+        posts: (posts x ``post_names``) float32: components, cluster, distances.
+        post_names: Names of the columns of ``posts``.
+        spaces: The user x post scores (taste cosine, ALS), one feature each.
+    """
+
+    info: EmbeddingInfo
+    post_ids: IdArray
+    posts: FloatMatrix
+    post_names: tuple[str, ...]
+    spaces: tuple[UserPostSpace, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Feature names in the order of the columns of :meth:`pair_matrix` and :meth:`fill_block`."""
+        return (*self.post_names, *(space.name for space in self.spaces))
+
+    def pair_matrix(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike) -> FloatMatrix:
+        """(pairs x :attr:`names`) float32 for arbitrary (user, post) pairs, e.g. training rows."""
+        posts = np.asarray(post_ids)
+        scores = [space.score_pairs(user_ids, posts)[:, None] for space in self.spaces]
+        return np.hstack([self.post_values(posts), *scores]).astype(np.float32, copy=False)
+
+    def fill_block(self, out: FloatMatrix, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike) -> None:
+        """Write the features of every (user, post) of a block into ``out`` (users * posts x :attr:`names`).
+
+        Rows are user-major, (user 0, post 0), (user 0, post 1), ..., as in ``batch.features.block_matrix``; ``out``
+        may be a column slice of a larger column-major matrix.
+        """
+        users, posts = np.asarray(user_ids), np.asarray(post_ids)
+        post_values = self.post_values(posts)
+        for column in range(len(self.post_names)):
+            out[:, column].reshape(users.size, posts.size)[:] = post_values[None, :, column]
+        for offset, space in enumerate(self.spaces, start=len(self.post_names)):
+            out[:, offset].reshape(users.size, posts.size)[:] = space.score_block(users, posts)
+
+    def post_values(self, post_ids: npt.ArrayLike) -> FloatMatrix:
+        """(posts x :attr:`post_names`) rows following ``post_ids``; NaN (missing) for a post not in the set."""
+        values = _rows(self.post_ids, self.posts, post_ids)
+        ids = np.asarray(post_ids)
+        unknown = ~np.isin(ids, self.post_ids)
+        values[unknown] = np.nan
+        return values
+
+
+def build_embedding_features(
+    embeddings: PostEmbeddings,
+    likes: pl.DataFrame,
+    user_ids: npt.ArrayLike,
+    cutoff: datetime,
+    params: EmbedParams | None = None,
+) -> EmbeddingFeatureSet:
+    """Post features, taste cosines and ALS scores for one cutoff.
+
+    Args:
+        embeddings: The catalog's vectors, from :func:`batch.embed.embed_posts`.
+        likes: Like rows (user_id, post_id, timestamp); only those before the cutoff are used.
+        user_ids: The fixed user set.
+        cutoff: Nothing at or after it is seen.
+        params: Feature settings; the defaults when omitted.
+    """
+    params = params or EmbedParams()
+    frame = post_embedding_features(embeddings, params.components, params.clusters, params.seed)
+    taste = taste_space(likes, embeddings, cutoff, params.half_life_days)
+    als = als_space(likes, cutoff, user_ids, embeddings.post_ids, factors=params.als_factors, seed=params.seed)
+    names = tuple(name for name in frame.columns if name != Col.POST_ID)
+    return EmbeddingFeatureSet(
+        info=embeddings.info,
+        post_ids=embeddings.post_ids,
+        posts=post_matrix(frame, embeddings.post_ids),
+        post_names=names,
+        spaces=(taste, als),
     )

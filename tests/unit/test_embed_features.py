@@ -12,8 +12,10 @@ import pytest
 from batch.embed import EmbeddingInfo, PostEmbeddings
 from batch.embed_features import (
     EmbedFeature,
+    EmbedParams,
     UserPostSpace,
     als_space,
+    build_embedding_features,
     component_names,
     distance_names,
     post_embedding_features,
@@ -149,3 +151,38 @@ def test_view_rows_are_not_likes() -> None:
     feed = rows.with_columns(pl.Series("action", ["like", "view"]))
     space = taste_space(feed, POSTS_2D, CUTOFF)
     np.testing.assert_allclose(space.user_rows([10]), [[1.0, 0.0]])
+
+
+PARAMS = EmbedParams(components=2, clusters=3, half_life_days=10, als_factors=2, seed=1)
+
+
+def catalog_vectors() -> PostEmbeddings:
+    return embeddings([[1.0 + (p % 3), float(p), 2.0] for p in range(1, 11)])
+
+
+def test_feature_set_names_pairs_and_blocks_agree() -> None:
+    features = build_embedding_features(catalog_vectors(), community_likes(), range(21), CUTOFF, PARAMS)
+    assert features.names == (
+        *component_names(2),
+        EmbedFeature.CLUSTER,
+        *distance_names(3),
+        EmbedFeature.TASTE_COSINE,
+        EmbedFeature.ALS_SCORE,
+    )
+    users, posts = np.array([0, 12, 20]), np.array([5, 1, 99, 7])
+    block = np.full((users.size * posts.size, len(features.names) + 2), -1.0, dtype=np.float32, order="F")
+    features.fill_block(block[:, 1:-1], users, posts)
+    pairs = features.pair_matrix(np.repeat(users, posts.size), np.tile(posts, users.size))
+    np.testing.assert_allclose(block[:, 1:-1], pairs, rtol=1e-5, atol=1e-6)
+    assert (block[:, [0, -1]] == -1.0).all()  # columns outside the slice are left alone
+    unknown_post = pairs[2::4]
+    assert np.isnan(unknown_post[:, :6]).all() and (unknown_post[:, 6:] == 0).all()
+    assert pairs[0, -1] > pairs[3, -1]  # ALS: user 0 prefers post 5 (its community) to post 7
+
+
+def test_feature_set_ignores_likes_after_the_cutoff() -> None:
+    def matrix(frame: pl.DataFrame) -> np.ndarray:
+        features = build_embedding_features(catalog_vectors(), frame, range(21), CUTOFF, PARAMS)
+        return features.pair_matrix(np.repeat(np.arange(21), 10), np.tile(np.arange(1, 11), 21))
+
+    np.testing.assert_array_equal(matrix(community_likes()), matrix(pl.concat([community_likes(), likes(LATE)])))
