@@ -28,6 +28,7 @@ from batch.publish import (
     publish_release,
     rollback,
 )
+from batch.rankings_wire import DumpEncoder
 from batch.score import TopK
 from common.columns import Col
 from common.errors import NoPublishedVersionError, PublishError
@@ -241,3 +242,25 @@ def test_redis_lost_mid_publish_never_makes_the_new_version_live(own_redis, monk
     assert client.get(keys.current).decode() == live.meta.version
     assert_complete(client, keys, live)
     assert client.llen(keys.recs(new.meta.version, 200)) == K  # the lists had landed, yet it is not live
+
+
+@pytest.mark.parametrize(
+    "posts",
+    [
+        [5, 127, 128, 4095, 4096, 32767, 32768, 7319, 100_000, 8_388_607, 8_388_608, 1],
+        list(range(1, 201)),
+        list(range(7_000, 6_600, -2)),
+    ],
+)
+def test_restore_payload_is_byte_for_byte_this_redis_dump(redis_client, keys, posts):
+    if int(redis_client.info("server")["redis_version"].split(".")[0]) < 7:
+        pytest.skip("listpack lists are Redis 7+; older servers take the RPUSH path")
+    redis_client.rpush(keys.recs("v", 1), *posts)
+    reference = redis_client.dump(keys.recs("v", 1))
+    row = np.array([posts], dtype=np.int32)
+
+    payload = DumpEncoder(row, reference[-10:-8]).payloads(row)[0]
+
+    assert payload == reference
+    redis_client.restore(keys.recs("v", 2), 0, payload)
+    assert redis_client.lrange(keys.recs("v", 2), 0, -1) == redis_client.lrange(keys.recs("v", 1), 0, -1)

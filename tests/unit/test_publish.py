@@ -10,7 +10,7 @@ import pytest
 from redis.connection import PythonRespSerializer
 
 from batch.publish import REQUIRED_FIELDS, expired_versions, new_version_id
-from batch.rankings_wire import RankingWriter, RespTable
+from batch.rankings_wire import RankingWriter, resp_table
 from common.keys import KeyLayout
 
 NOW = datetime(2022, 1, 10, 12, tzinfo=UTC)
@@ -63,7 +63,7 @@ def test_bulk_encoding_is_exactly_what_redis_py_sends():
     rankings = np.array([[7319, 5, 42], [1, -1, -1], [-1, -1, -1]], dtype=np.int32)
     writer = RankingWriter(client=None, keys=keys, version="v")  # type: ignore[arg-type]
 
-    payload = writer._commands(RespTable(rankings), [200, 201, 202], rankings)
+    payload = writer._commands(resp_table(rankings), [200, 201, 202], rankings)
 
     encode = lambda v: v if isinstance(v, bytes) else str(v).encode()  # noqa: E731
     serializer = PythonRespSerializer(buffer_cutoff=10**9, encode=encode)
