@@ -15,6 +15,7 @@ from api.routes import ApiParts, build_route_handlers
 from api.serving import Recommender
 from api.store import Store, make_client
 from api.versions import VersionWatcher
+from api.wire import RedisAddress, RedisWire
 from common.keys import KeyLayout
 from common.settings import Settings, load_settings
 
@@ -29,13 +30,14 @@ def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | 
     """
     settings = settings or load_settings()
     client = redis if redis is not None else make_client(settings.redis_url, settings.api_redis_timeout_ms / 1000)
-    store = Store(client, KeyLayout(settings.prefix), settings.served_stream_maxlen)
+    wire = RedisWire(RedisAddress.of_client(client), settings.api_redis_timeout_ms / 1000)
+    store = Store(client, wire, KeyLayout(settings.prefix), settings.served_stream_maxlen)
     watcher = VersionWatcher(store)
     metrics = Metrics()
     parts = ApiParts(recommender=Recommender(store, watcher), watcher=watcher, store=store, metrics=metrics)
     return Litestar(
         route_handlers=build_route_handlers(parts, max_limit=settings.k),
-        lifespan=[_lifespan(watcher, client, close_client=redis is None)],
+        lifespan=[_lifespan(watcher, wire, client, close_client=redis is None)],
         middleware=[metrics_middleware(metrics)],
         exception_handlers={Exception: make_error_handler(metrics)},
         openapi_config=OpenAPIConfig(title="postrec", version="0.1.0", description=__doc__),
@@ -44,7 +46,7 @@ def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | 
 
 
 def _lifespan(
-    watcher: VersionWatcher, client: aioredis.Redis[bytes], close_client: bool
+    watcher: VersionWatcher, wire: RedisWire, client: aioredis.Redis[bytes], close_client: bool
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -53,6 +55,7 @@ def _lifespan(
             yield
         finally:
             await watcher.stop()
+            await wire.close()
             if close_client:
                 await client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
 

@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from api.wire import RedisWire
 from common.errors import StoreUnavailableError
 from common.keys import KeyLayout
 
@@ -81,22 +82,28 @@ def _unavailable(exc: RedisError) -> StoreUnavailableError:
 class Store:
     """Redis reads and the serving script, under one key layout."""
 
-    def __init__(self, client: aioredis.Redis[bytes], keys: KeyLayout, served_maxlen: int) -> None:
-        """Wrap a client.
+    def __init__(self, client: aioredis.Redis[bytes], wire: RedisWire, keys: KeyLayout, served_maxlen: int) -> None:
+        """Wrap the two connections to one Redis.
 
         Args:
-            client: An asyncio client (see :func:`make_client`).
+            client: A redis-py asyncio client (see :func:`make_client`), for everything but the hot path.
+            wire: The hot path's pipelined connection.
             keys: The key layout of the deployment's prefix.
             served_maxlen: Approximate cap of the served stream.
         """
         self.client = client
+        self._wire = wire
         self.keys = keys
         self._served_maxlen = served_maxlen
         self._script = RECOMMEND_LUA.encode()
         self._sha = hashlib.sha1(self._script, usedforsecurity=False).hexdigest()
 
     async def recommend(self, version: str, user_id: int, limit: int, group: str, time: str) -> list[bytes] | None:
-        """Run the serving script: the filtered post ids (as Redis returns them), or None for an unknown user."""
+        """Run the serving script: the filtered post ids (as Redis returns them), or None for an unknown user.
+
+        Raises:
+            StoreUnavailableError: Redis cannot be reached or did not answer in time.
+        """
         keys = self.keys
         args = (
             keys.recs(version, user_id),
@@ -111,14 +118,11 @@ class Store:
             version,
         )
         try:
-            try:
-                reply = await self.client.evalsha(self._sha, 4, *args)  # type: ignore[no-untyped-call]
-            except NoScriptError:  # a restarted or flushed Redis forgot the script: load it once and go on
-                self._sha = await self.client.script_load(self._script)  # type: ignore[no-untyped-call]
-                reply = await self.client.evalsha(self._sha, 4, *args)  # type: ignore[no-untyped-call]
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise _unavailable(exc) from None
-        return None if reply is None else list(reply)
+            reply = await self._wire.call(b"EVALSHA", self._sha, 4, *args)
+        except NoScriptError:  # a restarted or flushed Redis forgot the script: load it once and go on
+            await self._wire.call(b"SCRIPT", b"LOAD", self._script)
+            reply = await self._wire.call(b"EVALSHA", self._sha, 4, *args)
+        return reply  # type: ignore[no-any-return]
 
     async def current_version(self) -> str | None:
         """Id of the live version, or None when nothing is published."""

