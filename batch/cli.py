@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,8 +127,60 @@ def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser
     commands.add_parser("rollback", help="make the previous version live again").set_defaults(handler=_cmd_rollback)
 
 
+def _parse_window(text: str) -> timedelta:
+    """``7d``, ``36h`` or a number of days."""
+    units = {"d": "days", "h": "hours"}
+    unit = units.get(text[-1:].lower())
+    try:
+        return timedelta(**{unit: float(text[:-1])}) if unit else timedelta(days=float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"window {text!r} is not like 7d or 36h") from None
+
+
+def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from batch.evaluate import EvaluateOptions, run_evaluation
+    from common.db import make_engine
+
+    options = EvaluateOptions(
+        as_of=args.as_of,
+        window=args.window,
+        k=args.k or settings.k,
+        out_dir=args.out,
+        shuffle_holdout=args.shuffle_holdout,
+        oracle=not args.no_oracle,
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        report = run_evaluation(settings, engine, options)
+    finally:
+        engine.dispose()
+    for score in report.scores:
+        log.info("%-16s hitrate@5=%.4f [%.4f, %.4f]", score.name, score.hitrate, score.hitrate_low, score.hitrate_high)
+    log.info("report written to %s", args.out / "evaluation.md")
+    return 0
+
+
+def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    evaluate = commands.add_parser("evaluate", help="hitrate@5 of the model, baselines and the oracle, with a report")
+    evaluate.add_argument(
+        "--as-of",
+        type=datetime.fromisoformat,
+        default=None,
+        help="cutoff T: rankings use data before T (default: end of the data minus the window)",
+    )
+    evaluate.add_argument("--window", type=_parse_window, default=timedelta(days=7), help="hold-out window (7d)")
+    evaluate.add_argument("--k", type=int, default=None, help="list length per user (default: POSTREC_K)")
+    evaluate.add_argument("--out", type=Path, default=Path("reports"), help="report folder (default: reports)")
+    evaluate.add_argument(
+        "--shuffle-holdout", action="store_true", help="leakage guard: shuffle hold-out likes across users and posts"
+    )
+    evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from `postrec seed`)")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the batch's subcommands."""
     _register_seed(commands)
     _register_ab_report(commands)
     _register_build(commands)
+    _register_evaluate(commands)

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import polars as pl
 
 from common.ab import assign_group
-from common.columns import Action, Col
+from common.columns import Col
 
 ACTIVITY_EDGES = (100, 300, 600)
 
@@ -57,33 +57,38 @@ def shuffled_holdout(holdout: Holdout, post_ids: npt.NDArray[np.int64], seed: in
 
 
 def user_groups(
-    history: pl.DataFrame, posts: pl.DataFrame, user_ids: npt.NDArray[np.int64], salt: str, control_percent: int
+    views: pl.DataFrame,
+    likes: pl.DataFrame,
+    posts: pl.DataFrame,
+    user_ids: npt.NDArray[np.int64],
+    salt: str,
+    control_percent: int,
 ) -> dict[str, list[str]]:
-    """Labels of each evaluated user for the breakdowns: A/B group, activity bucket and favourite topic."""
+    """Labels of each evaluated user for the breakdowns: A/B group, activity bucket and favourite topic.
+
+    Args:
+        views: (user_id, views) views per user before the cutoff.
+        likes: (user_id, post_id) likes before the cutoff.
+        posts: The catalog, for the topic of each liked post.
+        user_ids: The evaluated users, sorted.
+        salt: The A/B split's salt.
+        control_percent: The A/B split's control share.
+    """
     frame = pl.DataFrame({Col.USER_ID: user_ids.astype(np.int32)})
-    activity = _views_per_user(history).join(frame, on=Col.USER_ID, how="right").fill_null(0)
-    topic = _favourite_topic(history, posts)
-    labelled = activity.join(topic, on=Col.USER_ID, how="left").sort(Col.USER_ID)
+    activity = views.join(frame, on=Col.USER_ID, how="right").with_columns(pl.col("views").fill_null(0))
+    labelled = activity.join(_favourite_topic(likes, posts), on=Col.USER_ID, how="left").sort(Col.USER_ID)
     return {
         "exp_group": [assign_group(int(user), salt, control_percent) for user in labelled[Col.USER_ID]],
-        "activity": [_activity_label(int(views)) for views in labelled["views"]],
+        "activity": [_activity_label(int(count)) for count in labelled["views"]],
         "topic": [str(topic or "none") for topic in labelled[Col.TOPIC]],
     }
 
 
-def _views_per_user(history: pl.DataFrame) -> pl.DataFrame:
-    views = history.filter(pl.col(Col.ACTION) == Action.VIEW)
-    return views.group_by(Col.USER_ID).len(name="views")
-
-
-def _favourite_topic(history: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
-    likes = history.filter(pl.col(Col.ACTION) == Action.LIKE).join(posts.select(Col.POST_ID, Col.TOPIC), on=Col.POST_ID)
-    counts = likes.group_by(Col.USER_ID, Col.TOPIC).len(name="likes")
-    return (
-        counts.sort(["likes", Col.TOPIC], descending=[True, False])
-        .unique(Col.USER_ID, keep="first")
-        .select(Col.USER_ID, Col.TOPIC)
-    )
+def _favourite_topic(likes: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
+    topics = likes.join(posts.select(Col.POST_ID, Col.TOPIC), on=Col.POST_ID)
+    counts = topics.group_by(Col.USER_ID, Col.TOPIC).len(name="likes")
+    ranked = counts.sort(["likes", Col.TOPIC], descending=[True, False])
+    return ranked.unique(Col.USER_ID, keep="first", maintain_order=True).select(Col.USER_ID, Col.TOPIC)
 
 
 def _activity_label(views: int) -> str:

@@ -38,11 +38,14 @@ def test_shuffle_keeps_sizes_but_moves_likes() -> None:
 
 
 def test_groups_per_user() -> None:
-    history = feed([(1, 10, "view")] * 150 + [(1, 10, "like"), (1, 11, "like"), (2, 11, "view"), (2, 11, "like")])
+    views = pl.DataFrame({"user_id": [1, 2], "views": [150, 1]}, schema={"user_id": pl.Int32, "views": pl.UInt32})
+    likes = pl.DataFrame(
+        {"user_id": [1, 1, 2], "post_id": [10, 11, 11]}, schema={"user_id": pl.Int32, "post_id": pl.Int32}
+    )
     posts = pl.DataFrame(
         {"post_id": [10, 11], "topic": ["sport", "movie"]}, schema={"post_id": pl.Int32, "topic": pl.String}
     )
-    groups = user_groups(history, posts, np.array([1, 2, 3]), salt="s", control_percent=100)
+    groups = user_groups(views, likes, posts, np.array([1, 2, 3]), salt="s", control_percent=100)
     assert groups["exp_group"] == ["control"] * 3
     assert groups["activity"] == ["0100-0299 views", "0000-0099 views", "0000-0099 views"]
     assert groups["topic"] == ["movie", "movie", "none"]  # a tie (one like each) goes to the first name

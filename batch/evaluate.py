@@ -1,0 +1,326 @@
+"""``postrec evaluate``: hitrate@5 as the course checker measures it, for models, baselines and the oracle.
+
+Steps: build the ``control`` model as of T from data before T only (published under an evaluation prefix, never
+the live one), build the baselines' and the oracle's lists, publish each as a version there too, then ask for 5
+posts per evaluated user through the API's own serving script (list minus liked set), and score the answers
+against the likes of ``[T, T + window)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import redis
+from sqlalchemy.engine import Engine
+
+from api.store import RECOMMEND_LUA
+from batch import baselines
+from batch.build import BuildOptions, BuildState, data_end, run_build
+from batch.extract import copy_query, load_feed
+from batch.features import FEATURE_NAMES
+from batch.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
+from batch.metrics import (
+    bootstrap_interval,
+    catalog_coverage,
+    gap_closure,
+    group_means,
+    hit_matrix,
+    hitrate_per_user,
+    ndcg_per_user,
+    precision_per_user,
+)
+from batch.publish import Release, new_version_id, publish_release, utc_now
+from batch.report import EvaluationReport, RecommenderScore, write_report
+from batch.score import NO_POST, TopK, top_k
+from batch.train import sample_matrix
+from common.ab import CONTROL
+from common.columns import Action, Col, Table
+from common.keys import KeyLayout
+from common.payloads import VersionMeta
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RANDOM, POPULAR, SEGMENT, ALS, ORACLE = "random", "popular", "segment_popular", "als", "oracle"
+READ_BATCH: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluateOptions:
+    """One evaluation run.
+
+    Attributes:
+        as_of: Cutoff T; None = the end of the data minus the window.
+        window: Length of the hold-out window after T.
+        limit: Posts asked for per user (the checker asks for 5).
+        k: Length of the published lists.
+        out_dir: Where the report goes.
+        shuffle_holdout: The leakage guard: score against likes moved to other users and posts.
+        oracle: Include the world's ground truth (only for generated worlds).
+    """
+
+    as_of: datetime | None = None
+    window: timedelta = timedelta(days=7)
+    limit: int = 5
+    k: int = 200
+    out_dir: Path = Path("reports")
+    shuffle_holdout: bool = False
+    oracle: bool = True
+
+
+def evaluation_settings(settings: Settings) -> Settings:
+    """The same deployment with its own key prefix and artifact folder, so nothing live is touched."""
+    return replace(
+        settings, prefix=f"{settings.prefix}-eval", data_dir=settings.data_dir / "eval", version_grace_seconds=0
+    )
+
+
+def run_evaluation(settings: Settings, engine: Engine, options: EvaluateOptions) -> EvaluationReport:
+    """Evaluate every recommender as of T; writes the report and returns it."""
+    as_of = options.as_of or data_end(engine) - options.window
+    eval_settings = evaluation_settings(settings)
+    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url, socket_timeout=60)
+    try:
+        report = _evaluate(eval_settings, engine, client, replace(options, as_of=as_of))
+    finally:
+        _delete_prefix(client, eval_settings.prefix)
+        client.close()
+    write_report(report, options.out_dir, previous=options.out_dir / "evaluation.json")
+    return report
+
+
+def _evaluate(
+    settings: Settings, engine: Engine, client: redis.Redis[bytes], options: EvaluateOptions
+) -> EvaluationReport:
+    assert options.as_of is not None  # noqa: S101 - resolved by the caller
+    state = run_build(settings, engine, BuildOptions(as_of=options.as_of, k=options.k))
+    holdout = _holdout(engine, state, options)
+    log.info("evaluation: as_of=%s users=%d", options.as_of, holdout.user_ids.size)
+    keys = KeyLayout(settings.prefix)
+    versions = {CONTROL: state.version} | _publish_others(client, keys, state, holdout, options)
+    served = {
+        name: read_served(client, keys, version, holdout.user_ids, options.limit) for name, version in versions.items()
+    }
+    return _report(engine, state, holdout, served, options)
+
+
+def _holdout(engine: Engine, state: BuildState, options: EvaluateOptions) -> Holdout:
+    assert options.as_of is not None  # noqa: S101
+    window = load_feed(engine, start=options.as_of, end=options.as_of + options.window, action=Action.LIKE)
+    holdout = build_holdout(state.likes, window)
+    if options.shuffle_holdout:
+        holdout = shuffled_holdout(holdout, state.features["score"].post_ids.astype(np.int64), state.settings.seed)
+    return holdout
+
+
+def baseline_rankings(
+    state: BuildState, user_ids: npt.NDArray[np.int64], k: int, with_oracle: bool, window: tuple[datetime, datetime]
+) -> dict[str, npt.NDArray[np.int64]]:
+    """(users x k) post ids of every baseline, from likes before as_of only; the oracle from the ground truth."""
+    likes = state.likes.select(Col.USER_ID, Col.POST_ID)
+    post_ids = state.features["score"].post_ids.astype(np.int64)
+    seed = state.settings.seed
+    makers: dict[str, Callable[[], npt.NDArray[np.int64]]] = {
+        RANDOM: lambda: baselines.random_ranking(user_ids, post_ids, k, seed),
+        POPULAR: lambda: baselines.popular_ranking(likes, user_ids, post_ids, k),
+        SEGMENT: lambda: baselines.segment_popular_ranking(likes, state.users, user_ids, post_ids, k),
+        ALS: lambda: baselines.als_ranking(likes, user_ids, post_ids, k, seed),
+    }
+    if with_oracle:
+        makers[ORACLE] = lambda: oracle_ranking(state, user_ids, post_ids, k, window)
+    return {name: make() for name, make in makers.items()}
+
+
+def oracle_ranking(
+    state: BuildState,
+    user_ids: npt.NDArray[np.int64],
+    post_ids: npt.NDArray[np.int64],
+    k: int,
+    window: tuple[datetime, datetime],
+) -> npt.NDArray[np.int64]:
+    """Posts by the true probability of a like in the window, given what each user was shown before it."""
+    from batch.world_store import load_truth
+    from batch.world_truth import oracle_scores
+
+    truth = load_truth(state.engine)
+    seen = _seen_before(state.engine, user_ids, post_ids, window[0])
+    rows = []
+    for start in range(0, user_ids.size, READ_BATCH):
+        block = slice(start, start + READ_BATCH)
+        scores = oracle_scores(truth, user_ids[block], post_ids, window[0], window[1], seen_before=seen[block])
+        rows.append(post_ids[top_k(scores, k)])
+    return np.concatenate(rows) if rows else np.empty((0, k), dtype=np.int64)
+
+
+def _seen_before(
+    engine: Engine, user_ids: npt.NDArray[np.int64], post_ids: npt.NDArray[np.int64], cutoff: datetime
+) -> npt.NDArray[np.bool_]:
+    sql = (
+        f"SELECT DISTINCT {Col.USER_ID}, {Col.POST_ID} FROM {Table.FEED} "
+        f'WHERE "{Col.TIMESTAMP}" < %(cutoff)s AND {Col.USER_ID} = ANY(%(users)s)'
+    )
+    pairs = copy_query(
+        engine, sql, {Col.USER_ID: pl.Int64(), Col.POST_ID: pl.Int64()}, {"cutoff": cutoff, "users": user_ids.tolist()}
+    )
+    seen = np.zeros((user_ids.size, post_ids.size), dtype=bool)
+    rows = np.searchsorted(user_ids, pairs[Col.USER_ID].to_numpy())
+    cols = np.searchsorted(post_ids, pairs[Col.POST_ID].to_numpy())
+    known = (cols < post_ids.size) & (post_ids[np.minimum(cols, post_ids.size - 1)] == pairs[Col.POST_ID].to_numpy())
+    seen[rows[known], cols[known]] = True
+    return seen
+
+
+def _publish_others(
+    client: redis.Redis[bytes], keys: KeyLayout, state: BuildState, holdout: Holdout, options: EvaluateOptions
+) -> dict[str, str]:
+    assert options.as_of is not None  # noqa: S101
+    window = (options.as_of, options.as_of + options.window)
+    rankings = baseline_rankings(state, holdout.user_ids, options.k, options.oracle, window)
+    return {
+        name: _publish_lists(client, keys, state, name, holdout.user_ids, posts) for name, posts in rankings.items()
+    }
+
+
+def _publish_lists(
+    client: redis.Redis[bytes],
+    keys: KeyLayout,
+    state: BuildState,
+    name: str,
+    user_ids: npt.NDArray[np.int64],
+    post_ids: npt.NDArray[np.int64],
+) -> str:
+    version = new_version_id(state.as_of)
+    meta = VersionMeta(
+        version=version,
+        as_of=state.as_of.isoformat(),
+        created_at=utc_now(),
+        models=json.dumps({name: name}),
+        salt=state.settings.ab_salt,
+        control_percent=state.settings.control_percent,
+        k=int(post_ids.shape[1]),
+        users=int(user_ids.size),
+        posts=state.posts.height,
+    )
+    rankings = TopK(user_ids.astype(np.int32), post_ids.astype(np.int32), np.zeros(post_ids.shape, dtype=np.float32))
+    popular = baselines.popularity_order(state.likes, state.features["score"].post_ids.astype(np.int64))
+    publish_release(client, keys, Release(meta, rankings, state.posts, popular.tolist()), grace_seconds=10**6)
+    return version
+
+
+def read_served(
+    client: redis.Redis[bytes], keys: KeyLayout, version: str, user_ids: npt.NDArray[np.int64], limit: int
+) -> npt.NDArray[np.int64]:
+    """What the API would answer each user, through its own serving script: (users x limit), NO_POST padded."""
+    sha = str(client.script_load(RECOMMEND_LUA))  # type: ignore[no-untyped-call]
+    served = np.full((user_ids.size, limit), NO_POST, dtype=np.int64)
+    for start in range(0, user_ids.size, READ_BATCH):
+        with client.pipeline(transaction=False) as pipe:
+            for user in user_ids[start : start + READ_BATCH].tolist():
+                args = (limit, 1, "", user, "evaluation", version)
+                keys_ = (keys.recs(version, user), keys.liked(user), keys.popular(version), keys.served)
+                pipe.evalsha(sha, 4, *keys_, *args)
+            replies = pipe.execute()
+        for offset, reply in enumerate(replies):
+            posts = [int(post) for post in (reply or [])]
+            served[start + offset, : len(posts)] = posts
+    return served
+
+
+def _report(
+    engine: Engine,
+    state: BuildState,
+    holdout: Holdout,
+    served: dict[str, npt.NDArray[np.int64]],
+    options: EvaluateOptions,
+) -> EvaluationReport:
+    groups = _groups(engine, state, holdout)
+    partial = {
+        name: _score(name, top, holdout, state.posts.height, groups, state.settings.seed)
+        for name, top in served.items()
+    }
+    popular = partial[POPULAR].hitrate
+    oracle = partial[ORACLE].hitrate if ORACLE in partial else float("nan")
+    scores = [replace(score, gap_closure=gap_closure(score.hitrate, popular, oracle)) for score in partial.values()]
+    return EvaluationReport(
+        as_of=state.as_of.isoformat(),
+        window_days=options.window.total_seconds() / 86400,
+        users=int(holdout.user_ids.size),
+        posts=state.posts.height,
+        scores=sorted(scores, key=lambda s: s.hitrate),
+        feature_importance=_importance(state),
+        calibration=calibration(state),
+        notes=_notes(options, state),
+    )
+
+
+def _score(
+    name: str, served: npt.NDArray[np.int64], holdout: Holdout, catalog: int, groups: dict[str, list[str]], seed: int
+) -> RecommenderScore:
+    hits = hit_matrix(served, holdout.relevant)
+    per_user = hitrate_per_user(hits)
+    low, high = bootstrap_interval(per_user, seed=seed)
+    return RecommenderScore(
+        name=name,
+        hitrate=float(per_user.mean()),
+        hitrate_low=low,
+        hitrate_high=high,
+        precision=float(precision_per_user(hits).mean()),
+        ndcg=float(ndcg_per_user(hits, holdout.relevant_counts).mean()),
+        coverage=catalog_coverage(served, catalog),
+        gap_closure=float("nan"),
+        by_group={kind: group_means(per_user, labels) for kind, labels in groups.items()},
+    )
+
+
+def _groups(engine: Engine, state: BuildState, holdout: Holdout) -> dict[str, list[str]]:
+    sql = (
+        f"SELECT {Col.USER_ID}, count(*) FROM {Table.FEED} "
+        f"WHERE {Col.ACTION} = 'view' AND \"{Col.TIMESTAMP}\" < %(cutoff)s GROUP BY {Col.USER_ID}"
+    )
+    views = copy_query(engine, sql, {Col.USER_ID: pl.Int32(), "views": pl.UInt32()}, {"cutoff": state.as_of})
+    likes = state.likes.select(Col.USER_ID, Col.POST_ID)
+    settings = state.settings
+    return user_groups(views, likes, state.posts, holdout.user_ids, settings.ab_salt, settings.control_percent)
+
+
+def _importance(state: BuildState) -> dict[str, float]:
+    if state.model is None:
+        return {}
+    values = state.model.get_feature_importance()
+    return {name: float(value) for name, value in zip(FEATURE_NAMES, values, strict=True)}
+
+
+def calibration(state: BuildState, bins: int = 10) -> list[tuple[float, float]]:
+    """Mean predicted like probability against the observed like rate, by decile of prediction (validation)."""
+    if state.model is None or state.valid_set is None or state.valid_set.samples.height < bins:
+        return []
+    matrix, labels = sample_matrix(state.valid_set)
+    predicted = state.model.predict(matrix, prediction_type="Probability")[:, 1]
+    order = np.argsort(predicted, kind="stable")
+    return [(float(predicted[part].mean()), float(labels[part].mean())) for part in np.array_split(order, bins)]
+
+
+def _notes(options: EvaluateOptions, state: BuildState) -> list[str]:
+    notes = [
+        "Hit: any of the 5 posts served (list minus posts liked before T, via the API's script) liked in the window.",
+        "control trained on data before T only; validation metrics: "
+        + ", ".join(f"{name}={value:.4f}" for name, value in state.metrics.items()),
+    ]
+    if options.shuffle_holdout:
+        notes.append("LEAKAGE GUARD: hold-out likes shuffled across users and posts; every model should be ~random.")
+    return notes
+
+
+def _delete_prefix(client: redis.Redis[bytes], prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
