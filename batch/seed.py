@@ -16,8 +16,7 @@ from typing import cast
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from batch.world import World, completed_truth, generate_feed, generate_world
-from batch.world_dist import FloatArray, IntArray
+from batch.world import World, generate_feed, generate_world
 from batch.world_store import CopyCursor, save_truth
 from common.columns import Table
 from common.db import drop_feed_indexes, init_schema
@@ -74,8 +73,8 @@ def _load_world(engine: Engine, world: World) -> int:
         cursor.execute(f"TRUNCATE {Table.USERS}, {Table.POSTS}, {Table.FEED}")
         copy_frame(cursor, Table.USERS, world.users.to_frame())
         copy_frame(cursor, Table.POSTS, world.posts.to_frame())
-        rows, tallies = _load_feed(cursor, world)
-        save_truth(cursor, completed_truth(world, tallies))
+        rows = _load_feed(cursor, world)
+        save_truth(cursor, world.truth)
         connection.commit()
     except BaseException:
         connection.rollback()
@@ -85,13 +84,12 @@ def _load_world(engine: Engine, world: World) -> int:
     return rows
 
 
-def _load_feed(cursor: CopyCursor, world: World) -> tuple[int, list[tuple[IntArray, IntArray, FloatArray]]]:
-    rows, tallies = 0, []
-    for chunk in progress(generate_feed(world), world.chunk_count, "feed chunks", log):
-        copy_frame(cursor, Table.FEED, chunk.frame)
-        rows += chunk.frame.height
-        tallies.append((chunk.users, chunk.draws, chunk.keep))
-    return rows, tallies
+def _load_feed(cursor: CopyCursor, world: World) -> int:
+    rows = 0
+    for frame in progress(generate_feed(world), world.chunk_count, "feed chunks", log):
+        copy_frame(cursor, Table.FEED, frame)
+        rows += frame.height
+    return rows
 
 
 def copy_frame(cursor: CopyCursor, table: str, frame: pl.DataFrame) -> None:

@@ -80,9 +80,9 @@ def age_pmf() -> tuple[IntArray, FloatArray]:
 
 
 def sample_ages(rng: np.random.Generator, count: int) -> IntArray:
-    """Ages drawn from the tabulated pmf."""
+    """Ages in exactly the tabulated proportions (apportioned), in random order."""
     ages, pmf = age_pmf()
-    return np.asarray(rng.choice(ages, size=count, p=pmf), dtype=np.int64)
+    return ages[quota_labels(rng, pmf, count)]
 
 
 def sample_like_delays(rng: np.random.Generator, count: int) -> FloatArray:

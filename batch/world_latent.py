@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from batch.world_dist import FloatArray, IntArray, quota_labels
-from batch.world_facts import MEDIAN_VIEWS, MIN_VIEWS, PERIOD_DAYS, SHOWN_POST_SHARE
+from batch.world_facts import MIN_VIEWS, PERIOD_DAYS, SHOWN_POST_SHARE
 from batch.world_users import COUNTRIES, Users
 
 # Per topic (business, covid, entertainment, movie, politics, sport, tech), the taste logit per unit of each
@@ -27,24 +27,34 @@ _TOPIC_COEFS = np.array(
         [-0.10, 0.40, 0.00, 0.25, -0.10],
     ]
 )
-_TOPIC_INDIVIDUAL_SD = 0.5
+_TOPIC_INDIVIDUAL_SD = 0.9
 _SUBTOPIC_COEF_SD = 0.25
-_SUBTOPIC_INDIVIDUAL_SD = 0.5
+_SUBTOPIC_INDIVIDUAL_SD = 1.0
+# Exposure follows an "interest" that correlates this much with the taste: enough that the feed shows users more
+# of what they like, little enough that a niche post's few viewers are not all fans (which would push per-post
+# like rates far outside the real 0.063..0.143).
+_INTEREST_TASTE_CORR = 0.3
 _USER_BIAS_SD = 0.5
-_QUALITY_SD = 0.12
-_POPULARITY_SD = 0.8
+_QUALITY_SD = 0.08
+_POPULARITY_SD = 1.3
 _POPULARITY_QUALITY_CORR = 0.5
-_VIEWS_LOG_SD = 0.5
-_TREND_WIDTH_DAYS = (3.0, 12.0)
+# Views per user above the minimum are gamma distributed; shape and scale solved for median 340 and mean 385
+# (375 and 420 with the minimum of 35 added).
+_VIEWS_GAMMA_SHAPE = 2.7831
+_VIEWS_GAMMA_SCALE = 138.335
+_TREND_DAYS = (4.0, 15.0)
+_RELEASE_DAYS = (-30.0, PERIOD_DAYS - 1.0)
 
 
 @dataclass(frozen=True, slots=True)
 class UserLatent:
-    """Per user: like-logit bias, tastes (users x topics, users x sub-topics) and the planned number of views."""
+    """Per user: like-logit bias, tastes (users x topics, users x sub-topics), exposure interest (users x
+    sub-topics) and the planned number of views."""
 
     bias: FloatArray
     topic_taste: FloatArray
     subtopic_taste: FloatArray
+    interest: FloatArray
     planned_views: IntArray
 
 
@@ -54,8 +64,8 @@ class PostLatent:
 
     quality: FloatArray
     popularity: FloatArray
-    peak_day: FloatArray
-    trend_width: FloatArray
+    release_day: FloatArray
+    trend_days: FloatArray
     shown: np.ndarray
 
 
@@ -77,23 +87,34 @@ def demographic_features(users: Users) -> FloatArray:
 def generate_user_latent(
     rng: np.random.Generator, users: Users, subtopic_topics: IntArray, views_factor: float
 ) -> UserLatent:
-    """Tastes explained partly by demographics, plus each user's bias and planned views (lognormal above 35)."""
+    """Tastes explained partly by demographics, plus each user's bias and planned views (35 + gamma)."""
     features = demographic_features(users)
     count, n_sub = len(users), len(subtopic_topics)
     topic_taste = features @ _TOPIC_COEFS.T + rng.normal(0, _TOPIC_INDIVIDUAL_SD, (count, len(_TOPIC_COEFS)))
     sub_coefs = rng.normal(0, _SUBTOPIC_COEF_SD, (n_sub, features.shape[1]))
     subtopic_taste = features @ sub_coefs.T + rng.normal(0, _SUBTOPIC_INDIVIDUAL_SD, (count, n_sub))
-    variable = (MEDIAN_VIEWS - MIN_VIEWS) * views_factor * np.exp(rng.normal(0, _VIEWS_LOG_SD, count))
+    variable = views_factor * rng.gamma(_VIEWS_GAMMA_SHAPE, _VIEWS_GAMMA_SCALE, count)
     return UserLatent(
         bias=rng.normal(0, _USER_BIAS_SD, count),
         topic_taste=topic_taste,
         subtopic_taste=subtopic_taste,
+        interest=_interest(rng, topic_taste[:, subtopic_topics] + subtopic_taste, subtopic_topics),
         planned_views=(MIN_VIEWS + np.round(variable)).astype(np.int64),
     )
 
 
+def _interest(rng: np.random.Generator, taste: FloatArray, subtopic_topics: IntArray) -> FloatArray:
+    """Users x sub-topics exposure interest: the taste's direction mixed with independent noise of the same scale."""
+    count, n_topics = len(taste), int(subtopic_topics.max()) + 1
+    noise = rng.normal(0, _TOPIC_INDIVIDUAL_SD, (count, n_topics))[:, subtopic_topics]
+    noise += rng.normal(0, _SUBTOPIC_INDIVIDUAL_SD, taste.shape)
+    scale = taste.std() / noise.std()
+    corr = _INTEREST_TASTE_CORR
+    return np.asarray(corr * taste + np.sqrt(1 - corr**2) * scale * noise)
+
+
 def generate_post_latent(rng: np.random.Generator, count: int) -> PostLatent:
-    """Quality and popularity (correlated: better posts are pushed more), a trend peak day, the never-shown few."""
+    """Quality and popularity (correlated: better posts are pushed more), a trend, and the never-shown few."""
     quality_z = rng.normal(0, 1, count)
     noise = rng.normal(0, 1, count)
     popularity_z = _POPULARITY_QUALITY_CORR * quality_z + np.sqrt(1 - _POPULARITY_QUALITY_CORR**2) * noise
@@ -101,7 +122,7 @@ def generate_post_latent(rng: np.random.Generator, count: int) -> PostLatent:
     return PostLatent(
         quality=_QUALITY_SD * quality_z,
         popularity=np.exp(_POPULARITY_SD * popularity_z),
-        peak_day=rng.uniform(-10, PERIOD_DAYS + 10, count),
-        trend_width=rng.uniform(*_TREND_WIDTH_DAYS, count),
+        release_day=rng.uniform(*_RELEASE_DAYS, count),
+        trend_days=rng.uniform(*_TREND_DAYS, count),
         shown=shown,
     )

@@ -25,11 +25,11 @@ POST_TRUTH_TABLE: Final = "world_post_truth"
 TRUTH_DDL: Final = (
     f"CREATE TABLE IF NOT EXISTS {PARAMS_TABLE} (params jsonb NOT NULL)",
     f"""CREATE TABLE IF NOT EXISTS {USER_TRUTH_TABLE} (
-        user_id integer PRIMARY KEY, draws double precision, keep double precision, bias double precision,
-        topic_taste double precision[], subtopic_taste double precision[])""",
+        user_id integer PRIMARY KEY, draws double precision, bias double precision,
+        topic_taste double precision[], subtopic_taste double precision[], interest double precision[])""",
     f"""CREATE TABLE IF NOT EXISTS {POST_TRUTH_TABLE} (
         post_id integer PRIMARY KEY, topic integer, subtopic integer, quality double precision,
-        popularity double precision, peak_day double precision, trend_width double precision, shown boolean)""",
+        popularity double precision, release_day double precision, trend_days double precision, shown boolean)""",
 )
 
 
@@ -43,8 +43,8 @@ class CopyCursor(Protocol):
         """Run ``COPY ... FROM STDIN`` reading from ``file``."""
 
 
-_USER_COLUMNS = "user_id, draws, keep, bias, topic_taste, subtopic_taste"
-_POST_COLUMNS = "post_id, topic, subtopic, quality, popularity, peak_day, trend_width, shown"
+_USER_COLUMNS = "user_id, draws, bias, topic_taste, subtopic_taste, interest"
+_POST_COLUMNS = "post_id, topic, subtopic, quality, popularity, release_day, trend_days, shown"
 
 
 def save_truth(cursor: CopyCursor, truth: WorldTruth) -> None:
@@ -64,17 +64,19 @@ def _array_literals(matrix: FloatArray) -> list[str]:
 
 
 def _user_rows(truth: WorldTruth) -> io.StringIO:
-    topic, subtopic = _array_literals(truth.user_topic_taste), _array_literals(truth.user_subtopic_taste)
+    arrays = zip(
+        _array_literals(truth.user_topic_taste),
+        _array_literals(truth.user_subtopic_taste),
+        _array_literals(truth.user_interest),
+        strict=True,
+    )
     scalars = zip(
         truth.user_id.tolist(),
         truth.user_draws.tolist(),
-        truth.user_keep.tolist(),
         truth.user_bias.tolist(),
         strict=True,
     )
-    lines = (
-        f"{u}\t{d!r}\t{k!r}\t{b!r}\t{t}\t{s}\n" for (u, d, k, b), t, s in zip(scalars, topic, subtopic, strict=True)
-    )
+    lines = (f"{u}\t{d!r}\t{b!r}\t{t}\t{s}\t{i}\n" for (u, d, b), (t, s, i) in zip(scalars, arrays, strict=True))
     return io.StringIO("".join(lines))
 
 
@@ -85,8 +87,8 @@ def _post_rows(truth: WorldTruth) -> io.StringIO:
         truth.post_subtopic,
         truth.post_quality,
         truth.post_popularity,
-        truth.post_peak_day,
-        truth.post_trend_width,
+        truth.post_release_day,
+        truth.post_trend_days,
     )
     lines = (
         "\t".join(repr(value) for value in row) + ("\tt\n" if shown else "\tf\n")
@@ -118,16 +120,16 @@ def _assemble(params: WorldParams, users: Sequence[Any], posts: Sequence[Any]) -
         params=params,
         user_id=np.array(user_cols[0], dtype=np.int64),
         user_draws=np.array(user_cols[1], dtype=np.float64),
-        user_keep=np.array(user_cols[2], dtype=np.float64),
-        user_bias=np.array(user_cols[3], dtype=np.float64),
-        user_topic_taste=np.array(user_cols[4], dtype=np.float64),
-        user_subtopic_taste=np.array(user_cols[5], dtype=np.float64),
+        user_bias=np.array(user_cols[2], dtype=np.float64),
+        user_topic_taste=np.array(user_cols[3], dtype=np.float64),
+        user_subtopic_taste=np.array(user_cols[4], dtype=np.float64),
+        user_interest=np.array(user_cols[5], dtype=np.float64),
         post_id=np.array(post_cols[0], dtype=np.int64),
         post_topic=np.array(post_cols[1], dtype=np.int64),
         post_subtopic=np.array(post_cols[2], dtype=np.int64),
         post_quality=np.array(post_cols[3], dtype=np.float64),
         post_popularity=np.array(post_cols[4], dtype=np.float64),
-        post_peak_day=np.array(post_cols[5], dtype=np.float64),
-        post_trend_width=np.array(post_cols[6], dtype=np.float64),
+        post_release_day=np.array(post_cols[5], dtype=np.float64),
+        post_trend_days=np.array(post_cols[6], dtype=np.float64),
         post_shown=np.array(post_cols[7], dtype=bool),
     )

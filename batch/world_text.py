@@ -6,12 +6,15 @@ sub-topic's vocabulary. Python's ``random.Random`` is used for the many tiny cho
 
 from __future__ import annotations
 
+import functools
 import random
+import re
 from collections.abc import Sequence
 
 from batch.world_vocab import DAYS, PEOPLE, PLACES, SUBTOPIC_WORDS, TOPIC_WORDS
 
 NEWS_TOPICS = frozenset({"business", "entertainment", "politics", "sport", "tech"})
+_SLOT = re.compile(r"\{(\w+)\}")
 
 _HEADLINES = (
     "{W} {t} under pressure",
@@ -78,6 +81,9 @@ _TWEETS = (
 )
 
 
+_SLOT_WORDS = {"place": PLACES, "day": DAYS, "q": _QUALITIES}
+
+
 def generate_text(rand: random.Random, topic: str, subtopic: str) -> str:
     """One post text of the given topic and sub-topic."""
     if topic in NEWS_TOPICS:
@@ -87,28 +93,33 @@ def generate_text(rand: random.Random, topic: str, subtopic: str) -> str:
     return _covid_tweet(rand, subtopic)
 
 
-def _filler(rand: random.Random, topic: str, subtopic: str) -> dict[str, object]:
-    words = SUBTOPIC_WORDS[topic][subtopic]
-    return {
-        "t": rand.choice(TOPIC_WORDS[topic]),
-        "T": rand.choice(TOPIC_WORDS[topic]).capitalize(),
-        "P": f"{rand.choice('ABCDEJKMPRST')}. {rand.choice(PEOPLE)}",
-        "place": rand.choice(PLACES),
-        "day": rand.choice(DAYS),
-        "n": rand.randint(2, 90),
-        "q": rand.choice(_QUALITIES),
-        "W": rand.choice(words).capitalize(),
-        "_words": words,
-    }
+def _slot_value(rand: random.Random, slot: str, topic: str, words: Sequence[str]) -> str:
+    choice = rand.choice
+    if slot == "w":
+        return choice(words)
+    if slot == "W":
+        return choice(words).capitalize()
+    if slot in ("t", "T"):
+        word = choice(TOPIC_WORDS[topic])
+        return word.capitalize() if slot == "T" else word
+    if slot == "P":
+        return f"{choice('ABCDEJKMPRST')}. {choice(PEOPLE)}"
+    if slot == "n":
+        return str(rand.randint(2, 90))
+    return choice(_SLOT_WORDS[slot])
+
+
+@functools.cache
+def _parsed(template: str) -> tuple[str, ...]:
+    """The template split into literal text (even positions) and slot names (odd positions)."""
+    return tuple(_SLOT.split(template))
 
 
 def _render(rand: random.Random, template: str, topic: str, subtopic: str) -> str:
-    slots = _filler(rand, topic, subtopic)
-    words: Sequence[str] = slots.pop("_words")  # type: ignore[assignment]
-    parts = template.split("{w}")
-    return "".join(part + (rand.choice(words) if i < len(parts) - 1 else "") for i, part in enumerate(parts)).format(
-        **slots
-    )
+    """Fill each slot of the template; only the slots it uses cost a random draw."""
+    words = SUBTOPIC_WORDS[topic][subtopic]
+    parts = _parsed(template)
+    return "".join(part if i % 2 == 0 else _slot_value(rand, part, topic, words) for i, part in enumerate(parts))
 
 
 def _news_article(rand: random.Random, topic: str, subtopic: str) -> str:

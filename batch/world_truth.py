@@ -1,19 +1,23 @@
 """The world's ground truth and the oracle: the exact model the feed was generated from.
 
-How the feed is generated (see :mod:`batch.world_feed`):
+How the feed is generated (see :mod:`batch.world_views` and :mod:`batch.world_feed`):
 
-* A user draws ``draws`` candidate views. Each picks a day (global day weights), an hour (the daily shape), a
-  sub-topic (the user's exposure mix: the catalogue's share blended with the user's own tastes) and a post of
-  that sub-topic (popularity x a bump around the post's trend peak day, renormalised per day).
-* Only the first draw of a (user, post) pair is kept (the feed does not show a post twice), and a random
-  ``keep`` share of those pairs survives; 4% extra re-shows of already seen posts are added, never liked.
+* A user's candidate views are a Poisson process with ``draws`` expected candidates over the period. Each picks
+  a day (global day weights), an hour (the daily shape), a sub-topic (the user's exposure mix: the catalogue's
+  share blended with the user's interests, which correlate with their tastes) and a post of that sub-topic
+  (popularity x (1 + a trend that jumps on the post's release day and decays), renormalised per day).
+* The feed does not show a post twice: a pair drawn at least once is shown once, at the time of one of its
+  draws; 4% extra re-shows of already seen posts are added, never liked.
 * A first view is liked with ``sigmoid(month offset + hour effect + user bias + topic taste + sub-topic taste +
-  post quality)``; month offsets were solved so the like rate per month matches the real one.
+  sub-topic offset + post quality)``; the offsets were solved so that the like rate per month matches the real
+  one and every sub-topic has the same like rate.
 
 :func:`oracle_scores` turns this into the probability that a user likes a post within a time window: the chance
-that the post's first view falls in the window times the like probability there. Ranking by it is the ceiling
-that no model can pass in expectation; pass ``seen_before`` (the pairs viewed before ``start``) to condition on
-the realised history too, which is the exact ceiling for an evaluation that knows the feed up to ``start``.
+that the pair's (single) first view falls in the window times the like probability there. With ``draws`` x the
+pair's exposure share = L over the period, of which Lw in the window and Lb before it, the pair is shown with
+probability ``1 - exp(-L)`` and its view lands in the window with a further ``Lw / L``. Ranking by it is
+the ceiling that no model can pass in expectation; pass ``seen_before`` (the pairs viewed before ``start``) to
+condition on the realised history as well, the exact ceiling for an evaluation that knows the feed up to ``start``.
 """
 
 from __future__ import annotations
@@ -42,12 +46,15 @@ class WorldParams:
         month_offsets: Like logit offset in October, November, December (solved by calibration).
         exposure_taste_mix: Share of a user's exposure that follows their tastes (the rest follows the catalogue).
         exposure_taste_power: How sharply the taste-driven exposure concentrates on liked sub-topics.
-        trend_amplitude: Exposure multiplier at a post's trend peak, on top of its base popularity.
+        trend_amplitude: Extra exposure multiplier of a post on its release day, on top of its base popularity.
         day_weights: Share of all views on each day of the period (sums to 1).
         hour_view_shape: Share of a day's views in each hour 06..23 (sums to 1).
         hour_like_effect: Like logit added in each hour 06..23.
         subtopic_topics: Topic index (into ``common.columns.TOPICS``) of each sub-topic.
         subtopic_names: Name of each sub-topic.
+        subtopic_offsets: Like logit offset of each sub-topic (solved by calibration so that every sub-topic has
+            the same like rate: the feed shows sub-topics to the users who like them, which alone would make
+            niche sub-topics' posts look far better liked than the real per-post like rates allow).
     """
 
     scale: str
@@ -61,6 +68,7 @@ class WorldParams:
     hour_like_effect: tuple[float, ...]
     subtopic_topics: tuple[int, ...]
     subtopic_names: tuple[str, ...]
+    subtopic_offsets: tuple[float, ...]
 
     def to_json(self) -> str:
         """The parameters as a JSON object."""
@@ -82,6 +90,7 @@ class WorldParams:
             hour_like_effect=tuple(float(v) for v in raw["hour_like_effect"]),
             subtopic_topics=tuple(int(v) for v in raw["subtopic_topics"]),
             subtopic_names=tuple(str(v) for v in raw["subtopic_names"]),
+            subtopic_offsets=tuple(float(v) for v in raw["subtopic_offsets"]),
         )
 
 
@@ -92,35 +101,35 @@ class WorldTruth:
     Attributes:
         params: The global parameters.
         user_id: User ids, ascending.
-        user_draws: Candidate views drawn per user over the period (before removing repeats).
-        user_keep: Share of the user's distinct drawn posts kept in the feed.
+        user_draws: Expected candidate views per user over the period (see :mod:`batch.world_views`).
         user_bias: Like logit of the user.
         user_topic_taste: Like logit per user and topic (``common.columns.TOPICS`` order).
         user_subtopic_taste: Like logit per user and sub-topic.
+        user_interest: Exposure logit per user and sub-topic (correlated with the tastes).
         post_id: Post ids, ascending.
         post_topic: Topic index of each post.
         post_subtopic: Sub-topic index of each post.
         post_quality: Like logit of the post.
         post_popularity: Base exposure weight of the post within its sub-topic.
-        post_peak_day: Day (0 = 2021-10-01, may lie outside the period) when the post trends most.
-        post_trend_width: Standard deviation of the trend bump, in days.
+        post_release_day: Day (0 = 2021-10-01, may lie before the period) when the post's trend starts.
+        post_trend_days: Time constant of the trend's exponential decay, in days.
         post_shown: Whether the feed ever shows the post.
     """
 
     params: WorldParams
     user_id: IntArray
     user_draws: FloatArray
-    user_keep: FloatArray
     user_bias: FloatArray
     user_topic_taste: FloatArray
     user_subtopic_taste: FloatArray
+    user_interest: FloatArray
     post_id: IntArray
     post_topic: IntArray
     post_subtopic: IntArray
     post_quality: FloatArray
     post_popularity: FloatArray
-    post_peak_day: FloatArray
-    post_trend_width: FloatArray
+    post_release_day: FloatArray
+    post_trend_days: FloatArray
     post_shown: npt.NDArray[np.bool_]
 
     def user_rows(self, user_ids: npt.ArrayLike) -> IntArray:
@@ -145,7 +154,7 @@ def subtopic_exposure(truth: WorldTruth, users: IntArray) -> FloatArray:
     """Users x sub-topics: the share of each user's views that shows each sub-topic."""
     counts = np.bincount(truth.post_subtopic[truth.post_shown], minlength=len(truth.params.subtopic_topics))
     catalogue = counts / counts.sum()
-    taste = truth.user_topic_taste[users][:, truth.params.subtopic_topics] + truth.user_subtopic_taste[users]
+    taste = truth.user_interest[users]
     with np.errstate(divide="ignore"):
         logits = np.log(catalogue)[None, :] + truth.params.exposure_taste_power * taste
     tasteful = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -157,7 +166,8 @@ def subtopic_exposure(truth: WorldTruth, users: IntArray) -> FloatArray:
 def daily_post_exposure(truth: WorldTruth) -> FloatArray:
     """Days x posts: each post's share of its sub-topic's views on each day (zero for never-shown posts)."""
     days = np.arange(PERIOD_DAYS, dtype=np.float64)[:, None]
-    bump = np.exp(-0.5 * ((days - truth.post_peak_day[None, :]) / truth.post_trend_width[None, :]) ** 2)
+    age = days - truth.post_release_day[None, :]
+    bump = np.where(age >= 0, np.exp(-np.maximum(age, 0) / truth.post_trend_days[None, :]), 0.0)
     weights = truth.post_popularity[None, :] * (1 + truth.params.trend_amplitude * bump) * truth.post_shown[None, :]
     totals = np.zeros((PERIOD_DAYS, len(truth.params.subtopic_topics)))
     np.add.at(totals.T, truth.post_subtopic, weights.T)
@@ -166,11 +176,23 @@ def daily_post_exposure(truth: WorldTruth) -> FloatArray:
 
 def like_logit_base(truth: WorldTruth, users: IntArray, posts: IntArray) -> FloatArray:
     """Users x posts like logit without the time terms (month offset, hour effect)."""
+    post_part = truth.post_quality[posts] + np.array(truth.params.subtopic_offsets)[truth.post_subtopic[posts]]
     return np.asarray(
         truth.user_bias[users][:, None]
         + truth.user_topic_taste[users][:, truth.post_topic[posts]]
         + truth.user_subtopic_taste[users][:, truth.post_subtopic[posts]]
-        + truth.post_quality[posts][None, :]
+        + post_part[None, :]
+    )
+
+
+def pair_like_logits(truth: WorldTruth, users: IntArray, posts: IntArray) -> FloatArray:
+    """Like logit of each (users[i], posts[i]) pair without the time terms."""
+    return np.asarray(
+        truth.user_bias[users]
+        + truth.user_topic_taste[users, truth.post_topic[posts]]
+        + truth.user_subtopic_taste[users, truth.post_subtopic[posts]]
+        + truth.post_quality[posts]
+        + np.array(truth.params.subtopic_offsets)[truth.post_subtopic[posts]]
     )
 
 
@@ -211,8 +233,8 @@ def oracle_scores(
 ) -> npt.NDArray[np.float32]:
     """The probability that each user likes each post within ``[start, end)`` (users x posts, float32).
 
-    It is the chance that the post's first view falls in the window (exposure) times the like probability at
-    that time. Ranking posts by it is the best possible ranking for hit rate in expectation.
+    It is the chance that the pair's first view falls in the window times the like probability at that time
+    (see the module docstring). Ranking posts by it is the best possible ranking for hit rate in expectation.
 
     Args:
         truth: The world's truth (:func:`batch.world_store.load_truth`).
@@ -220,21 +242,24 @@ def oracle_scores(
         post_ids: Posts, one column each.
         start: Window start (naive datetime, like ``feed_data.timestamp``).
         end: Window end, excluded.
-        seen_before: Optional users x posts mask of pairs already viewed before ``start``: those cannot be liked
-            any more, and the others are certain not to have been seen; this gives the exact conditional ceiling.
+        seen_before: Optional users x posts mask of the pairs already viewed before ``start``: those cannot be
+            liked any more, and the others are known not to have been shown yet; this gives the exact
+            conditional ceiling.
     """
     users, posts = truth.user_rows(user_ids), truth.post_rows(post_ids)
     exposure = subtopic_exposure(truth, users)[:, truth.post_subtopic[posts]] * truth.user_draws[users][:, None]
     daily = daily_post_exposure(truth)[:, posts]
-    before = window_day_mass(truth, PERIOD_START, start) @ daily
-    base = like_logit_base(truth, users, posts)
-    window_rate, like_rate = _window_rates(truth, exposure, daily, base, start, end)
-    if seen_before is None:
-        first_in_window = np.exp(-exposure * before[None, :]) * -np.expm1(-window_rate)
-    else:
-        first_in_window = np.where(seen_before, 0.0, -np.expm1(-window_rate))
-    like_given_view = like_rate / np.maximum(window_rate, 1e-12)
-    return np.asarray(truth.user_keep[users][:, None] * first_in_window * like_given_view, dtype=np.float32)
+    total = exposure * (np.array(truth.params.day_weights) @ daily)[None, :]
+    before = exposure * (window_day_mass(truth, PERIOD_START, start) @ daily)[None, :]
+    window, liking = _window_rates(truth, exposure, daily, like_logit_base(truth, users, posts), start, end)
+    safe_total = np.maximum(total, 1e-300)
+    shown = -np.expm1(-total)
+    in_window = shown * window / safe_total
+    if seen_before is not None:
+        unseen = np.maximum(1 - shown * before / safe_total, 1e-12)
+        in_window = np.where(seen_before, 0.0, in_window / unseen)
+    like_given_view = liking / np.maximum(window, 1e-300)
+    return np.asarray(in_window * like_given_view, dtype=np.float32)
 
 
 def _window_rates(
