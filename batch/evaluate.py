@@ -128,7 +128,7 @@ def baseline_rankings(
     """(users x k) post ids of every baseline, from likes before as_of only; the oracle from the ground truth."""
     likes = state.likes.select(Col.USER_ID, Col.POST_ID)
     post_ids = state.features["score"].post_ids.astype(np.int64)
-    seed = state.settings.seed
+    seed, k = state.settings.seed, min(k, post_ids.size)
     makers: dict[str, Callable[[], npt.NDArray[np.int64]]] = {
         RANDOM: lambda: baselines.random_ranking(user_ids, post_ids, k, seed),
         POPULAR: lambda: baselines.popular_ranking(likes, user_ids, post_ids, k),
