@@ -140,4 +140,7 @@ def test_scheduler_enqueues_the_likes_sync(settings: Settings, redis_client: red
     assert queue.jobs[0].func_name == "worker.jobs.sync_likes"
     assert queue.jobs[0].timeout == SHORT_TIMEOUT_S
     assert len(registered) == 1
-    assert {job.func_name for job in registered[0].get_jobs()} >= {"worker.jobs.sync_likes"}
+    assert {job.func_name for job in registered[0].get_jobs()} == {
+        "worker.jobs.sync_likes",
+        "worker.jobs.start_refresh",
+    }

@@ -1,0 +1,126 @@
+"""Pure parts of the sharded refresh: shard bounds, slicing a feature set and putting it back, the wire form of
+arrays and models, and the final job's completeness rule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import catboost
+import numpy as np
+import pytest
+
+from batch.features import FeatureSet
+from common.errors import UnknownUserError
+from worker.refresh import completion_problems, one_user_features
+from worker.shards import iter_shards, post_arrays, shard_bounds, shard_features, user_arrays
+from worker.staging import RefreshPlan, ShardCounts
+from worker.transfer import decode_arrays, encode_arrays, model_from_bytes, model_to_bytes
+
+
+def feature_set() -> FeatureSet:
+    """Four users (10, 11, 12, 13) and three posts (1, 2, 3); user 11 liked posts 1 and 3, user 13 liked post 2."""
+    return FeatureSet(
+        cutoff=datetime(2021, 12, 29, 0, 0, 0, 5),
+        user_ids=np.array([10, 11, 12, 13], dtype=np.int32),
+        users=np.arange(8, dtype=np.float32).reshape(4, 2),
+        post_ids=np.array([1, 2, 3], dtype=np.int32),
+        posts=np.arange(6, dtype=np.float32).reshape(3, 2),
+        post_topics=np.array([0, 1, 0], dtype=np.int64),
+        user_topics=np.arange(16, dtype=np.float32).reshape(4, 2, 2),
+        liked_indptr=np.array([0, 0, 2, 2, 3], dtype=np.int64),
+        liked_posts=np.array([0, 2, 1], dtype=np.int64),
+    )
+
+
+def liked_of(features: FeatureSet, position: int) -> list[int]:
+    start, stop = features.liked_indptr[position], features.liked_indptr[position + 1]
+    return features.post_ids[features.liked_posts[start:stop]].tolist()
+
+
+@pytest.mark.parametrize(
+    ("users", "per_shard", "expected"),
+    [
+        (0, 5, []),
+        (4, 5, [(0, 4)]),
+        (10, 5, [(0, 5), (5, 10)]),
+        (11, 5, [(0, 5), (5, 10), (10, 11)]),
+    ],
+)
+def test_shard_bounds_cover_every_user_once(users: int, per_shard: int, expected: list) -> None:
+    assert shard_bounds(users, per_shard) == expected
+
+
+@pytest.mark.parametrize("per_shard", [1, 2, 3, 4])
+def test_shards_put_back_hold_the_same_users_and_likes(per_shard: int) -> None:
+    full = feature_set()
+    posts = decode_arrays(encode_arrays(post_arrays(full)))
+    for arrays in iter_shards(full, per_shard):
+        shard = shard_features(posts, decode_arrays(encode_arrays(arrays)))
+        assert shard.cutoff == full.cutoff
+        assert np.array_equal(shard.post_ids, full.post_ids) and np.array_equal(shard.posts, full.posts)
+        for position, user_id in enumerate(shard.user_ids.tolist()):
+            original = int(full.user_positions([user_id])[0])
+            assert np.array_equal(shard.users[position], full.users[original])
+            assert np.array_equal(shard.user_topics[position], full.user_topics[original])
+            assert liked_of(shard, position) == liked_of(full, original)
+
+
+def test_user_arrays_rebase_the_liked_csr() -> None:
+    arrays = user_arrays(feature_set(), 1, 3)
+    assert arrays["user_ids"].tolist() == [11, 12]
+    assert arrays["liked_indptr"].tolist() == [0, 2, 2]
+    assert arrays["liked_posts"].tolist() == [0, 2]
+
+
+def test_one_user_leaves_out_old_and_new_likes() -> None:
+    one = one_user_features(feature_set(), 11, liked_post_ids=[2, 99])
+    assert one.user_ids.tolist() == [11]
+    assert liked_of(one, 0) == [1, 2, 3]
+
+
+def test_one_user_refuses_an_unknown_user() -> None:
+    with pytest.raises(UnknownUserError):
+        one_user_features(feature_set(), 99, liked_post_ids=[])
+
+
+def test_arrays_keep_dtype_shape_and_order() -> None:
+    arrays = {"a": np.arange(6, dtype=np.int64).reshape(2, 3), "b": np.ones((3, 2), np.float32).T, "c": np.zeros(0)}
+    decoded = decode_arrays(encode_arrays(arrays))
+    for name, array in arrays.items():
+        assert decoded[name].dtype == array.dtype and np.array_equal(decoded[name], array)
+        assert decoded[name].flags.writeable
+
+
+def test_model_bytes_predict_the_same() -> None:
+    rng = np.random.default_rng(0)
+    matrix, labels = rng.random((40, 3)), np.arange(40) % 2
+    model = catboost.CatBoostClassifier(iterations=5, depth=2, verbose=False, allow_writing_files=False)
+    model.fit(matrix, labels)
+    restored = model_from_bytes(model_to_bytes(model))
+    raw = "RawFormulaVal"
+    assert np.allclose(restored.predict(matrix, prediction_type=raw), model.predict(matrix, prediction_type=raw))
+
+
+PLAN = RefreshPlan(version="v", meta={}, shard_first_users=[10, 20, 30], users=25, posts=7, popular=7)
+LANDED = {0: ShardCounts(10, 10, 100), 1: ShardCounts(10, 9, 90), 2: ShardCounts(5, 5, 50)}
+
+
+@pytest.mark.parametrize(
+    ("landed", "catalog", "popular", "meta", "problem"),
+    [
+        (LANDED, 7, 7, True, None),
+        ({0: LANDED[0], 2: LANDED[2]}, 7, 7, True, "shards [1] did not land"),
+        ({**LANDED, 2: ShardCounts(4, 4, 40)}, 7, 7, True, "scored 24 users, expected 25"),
+        (LANDED, 6, 7, True, "catalog holds 6"),
+        (LANDED, 7, 0, True, "popular list holds 0"),
+        (LANDED, 7, 7, False, "meta hash is gone"),
+    ],
+)
+def test_a_version_goes_live_only_when_every_count_matches(
+    landed: dict, catalog: int, popular: int, meta: bool, problem: str | None
+) -> None:
+    problems = completion_problems(PLAN, landed, catalog, popular, meta)
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0]
