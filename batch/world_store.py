@@ -43,6 +43,7 @@ class CopyCursor(Protocol):
         """Run ``COPY ... FROM STDIN`` reading from ``file``."""
 
 
+_USERS_PER_COPY = 10_000
 _USER_COLUMNS = "user_id, draws, bias, topic_taste, subtopic_taste, interest"
 _POST_COLUMNS = "post_id, topic, subtopic, quality, popularity, release_day, trend_days, shown"
 
@@ -53,7 +54,10 @@ def save_truth(cursor: CopyCursor, truth: WorldTruth) -> None:
         cursor.execute(statement)
     cursor.execute(f"TRUNCATE {PARAMS_TABLE}, {USER_TRUTH_TABLE}, {POST_TRUTH_TABLE}")
     cursor.execute(f"INSERT INTO {PARAMS_TABLE} (params) VALUES (%s)", (truth.params.to_json(),))
-    cursor.copy_expert(f"COPY {USER_TRUTH_TABLE} ({_USER_COLUMNS}) FROM STDIN", _user_rows(truth))
+    # In slices of users: the text form of the taste arrays is ten times their size in memory.
+    for start in range(0, len(truth.user_id), _USERS_PER_COPY):
+        rows = slice(start, start + _USERS_PER_COPY)
+        cursor.copy_expert(f"COPY {USER_TRUTH_TABLE} ({_USER_COLUMNS}) FROM STDIN", _user_rows(truth, rows))
     cursor.copy_expert(f"COPY {POST_TRUTH_TABLE} ({_POST_COLUMNS}) FROM STDIN", _post_rows(truth))
 
 
@@ -63,17 +67,17 @@ def _array_literals(matrix: FloatArray) -> list[str]:
     return ["{" + line + "}" for line in text.getvalue().splitlines()]
 
 
-def _user_rows(truth: WorldTruth) -> io.StringIO:
+def _user_rows(truth: WorldTruth, rows: slice) -> io.StringIO:
     arrays = zip(
-        _array_literals(truth.user_topic_taste),
-        _array_literals(truth.user_subtopic_taste),
-        _array_literals(truth.user_interest),
+        _array_literals(truth.user_topic_taste[rows]),
+        _array_literals(truth.user_subtopic_taste[rows]),
+        _array_literals(truth.user_interest[rows]),
         strict=True,
     )
     scalars = zip(
-        truth.user_id.tolist(),
-        truth.user_draws.tolist(),
-        truth.user_bias.tolist(),
+        truth.user_id[rows].tolist(),
+        truth.user_draws[rows].tolist(),
+        truth.user_bias[rows].tolist(),
         strict=True,
     )
     lines = (f"{u}\t{d!r}\t{b!r}\t{t}\t{s}\t{i}\n" for (u, d, b), (t, s, i) in zip(scalars, arrays, strict=True))

@@ -110,3 +110,22 @@ def test_cli_seed_loads_the_database(database_url: str, engine: Engine, monkeypa
     monkeypatch.setenv("POSTREC_DATABASE_URL", database_url)
     assert main(["seed", "--scale", "tiny", "--seed", "3"]) == 0
     assert _scalar(engine, f"SELECT count(*) FROM {Table.USERS}") == SCALES["tiny"].users
+
+
+def test_a_failed_seed_leaves_the_previous_data_and_indexes(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_database(engine, "tiny", 7)
+    before = _checksum(engine)
+
+    def failing_feed(world):  # the first chunk loads, then generation breaks
+        from batch.world import generate_feed
+
+        chunks = generate_feed(world)
+        yield next(chunks)
+        raise RuntimeError("generator broke mid-load")
+
+    monkeypatch.setattr("batch.seed.generate_feed", failing_feed)
+    with pytest.raises(RuntimeError, match="mid-load"):
+        seed_database(engine, "tiny", 8)
+    assert _checksum(engine) == before
+    assert _scalar(engine, "SELECT count(*) FROM world_user_truth") == SCALES["tiny"].users
+    assert _scalar(engine, f"SELECT count(*) FROM pg_indexes WHERE tablename = '{Table.FEED}'") == 3
