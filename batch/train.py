@@ -71,7 +71,7 @@ class TrainParams:
     iterations: int = 200
     depth: int = 6
     learning_rate: float = 0.1
-    unseen_per_positive: float = 2.0
+    unseen_per_positive: float = 8.0
     label_days: float = 14.0
     valid_days: float = 7.0
     max_train_rows: int = 3_000_000
