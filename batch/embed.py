@@ -148,14 +148,7 @@ def embed_posts(posts: pl.DataFrame, cache_dir: Path, load_encoder: EncoderLoade
     texts = ordered[Col.TEXT].fill_null("").to_list()
     post_ids = ordered[Col.POST_ID].to_numpy().astype(np.int32)
     started = time.perf_counter()
-    try:
-        encoder = load_encoder()
-    except ImportError as exc:
-        log.warning("embedding with %s: the dl extra is not installed (%s)", TFIDF_SVD, exc)
-        vectors, info = tfidf_svd_embeddings(texts), None
-    else:
-        vectors, info = _cached_embeddings(encoder, texts, cache_dir)
-    info = info or EmbeddingInfo(method=TFIDF_SVD, dim=vectors.shape[1], computed=len(texts))
+    vectors, info = _embed_texts(texts, cache_dir, load_encoder)
     log.info(
         "embedded posts: method=%s dim=%d computed=%d reused=%d seconds=%.1f",
         info.method,
@@ -165,6 +158,16 @@ def embed_posts(posts: pl.DataFrame, cache_dir: Path, load_encoder: EncoderLoade
         time.perf_counter() - started,
     )
     return PostEmbeddings(post_ids=post_ids, vectors=vectors, info=info)
+
+
+def _embed_texts(texts: list[str], cache_dir: Path, load_encoder: EncoderLoader) -> tuple[FloatMatrix, EmbeddingInfo]:
+    try:
+        encoder = load_encoder()
+    except ImportError as exc:
+        log.warning("embedding with %s: the dl extra is not installed (%s)", TFIDF_SVD, exc)
+        vectors = tfidf_svd_embeddings(texts)
+        return vectors, EmbeddingInfo(method=TFIDF_SVD, dim=vectors.shape[1], computed=len(texts))
+    return _cached_embeddings(encoder, texts, cache_dir)
 
 
 def _cached_embeddings(encoder: Encoder, texts: list[str], cache_dir: Path) -> tuple[FloatMatrix, EmbeddingInfo]:
