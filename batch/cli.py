@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batch.world_facts import SCALES
 from common.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 def _register_seed(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     seed = commands.add_parser("seed", help="generate the synthetic world and load it into PostgreSQL (replaces)")
-    seed.add_argument("--scale", default="small", choices=("tiny", "small", "medium", "full"), help="world size")
+    seed.add_argument("--scale", default="small", choices=tuple(SCALES), help="world size (default: small)")
     seed.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same data")
     seed.set_defaults(handler=_cmd_seed)
 

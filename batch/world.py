@@ -2,10 +2,21 @@
 
 ``generate_world`` builds everything but the feed (small), calibrates the like model on a pilot chunk, and
 ``generate_feed`` then yields the feed one chunk of users at a time, so memory stays bounded at any scale. The
-same scale and seed always give the same world. The public API for other modules:
+same scale and seed always give the same world. Modules: ``world_facts`` (the real facts and the scales),
+``world_users``/``world_cities`` (demographics), ``world_posts``/``world_text``/``world_vocab`` (posts and texts),
+``world_latent`` (tastes, interests, quality, popularity, trends), ``world_truth`` (the model and the oracle),
+``world_views`` (exposure), ``world_feed`` (likes and rows), ``world_store`` (the truth in PostgreSQL).
 
-* :func:`batch.world_store.load_truth` reads a seeded world's truth back from PostgreSQL;
-* :func:`batch.world_truth.oracle_scores` gives the true like probability of users x posts in a window.
+The public API for other modules (both re-exported here)::
+
+    truth = load_truth(engine)                     # the world last seeded into this database
+    scores = oracle_scores(truth, user_ids, post_ids, start, end, seen_before=None)
+
+``scores`` (users x posts, float32) is the probability that each user likes each post within ``[start, end)``:
+the chance that the pair's single first view falls in the window times the like probability then. Ranking by it
+is the ceiling for hit rate; pass ``seen_before`` (users x posts, True where the pair was viewed before
+``start``) to condition on the realised history, which is the exact ceiling when a model sees the feed up to
+``start`` (viewed posts are never liked later: the feed re-shows a post only as a never-liked repeat).
 """
 
 from __future__ import annotations

@@ -50,9 +50,10 @@ _POST_COLUMNS = "post_id, topic, subtopic, quality, popularity, release_day, tre
 
 def save_truth(cursor: CopyCursor, truth: WorldTruth) -> None:
     """Replace the truth tables' contents inside the caller's transaction (``cursor`` is a psycopg2 cursor)."""
+    # Dropped and recreated rather than truncated, so a truth saved by an older generator version never clashes.
+    cursor.execute(f"DROP TABLE IF EXISTS {PARAMS_TABLE}, {USER_TRUTH_TABLE}, {POST_TRUTH_TABLE}")
     for statement in TRUTH_DDL:
         cursor.execute(statement)
-    cursor.execute(f"TRUNCATE {PARAMS_TABLE}, {USER_TRUTH_TABLE}, {POST_TRUTH_TABLE}")
     cursor.execute(f"INSERT INTO {PARAMS_TABLE} (params) VALUES (%s)", (truth.params.to_json(),))
     # In slices of users: the text form of the taste arrays is ten times their size in memory.
     for start in range(0, len(truth.user_id), _USERS_PER_COPY):
