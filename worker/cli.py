@@ -17,7 +17,9 @@ DEFAULT_WAIT_S = 600.0
 def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from worker.runner import run_worker
 
-    run_worker(settings, args.queues, burst=args.burst, with_scheduler=not args.no_scheduler)
+    run_worker(
+        settings, args.queues, burst=args.burst, with_scheduler=not args.no_scheduler, preload=not args.no_preload
+    )
     return 0
 
 
@@ -76,6 +78,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     worker.add_argument("--burst", action="store_true", help="quit once the queues are empty")
     worker.add_argument(
         "--no-scheduler", action="store_true", help="do not move delayed jobs (retries after an interval) to queues"
+    )
+    worker.add_argument(
+        "--no-preload", action="store_true", help="import the refresh's modules in each job, not once at start"
     )
     worker.set_defaults(handler=_cmd_worker)
     scheduler = commands.add_parser("scheduler", help="enqueue the recurring jobs on time (run one per deployment)")

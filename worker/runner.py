@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
@@ -22,7 +23,18 @@ log = logging.getLogger(__name__)
 MAINTENANCE_INTERVAL_S: Final = 60
 
 
-def run_worker(settings: Settings, roles: Sequence[str], burst: bool = False, with_scheduler: bool = True) -> bool:
+# The refresh's modules (the batch, CatBoost, scikit-learn) take seconds to import. RQ runs each job in a fresh
+# fork of the worker, so importing them once in the worker saves those seconds on every shard.
+PRELOADED: Final = "worker.refresh"
+
+
+def run_worker(
+    settings: Settings,
+    roles: Sequence[str],
+    burst: bool = False,
+    with_scheduler: bool = True,
+    preload: bool = True,
+) -> bool:
     """Serve the queues of ``roles`` until stopped (or, with ``burst``, until they are empty).
 
     Args:
@@ -31,10 +43,13 @@ def run_worker(settings: Settings, roles: Sequence[str], burst: bool = False, wi
         burst: Quit once the queues are empty instead of waiting for more jobs.
         with_scheduler: Also move due delayed jobs (retries after an interval) back to their queues; RQ lets one
             worker per queue do it at a time.
+        preload: Import the refresh's modules before the first job, so each job's fork starts with them.
 
     Returns:
         Whether any job was run.
     """
+    if preload:
+        importlib.import_module(PRELOADED)
     with open_redis(settings.redis_url) as connection:
         worker = Worker(
             queue_names(settings.prefix, roles), connection=connection, maintenance_interval=MAINTENANCE_INTERVAL_S
