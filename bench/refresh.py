@@ -99,7 +99,9 @@ def bench_sync(settings: Settings, runs: int) -> None:
     print(f"likes sync, rerun with nothing new: median {statistics.median(seconds):.3f} s")
 
 
-def start_workers(env: dict[str, str], count: int, client: redis.Redis[bytes], queue: Queue) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    env: dict[str, str], count: int, client: redis.Redis[bytes], queue: Queue
+) -> list[subprocess.Popen[bytes]]:
     processes = [subprocess.Popen([POSTREC, "worker"], env=env) for _ in range(count)]
     deadline = time.monotonic() + 120
     while len(Worker.all(queue=queue)) < count:  # imports done, listening: not part of the figure
