@@ -155,6 +155,9 @@ class RankingWriter:
 
     def _round_trip(self, connection: redis.connection.Connection, payload: bytes, expected: list[object]) -> None:
         connection.send_packed_command([payload], check_health=False)  # type: ignore[list-item]
+        self._check_replies(connection, expected)
+
+    def _check_replies(self, connection: redis.connection.Connection, expected: list[object]) -> None:
         for want in expected:
             reply = connection.read_response()
             if reply != want:
@@ -206,13 +209,23 @@ class RankingWriter:
         user_ids: npt.NDArray[np.int32],
         post_ids: npt.NDArray[np.int32],
     ) -> None:
+        """Send chunk after chunk, encoding the next one while Redis executes the previous one."""
         table = resp_table(post_ids) if encoder is None else None
+        pending: list[object] = []
         for start in range(0, user_ids.size, USERS_PER_ROUND_TRIP):
             rows = post_ids[start : start + USERS_PER_ROUND_TRIP]
             users = user_ids[start : start + USERS_PER_ROUND_TRIP].tolist()
-            lengths = [length for length in (rows >= 0).sum(axis=1).tolist() if length]
-            if encoder is not None:
-                self._round_trip(connection, self._restores(encoder, users, rows), [b"OK"] * len(lengths))
-            else:
-                assert table is not None  # noqa: S101 - built above when there is no encoder
-                self._round_trip(connection, self._commands(table, users, rows), list(lengths))
+            payload, expected = self._chunk(encoder, table, users, rows)
+            self._check_replies(connection, pending)
+            connection.send_packed_command([payload], check_health=False)  # type: ignore[list-item]
+            pending = expected
+        self._check_replies(connection, pending)
+
+    def _chunk(
+        self, encoder: DumpEncoder | None, table: ByteTable | None, users: list[int], rows: npt.NDArray[np.int32]
+    ) -> tuple[bytes, list[object]]:
+        lengths = [length for length in (rows >= 0).sum(axis=1).tolist() if length]
+        if encoder is not None:
+            return self._restores(encoder, users, rows), [b"OK"] * len(lengths)
+        assert table is not None  # noqa: S101 - built by the caller when there is no encoder
+        return self._commands(table, users, rows), list(lengths)
