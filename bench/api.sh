@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The API's latency, throughput and memory against its budgets (docs: DESIGN.md, "Budgets").
+#
+#   bench/api.sh                      # granian, 2 workers, 3 runs of 10 s per figure, then the full-scale RSS
+#   SERVER=uvicorn WORKERS=2 bench/api.sh
+#   RUNS=5 DURATION=15 FULL=0 bench/api.sh
+#
+# Publishes a small version (1,000 users, 1,000 posts) under a throw-away key prefix of the Redis at
+# POSTREC_REDIS_URL, starts `postrec serve`, and prints medians over RUNS of: p50/p99 at 1 connection, requests/s
+# and p99 at 32 connections (wrk), redis-benchmark's GET p50 at 1 connection as the floor and the API/floor ratio,
+# and the server's RSS; then publishes a full-scale version (7,023 posts of ~300 words, 163,205 lists of K=200),
+# waits for the server to switch to it, and prints the RSS again. Keys and server are cleaned up on any exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+WORKERS=${WORKERS:-2}
+SERVER=${SERVER:-granian}
+FULL=${FULL:-1}
+USERS=1000
+PY=.venv/bin/python
+export PYTHONPATH=.
+PREFIX="postrec_bench_api_$$"
+PORT=$($PY -c 'from tests.api_fixtures import free_port; print(free_port())')
+URL="http://127.0.0.1:$PORT"
+REDIS_URL=${POSTREC_REDIS_URL:-redis://127.0.0.1:6379/0}
+SERVER_PID=""
+WORK=$(mktemp -d)
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get update && apt-get install -y wrk" >&2; exit 1; }
+
+cleanup() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    pkill -KILL -P "$SERVER_PID" 2>/dev/null || true  # its own workers, should the server have died first
+  fi
+  $PY bench/api_publish.py delete --prefix "$PREFIX" || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+median() { sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
+
+# wrk prints latencies as 412.00us / 1.23ms / 2.01s: in milliseconds.
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f\n", v}'; }
+
+wait_for_version() {  # version: poll /health until the server serves it
+  for _ in $(seq 600); do
+    if curl -fs "$URL/health" 2>/dev/null | grep -q "\"version\":\"$1\""; then return 0; fi
+    sleep 0.2
+  done
+  echo "server never served version $1" >&2; exit 1
+}
+
+server_rss_mb() {  # the server and its workers
+  local pids; pids=$(echo "$SERVER_PID" $(pgrep -P "$SERVER_PID") | tr ' ' ',')
+  ps -o rss= -p "$pids" | awk '{t+=$1; if ($1>m) m=$1} END {printf "total %.0f MB, largest process %.0f MB", t/1024, m/1024}'
+}
+
+run_wrk() {  # connections threads -> file
+  wrk -t"$2" -c"$1" -d"${DURATION}s" --latency -s bench/api_wrk.lua "$URL" -- 200 "$USERS" >"$3" 2>"$3.err"
+  if [[ -s "$3.err" ]]; then echo "non-200 answers during the run:" >&2; sort "$3.err" | uniq -c | head -5 >&2; fi
+}
+
+$PY bench/api_publish.py publish --prefix "$PREFIX" --version small --users "$USERS" --posts 1000 --words 12
+POSTREC_PREFIX="$PREFIX" POSTREC_REDIS_URL="$REDIS_URL" .venv/bin/postrec serve --port "$PORT" --workers "$WORKERS" \
+  --server "$SERVER" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+wait_for_version small
+wrk -t1 -c4 -d2s -s bench/api_wrk.lua "$URL" -- 200 "$USERS" >/dev/null 2>&1  # warm-up
+
+for run in $(seq "$RUNS"); do
+  run_wrk 1 1 "$WORK/c1.$run"
+  grep -E '^ +50%' "$WORK/c1.$run" | awk '{print $2}' | to_ms >>"$WORK/p50_c1"
+  grep -E '^ +99%' "$WORK/c1.$run" | awk '{print $2}' | to_ms >>"$WORK/p99_c1"
+  run_wrk 32 2 "$WORK/c32.$run"
+  grep -E '^Requests/sec' "$WORK/c32.$run" | awk '{print $2}' >>"$WORK/rps_c32"
+  grep -E '^ +99%' "$WORK/c32.$run" | awk '{print $2}' | to_ms >>"$WORK/p99_c32"
+  redis-benchmark -u "$REDIS_URL" -t get -n 50000 -c 1 --csv 2>/dev/null | awk -F'"' '/^"GET"/ {print $10}' >>"$WORK/redis_p50"
+  echo "run $run: c1 p50 $(tail -1 "$WORK/p50_c1") ms p99 $(tail -1 "$WORK/p99_c1") ms;" \
+    "c32 $(tail -1 "$WORK/rps_c32") req/s p99 $(tail -1 "$WORK/p99_c32") ms; redis GET p50 $(tail -1 "$WORK/redis_p50") ms" >&2
+done
+small_rss=$(server_rss_mb)
+
+p50=$(median <"$WORK/p50_c1"); floor=$(median <"$WORK/redis_p50")
+echo "server: $SERVER, workers: $WORKERS, runs: $RUNS x ${DURATION}s, cores: $(nproc), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "1 connection:   p50 $p50 ms (budget 0.5), p99 $(median <"$WORK/p99_c1") ms (budget 2)"
+echo "32 connections: $(median <"$WORK/rps_c32") req/s (budget 5000), p99 $(median <"$WORK/p99_c32") ms"
+echo "redis-benchmark GET p50 (floor): $floor ms; API p50 / floor: $(awk -v a="$p50" -v b="$floor" 'BEGIN {printf "%.1f", a/b}')"
+echo "RSS, small version: $small_rss"
+
+if [[ "$FULL" == 1 ]]; then
+  $PY bench/api_publish.py publish --prefix "$PREFIX" --version full --users 163205 --posts 7023 --words 300
+  wait_for_version full
+  wrk -t1 -c4 -d3s -s bench/api_wrk.lua "$URL" -- 200 163205 >/dev/null 2>&1
+  echo "RSS, full-scale version (7,023 posts x ~300 words, 163,205 lists): $(server_rss_mb) (budget 300)"
+fi
