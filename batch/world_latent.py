@@ -33,9 +33,9 @@ _SUBTOPIC_INDIVIDUAL_SD = 1.0
 # Exposure follows an "interest" that correlates this much with the taste: enough that the feed shows users more
 # of what they like, little enough that a niche post's few viewers are not all fans (which would push per-post
 # like rates far outside the real 0.063..0.143).
-_INTEREST_TASTE_CORR = 0.3
+_INTEREST_TASTE_CORR = 0.2
 _USER_BIAS_SD = 0.5
-_QUALITY_SD = 0.08
+_QUALITY_SD = 0.05
 _POPULARITY_SD = 1.3
 _POPULARITY_QUALITY_CORR = 0.5
 # Views per user above the minimum are gamma distributed; shape and scale solved for median 340 and mean 385

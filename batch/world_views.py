@@ -175,7 +175,8 @@ def _pair_seconds(sampler: Sampler, post: IntArray, rng: np.random.Generator) ->
     sorted_keys = post[order] + rng.random(len(post))
     day[order] = np.searchsorted(sampler.post_day_cdf, sorted_keys, side="right") - post[order] * PERIOD_DAYS
     minute = np.searchsorted(sampler.day_minute_cdf, rng.random(len(post)), side="right")
-    seconds = day * 86_400 + (FIRST_MINUTE + minute) * 60 + rng.integers(0, 60, len(post))
+    # Up to hh:mm:58, so a like one second later still falls on the same day, inside the period.
+    seconds = day * 86_400 + (FIRST_MINUTE + minute) * 60 + rng.integers(0, 59, len(post))
     return np.asarray(seconds, dtype=np.int64)
 
 
