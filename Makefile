@@ -44,4 +44,5 @@ clean: stop
 
 # Regenerate the pinned versions after changing dependencies in pyproject.toml.
 lock: install
-	$(BIN)/pip freeze --exclude-editable | grep -v '^postrec' > constraints.txt
+	# torch is pinned by the dl extra itself; its local CPU build's version label (+cpu) must not become a constraint.
+	$(BIN)/pip freeze --exclude-editable | grep -v -e '^postrec' -e '^torch==' > constraints.txt
