@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: install services db run build serve test lint stop clean lock
+.PHONY: install services db run reseed test lint stop clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,17 @@ services: install
 db: services
 	$(BIN)/postrec db init
 
+# Seeds only an empty database (`make reseed` replaces the world), builds a fresh version, then serves it.
 run: db
+	$(BIN)/postrec seed --scale $(SCALE) --if-empty
+	$(BIN)/postrec build
+	@echo
+	@echo "Ready. Try:  curl 'http://127.0.0.1:$(PORT)/post/recommendations/?id=200&limit=5'"
+	@echo "             curl http://127.0.0.1:$(PORT)/health     (Ctrl-C stops the API; make stop stops the servers)"
+	@echo
+	$(BIN)/postrec serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
+
+reseed: db
 	$(BIN)/postrec seed --scale $(SCALE)
 
 test: db

@@ -12,6 +12,8 @@ from batch.world_facts import SCALES
 from common.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from batch.build import BuildOptions
 
 log = logging.getLogger(__name__)
@@ -24,16 +26,31 @@ def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     ensure_database(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
+        if args.if_empty and _has_users(engine):
+            log.info("seed skipped: user_data already has rows (drop --if-empty to replace them)")
+            return 0
         seed_database(engine, args.scale, args.seed)
     finally:
         engine.dispose()
     return 0
 
 
+def _has_users(engine: Engine) -> bool:
+    import sqlalchemy as sa
+
+    from common.columns import Table
+    from common.db import init_schema
+
+    init_schema(engine)
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM {Table.USERS})")).scalar() is True
+
+
 def _register_seed(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     seed = commands.add_parser("seed", help="generate the synthetic world and load it into PostgreSQL (replaces)")
     seed.add_argument("--scale", default="small", choices=tuple(SCALES), help="world size (default: small)")
     seed.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same data")
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when the database already holds users")
     seed.set_defaults(handler=_cmd_seed)
 
 
