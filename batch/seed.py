@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ from common.db import INDEX_DDL, drop_feed_indexes, init_schema
 from common.logs import progress, rss_mb
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _INDEX_BUILD_MEMORY = "512MB"
 
@@ -101,15 +104,39 @@ def _load_world(engine: Engine, world: World) -> int:
 
 def _load_feed(cursor: CopyCursor, world: World) -> int:
     rows = 0
-    for frame in progress(generate_feed(world), world.chunk_count, "feed chunks", log):
-        copy_frame(cursor, Table.FEED, frame)
-        rows += frame.height
+    chunks = _prefetched((frame.height, frame.columns, csv_bytes(frame)) for frame in generate_feed(world))
+    for height, columns, buffer in progress(chunks, world.chunk_count, "feed chunks", log):
+        copy_csv(cursor, Table.FEED, columns, buffer)
+        rows += height
     return rows
+
+
+def _prefetched(items: Iterator[T]) -> Iterator[T]:
+    """Yield ``items`` while a background thread already computes the next one.
+
+    Generating a chunk (numpy, polars: they release the GIL) then overlaps with PostgreSQL parsing the previous
+    one, so both of a small machine's cores work.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-generate") as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
+
+
+def csv_bytes(frame: pl.DataFrame) -> io.BytesIO:
+    """The frame as headerless CSV, timestamps to the second, ready for ``COPY ... (FORMAT csv)``."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S")
+    buffer.seek(0)
+    return buffer
+
+
+def copy_csv(cursor: CopyCursor, table: str, columns: list[str], buffer: io.BytesIO) -> None:
+    """Append CSV rows to a table with ``COPY FROM STDIN``, columns by name."""
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
 def copy_frame(cursor: CopyCursor, table: str, frame: pl.DataFrame) -> None:
     """Append a frame to a table with ``COPY FROM STDIN`` (CSV, columns by name)."""
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S")
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
+    copy_csv(cursor, table, frame.columns, csv_bytes(frame))
