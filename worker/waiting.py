@@ -32,8 +32,14 @@ def wait_for_result(job: Job, timeout_s: float) -> Any:  # noqa: ANN401 - whatev
         time.sleep(POLL_S)
         status = job.get_status(refresh=True)
     if status != JobStatus.FINISHED:
-        raise WorkerJobError(f"job {job.id} ({job.func_name}) ended {status}: see `rq info` and the failed registry")
+        raise WorkerJobError(f"job {job.id} ({job.func_name}) ended {status}: {_failure_reason(job)}")
     return job.return_value()
+
+
+def _failure_reason(job: Job) -> str:
+    result = job.latest_result()
+    lines = (result.exc_string or "").strip().splitlines() if result is not None else []
+    return lines[-1] if lines else "see `rq info` and the failed registry"
 
 
 def wait_for_refresh(job: Job, timeout_s: float) -> Any:  # noqa: ANN401 - the final job's result

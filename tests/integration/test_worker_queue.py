@@ -23,7 +23,7 @@ from common.keys import KeyLayout
 from common.settings import Settings
 from worker import jobs
 from worker.queues import SHORT_TIMEOUT_S, enqueue_job, open_queue, purge_queues
-from worker.roles import LIVE
+from worker.roles import BATCH, LIVE
 
 POSTREC = str(Path(sys.executable).parent / "postrec")
 
@@ -144,3 +144,13 @@ def test_scheduler_enqueues_the_likes_sync(settings: Settings, redis_client: red
         "worker.jobs.sync_likes",
         "worker.jobs.start_refresh",
     }
+
+
+def test_nightly_entry_enqueues_the_refresh_with_its_retry_rule(settings: Settings, redis_client: redis.Redis) -> None:
+    enqueue_job(redis_client, replace(settings, job_retries=2), jobs.start_refresh)
+    env = environment(settings, POSTREC_JOB_RETRIES="2")
+    assert postrec(env, "worker", "--burst", "--queues", "live", "--no-preload").returncode == 0
+    (refresh,) = open_queue(redis_client, settings.prefix, BATCH).jobs
+    assert refresh.func_name == "worker.jobs.refresh"
+    assert refresh.retries_left == 2
+    assert refresh.timeout == settings.refresh_timeout_seconds
