@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Final
 
@@ -11,6 +12,7 @@ from common.errors import WorkerJobError
 
 TERMINAL: Final = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
 POLL_S: Final = 0.2
+EXCEPTION_LINE: Final = re.compile(r"^[\w.]+(Error|Exception)\b")
 
 
 def wait_for_result(job: Job, timeout_s: float) -> Any:  # noqa: ANN401 - whatever the job function returned
@@ -32,14 +34,16 @@ def wait_for_result(job: Job, timeout_s: float) -> Any:  # noqa: ANN401 - whatev
         time.sleep(POLL_S)
         status = job.get_status(refresh=True)
     if status != JobStatus.FINISHED:
-        raise WorkerJobError(f"job {job.id} ({job.func_name}) ended {status}: {_failure_reason(job)}")
+        raise WorkerJobError(f"job {job.id} ({job.func_name}) ended {status.value}: {_failure_reason(job)}")
     return job.return_value()
 
 
 def _failure_reason(job: Job) -> str:
+    """The exception line of the job's last traceback (the last line naming an error, past any trailing notes)."""
     result = job.latest_result()
     lines = (result.exc_string or "").strip().splitlines() if result is not None else []
-    return lines[-1] if lines else "see `rq info` and the failed registry"
+    errors = [line for line in lines if EXCEPTION_LINE.match(line)]
+    return errors[-1] if errors else "see `rq info` and the failed registry"
 
 
 def wait_for_refresh(job: Job, timeout_s: float) -> Any:  # noqa: ANN401 - the final job's result

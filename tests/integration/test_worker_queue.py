@@ -111,7 +111,7 @@ def test_failing_job_is_retried_then_fails_for_good(settings: Settings, redis_cl
     finally:
         waiting.kill()
     assert waiting.returncode == 2
-    assert "failed" in err
+    assert "ended failed" in err and "postrec_no_such_database" in err
     (job_id,) = open_queue(redis_client, settings.prefix, LIVE).failed_job_registry.get_job_ids()
     job = Job.fetch(job_id, connection=redis_client)
     assert job.retries_left == 0  # the one retry was used: the job ran twice
