@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 
 CHUNK_USERS = 2_000
 """Users per feed chunk; fixed, so the random streams and the data do not depend on memory or speed."""
-EXPOSURE_TASTE_MIX = 0.85
-EXPOSURE_TASTE_POWER = 2.5
+EXPOSURE_TASTE_MIX = 0.9
+EXPOSURE_TASTE_POWER = 3.5
 TREND_AMPLITUDE = 150.0
 _WEEKEND_BOOST = 0.12
 _PERIOD_GROWTH = 0.2
