@@ -25,6 +25,8 @@ PREFIX="postrec_bench_api_$$"
 PORT=$($PY -c 'from tests.api_fixtures import free_port; print(free_port())')
 URL="http://127.0.0.1:$PORT"
 REDIS_URL=${POSTREC_REDIS_URL:-redis://127.0.0.1:6379/0}
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+TICKS=$(getconf CLK_TCK)
 SERVER_PID=""
 WORK=$(mktemp -d)
 
@@ -55,9 +57,14 @@ wait_for_version() {  # version: poll /health until the server serves it
   echo "server never served version $1" >&2; exit 1
 }
 
+server_pids() { echo "$SERVER_PID" $(pgrep -P "$SERVER_PID") | tr ' ' ','; }
+
+server_cpu_ticks() {  # user + system CPU of the server and its workers so far
+  ps -o pid= -p "$(server_pids)" | while read -r pid; do awk '{print $14 + $15}' "/proc/$pid/stat"; done | awk '{t+=$1} END {print t}'
+}
+
 server_rss_mb() {  # the server and its workers
-  local pids; pids=$(echo "$SERVER_PID" $(pgrep -P "$SERVER_PID") | tr ' ' ',')
-  ps -o rss= -p "$pids" | awk '{t+=$1; if ($1>m) m=$1} END {printf "total %.0f MB, largest process %.0f MB", t/1024, m/1024}'
+  ps -o rss= -p "$(server_pids)" | awk '{t+=$1; if ($1>m) m=$1} END {printf "total %.0f MB, largest process %.0f MB", t/1024, m/1024}'
 }
 
 run_wrk() {  # connections threads -> file
@@ -76,19 +83,24 @@ for run in $(seq "$RUNS"); do
   run_wrk 1 1 "$WORK/c1.$run"
   grep -E '^ +50%' "$WORK/c1.$run" | awk '{print $2}' | to_ms >>"$WORK/p50_c1"
   grep -E '^ +99%' "$WORK/c1.$run" | awk '{print $2}' | to_ms >>"$WORK/p99_c1"
+  ticks=$(server_cpu_ticks)
   run_wrk 32 2 "$WORK/c32.$run"
+  requests=$(grep -E 'requests in' "$WORK/c32.$run" | awk '{print $1}')
+  awk -v c="$(( $(server_cpu_ticks) - ticks ))" -v n="$requests" -v t="$TICKS" 'BEGIN {printf "%.1f\n", c/t/n*1e6}' >>"$WORK/cpu_us"
   grep -E '^Requests/sec' "$WORK/c32.$run" | awk '{print $2}' >>"$WORK/rps_c32"
   grep -E '^ +99%' "$WORK/c32.$run" | awk '{print $2}' | to_ms >>"$WORK/p99_c32"
   redis-benchmark -u "$REDIS_URL" -t get -n 50000 -c 1 --csv 2>/dev/null | awk -F'"' '/^"GET"/ {print $10}' >>"$WORK/redis_p50"
   echo "run $run: c1 p50 $(tail -1 "$WORK/p50_c1") ms p99 $(tail -1 "$WORK/p99_c1") ms;" \
-    "c32 $(tail -1 "$WORK/rps_c32") req/s p99 $(tail -1 "$WORK/p99_c32") ms; redis GET p50 $(tail -1 "$WORK/redis_p50") ms" >&2
+    "c32 $(tail -1 "$WORK/rps_c32") req/s p99 $(tail -1 "$WORK/p99_c32") ms, server CPU $(tail -1 "$WORK/cpu_us") us/req;" \
+    "redis GET p50 $(tail -1 "$WORK/redis_p50") ms" >&2
 done
 small_rss=$(server_rss_mb)
 
 p50=$(median <"$WORK/p50_c1"); floor=$(median <"$WORK/redis_p50")
-echo "server: $SERVER, workers: $WORKERS, runs: $RUNS x ${DURATION}s, cores: $(nproc), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "server: $SERVER, workers: $WORKERS, runs: $RUNS x ${DURATION}s, cores: $(nproc), load average before: $LOAD_BEFORE"
 echo "1 connection:   p50 $p50 ms (budget 0.5), p99 $(median <"$WORK/p99_c1") ms (budget 2)"
 echo "32 connections: $(median <"$WORK/rps_c32") req/s (budget 5000), p99 $(median <"$WORK/p99_c32") ms"
+echo "server CPU per request at 32 connections: $(median <"$WORK/cpu_us") us (steadier than req/s on a shared box)"
 echo "redis-benchmark GET p50 (floor): $floor ms; API p50 / floor: $(awk -v a="$p50" -v b="$floor" 'BEGIN {printf "%.1f", a/b}')"
 echo "RSS, small version: $small_rss"
 
