@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Final
 
 import redis.asyncio as aioredis
 from litestar import Litestar
@@ -18,6 +19,11 @@ from api.versions import VersionWatcher
 from api.wire import RedisAddress, RedisWire
 from common.keys import KeyLayout
 from common.settings import Settings, load_settings
+
+API_DESCRIPTION: Final = (
+    "Post recommendations for the users of a student social network: for each user, the next posts of a ranked list "
+    "computed offline (the live published version), without the posts the user has liked since."
+)
 
 
 def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | None = None) -> Litestar:
@@ -40,7 +46,7 @@ def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | 
         lifespan=[_lifespan(watcher, wire, client, close_client=redis is None)],
         middleware=[metrics_middleware(metrics)],
         exception_handlers={Exception: make_error_handler(metrics)},
-        openapi_config=OpenAPIConfig(title="postrec", version="0.1.0", description=__doc__),
+        openapi_config=OpenAPIConfig(title="postrec", version="0.1.0", description=API_DESCRIPTION),
         logging_config=None,
     )
 

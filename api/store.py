@@ -1,7 +1,8 @@
 """The API's Redis access: the hot path's one-round-trip script, and the reads that load a version.
 
-Every method turns an unreachable Redis into :class:`~common.errors.StoreUnavailableError`, which the API answers
-with 503; the client's short timeouts bound how long that takes.
+The script runs over the pipelined connection of :mod:`api.wire`; everything else goes through redis-py. Both
+turn an unreachable Redis into :class:`~common.errors.StoreUnavailableError`, which the API answers with 503, and
+both wait at most the configured timeout (``POSTREC_API_REDIS_TIMEOUT_MS``) for it.
 """
 
 from __future__ import annotations
