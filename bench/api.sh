@@ -106,7 +106,10 @@ echo "RSS, small version: $small_rss"
 
 if [[ "$FULL" == 1 ]]; then
   $PY bench/api_publish.py publish --prefix "$PREFIX" --version full --users 163205 --posts 7023 --words 300
+  flipped=$(date +%s.%N)  # publish sets `current` last
   wait_for_version full
+  echo "flip to the full-scale version served after $(awk -v a="$flipped" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b-a}') s" \
+    "(poll interval + loading 7,023 posts; /health polled every 0.2 s)"
   wrk -t1 -c4 -d3s -s bench/api_wrk.lua "$URL" -- 200 163205 >/dev/null 2>&1
   echo "RSS, full-scale version (7,023 posts x ~300 words, 163,205 lists): $(server_rss_mb) (budget 300)"
 fi
