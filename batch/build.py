@@ -1,7 +1,12 @@
 """``postrec build`` and ``postrec score``: the offline batch as a list of named steps.
 
-build: validate -> extract -> features -> samples -> train -> evaluate -> save -> score -> publish.
-score: validate -> extract -> load model -> features -> score -> publish (an existing artifact, fresh features).
+build: validate -> extract -> features -> embeddings -> samples -> train -> evaluate -> save -> score -> publish.
+score: validate -> extract -> load model -> features -> embeddings -> score -> publish (an existing artifact, fresh
+features).
+
+Two models are trained on the same rows: ``control`` (the tabular features) and ``test`` (the same plus the embedding
+features), and each user is scored only by the model of its A/B group; a split that sends every user to one group
+trains only that group's model.
 
 Each step logs one line with its rows, seconds and RSS. Nothing reaches Redis before the publish step, so a
 failure in any earlier step (PostgreSQL unreachable, invalid data, a crash) leaves what is served untouched.
@@ -14,35 +19,41 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 import catboost
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from batch.artifacts import Artifact, latest_artifact_path, load_artifact, save_artifact
+from batch.artifacts import Artifact, MissingArtifactError, latest_artifact_path, load_artifact, save_artifact
+from batch.embed import EmbeddingInfo, embed_posts, embedding_cache_dir
+from batch.embed_features import EmbeddingFeatureSet, EmbedParams, build_embedding_features
 from batch.extract import load_feed, load_posts, load_users
-from batch.features import Encoders, FeatureSet, build_features, fit_encoders, text_stats
+from batch.features import FEATURE_NAMES, Encoders, FeatureSet, build_features, fit_encoders, text_stats
 from batch.feed_counts import FeedCounts, load_feed_counts
 from batch.publish import Release, new_version_id, publish_release, utc_now
 from batch.samples import (
     SAMPLE_BASE,
     count_window_views,
+    load_first_views,
     load_seen_pairs,
     load_window_views,
+    shown_before,
     window_samples,
 )
-from batch.score import TopK, popular_order, score_users
+from batch.score import TopK, merge_top, popular_order, score_users
 from batch.train import LabelledSet, TrainParams, Windows, evaluate, fit_model, plan_windows
 from batch.validate import validate_source
-from common.ab import CONTROL
+from common.ab import CONTROL, TEST, assign_group
 from common.columns import Action, Col, Table
-from common.errors import SourceUnavailableError, StoreUnavailableError
+from common.errors import ArtifactMismatchError, SourceUnavailableError, StoreUnavailableError
 from common.keys import KeyLayout
 from common.logs import rss_mb
 from common.payloads import VersionMeta
@@ -65,6 +76,7 @@ class BuildOptions:
         params: Training parameters.
         model_path: For ``score``: the artifact to use; None = the latest.
         publish: False stops before Redis (evaluation runs).
+        models: The models to train; None = those the A/B split of the settings serves.
     """
 
     as_of: datetime | None = None
@@ -72,6 +84,7 @@ class BuildOptions:
     params: TrainParams = field(default_factory=TrainParams)
     model_path: Path | None = None
     publish: bool = True
+    models: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -93,12 +106,39 @@ class BuildState:
     valid_set: LabelledSet | None = None
     model: catboost.CatBoost | None = None
     model_version: str = ""
+    test_model: catboost.CatBoost | None = None
+    embeddings: dict[str, EmbeddingFeatureSet] = field(default_factory=dict)
+    embedding: EmbeddingInfo | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     rankings: TopK | None = None
     previous: str | None = None
+    embed_params: EmbedParams = field(default_factory=EmbedParams)
 
 
 Step = Callable[[BuildState], int]
+
+
+def served_groups(control_percent: int) -> tuple[str, ...]:
+    """The groups the split sends any user to: only one at 100 or 0 percent."""
+    if control_percent >= 100:
+        return (CONTROL,)
+    return (TEST,) if control_percent <= 0 else (CONTROL, TEST)
+
+
+def wanted_models(state: BuildState) -> tuple[str, ...]:
+    """The models this run trains: the options' choice, else those the split serves."""
+    return state.options.models or served_groups(state.settings.control_percent)
+
+
+def trained_models(state: BuildState) -> dict[str, catboost.CatBoost]:
+    """The models the run holds, by group."""
+    models = {CONTROL: state.model, TEST: state.test_model}
+    return {name: model for name, model in models.items() if model is not None}
+
+
+def embedding_label(info: EmbeddingInfo) -> str:
+    """The embedding method and dimension, e.g. ``tfidf-svd-64``."""
+    return f"{info.method}-{info.dim}"
 
 
 def run_steps(state: BuildState, steps: Sequence[tuple[str, Step]]) -> BuildState:
@@ -149,10 +189,10 @@ def _feature_sets(state: BuildState, cutoffs: dict[str, datetime]) -> int:
     assert state.encoders is not None  # noqa: S101 - set by the step before
     text = text_stats(state.posts)
     counts: list[FeedCounts] = load_feed_counts(state.engine, list(cutoffs.values()))
+    first_views = load_first_views(state.engine, max(cutoffs.values()))
     for (name, cutoff), count in zip(cutoffs.items(), counts, strict=True):
-        state.features[name] = build_features(
-            state.users, state.posts, text, count, _likes_before(state, cutoff), state.encoders
-        )
+        likes, viewed = _likes_before(state, cutoff), shown_before(first_views, cutoff)
+        state.features[name] = build_features(state.users, state.posts, text, count, likes, state.encoders, viewed)
     return sum(count.user_topics.height for count in counts)
 
 
@@ -164,6 +204,24 @@ def step_train_features(state: BuildState) -> int:
     windows = state.windows
     cutoffs = {"train": windows.label_start, "valid": windows.valid_start, "score": windows.as_of}
     return _feature_sets(state, cutoffs)
+
+
+def _embedding_features(state: BuildState, params: EmbedParams) -> int:
+    embeddings = embed_posts(state.posts, embedding_cache_dir(state.settings.data_dir))
+    state.embedding = embeddings.info
+    for name, features in state.features.items():
+        state.embeddings[name] = build_embedding_features(
+            embeddings, state.likes, features.user_ids, features.cutoff, params
+        )
+    return embeddings.post_ids.size
+
+
+def step_embeddings(state: BuildState) -> int:
+    """Post embeddings and the ``test`` model's features at every cutoff (skipped when no test model is trained)."""
+    if TEST not in wanted_models(state):
+        return 0
+    state.embed_params = EmbedParams(seed=state.options.params.seed)
+    return _embedding_features(state, state.embed_params)
 
 
 def sample_per_mille(views: int, like_rate: float, params: TrainParams) -> int:
@@ -192,21 +250,35 @@ def step_samples(state: BuildState) -> int:
     return train.height + valid.height
 
 
+def with_embeddings(state: BuildState, labelled: LabelledSet, cutoff: str, model: str) -> LabelledSet:
+    """The rows as a model reads them: ``test`` adds the embedding features of the same cutoff."""
+    return replace(labelled, extra=state.embeddings[cutoff]) if model == TEST else labelled
+
+
 def step_train(state: BuildState) -> int:
-    """Fit CatBoost on the training rows."""
+    """Fit CatBoost on the training rows, once per wanted model (the same rows, the same parameters)."""
     assert state.train_set is not None  # noqa: S101 - set by the step before
-    state.model = fit_model(state.train_set, state.options.params)
+    for name in wanted_models(state):
+        model = fit_model(with_embeddings(state, state.train_set, "train", name), state.options.params)
+        if name == TEST:
+            state.test_model = model
+        else:
+            state.model = model
     state.model_version = state.version
     return state.train_set.samples.height
 
 
 def step_evaluate(state: BuildState) -> int:
-    """AUC, logloss and hitrate@5 on the validation window."""
-    assert state.model is not None and state.valid_set is not None and state.windows is not None  # noqa: S101
+    """AUC, logloss and hitrate@5 on the validation window; the test model's under a ``test_`` prefix."""
+    assert state.valid_set is not None and state.windows is not None  # noqa: S101 - set by the steps before
     window_likes = state.likes.filter(pl.col(Col.TIMESTAMP) >= state.windows.valid_start)
-    state.metrics = evaluate(state.model, state.valid_set, window_likes, state.options.params)
+    for name, model in trained_models(state).items():
+        valid = with_embeddings(state, state.valid_set, "valid", name)
+        metrics = evaluate(model, valid, window_likes, state.options.params)
+        prefix = "test_" if name == TEST else ""
+        state.metrics |= {f"{prefix}{metric}": value for metric, value in metrics.items()}
     log.info("validation: %s", " ".join(f"{name}={value:.4f}" for name, value in state.metrics.items()))
-    return int(state.metrics.get("valid_rows", 0))
+    return int(state.metrics.get("valid_rows", state.metrics.get("test_valid_rows", 0)))
 
 
 def _row_counts(state: BuildState) -> dict[str, int]:
@@ -217,8 +289,8 @@ def _row_counts(state: BuildState) -> dict[str, int]:
 
 
 def step_save(state: BuildState) -> int:
-    """Write the model artifact under data_dir/models/<version>/."""
-    assert state.model is not None and state.encoders is not None and state.windows is not None  # noqa: S101
+    """Write the models' artifact under data_dir/models/<version>/."""
+    assert state.encoders is not None and state.windows is not None  # noqa: S101 - set by the steps before
     params = state.options.params
     metadata = {
         "as_of": state.as_of.isoformat(),
@@ -227,24 +299,52 @@ def step_save(state: BuildState) -> int:
         "params": {name: getattr(params, name) for name in params.__dataclass_fields__},
         "metrics": state.metrics,
         "rows": _row_counts(state),
+        "models": sorted(trained_models(state)),
     }
-    save_artifact(state.settings.data_dir, state.version, state.model, state.encoders, metadata)
-    return 1
+    if state.embedding is not None:
+        metadata["embedding"] = embedding_label(state.embedding)
+        metadata["embed_params"] = asdict(state.embed_params)
+    models = trained_models(state)
+    save_artifact(state.settings.data_dir, state.version, models, state.encoders, metadata)
+    return len(models)
+
+
+def split_users(user_ids: npt.NDArray[np.int32], salt: str, control_percent: int) -> dict[str, npt.NDArray[np.int32]]:
+    """The users of each A/B group (see :func:`common.ab.assign_group`), in their given order."""
+    groups = np.array([assign_group(user, salt, control_percent) for user in user_ids.tolist()], dtype=object)
+    return {name: user_ids[groups == name] for name in (CONTROL, TEST)}
+
+
+def score_group(state: BuildState, name: str, user_ids: npt.ArrayLike, k: int, show_progress: bool = False) -> TopK:
+    """Top k of the users with the model of group ``name`` on the features at as_of.
+
+    Raises:
+        MissingArtifactError: The run holds no model of that group.
+    """
+    models = trained_models(state)
+    if name not in models:
+        raise MissingArtifactError(f"no {name} model in this run: build with a split that serves {name}")
+    extra = state.embeddings.get("score") if name == TEST else None
+    threads = state.options.params.threads
+    features = state.features["score"]
+    return score_users(models[name], features, user_ids, k, threads=threads, show_progress=show_progress, extra=extra)
 
 
 def step_score(state: BuildState) -> int:
-    """Exhaustive top-K of every user at as_of."""
-    assert state.model is not None  # noqa: S101 - set by the step before
-    features = state.features["score"]
-    state.rankings = score_users(
-        state.model,
-        features,
-        features.user_ids,
-        state.options.k,
-        threads=state.options.params.threads,
-        show_progress=True,
-    )
+    """Exhaustive top-K of every user at as_of, each user by the model of its A/B group."""
+    features, settings = state.features["score"], state.settings
+    groups = split_users(features.user_ids, settings.ab_salt, settings.control_percent)
+    parts = [score_group(state, name, users, state.options.k, True) for name, users in groups.items() if users.size]
+    state.rankings = merge_top(parts) if parts else score_group(state, next(iter(trained_models(state))), [], 1)
+    log.info("scored: %s", " ".join(f"{name}_users={users.size}" for name, users in groups.items()))
     return int(state.rankings.user_ids.size * features.post_ids.size)
+
+
+def _models_meta(state: BuildState) -> str:
+    models: dict[str, str] = {name: state.model_version for name in trained_models(state)}
+    if state.embedding is not None and TEST in models:
+        models["embedding"] = embedding_label(state.embedding)
+    return json.dumps(models)
 
 
 def _release(state: BuildState) -> Release:
@@ -254,7 +354,7 @@ def _release(state: BuildState) -> Release:
         version=state.version,
         as_of=state.as_of.isoformat(),
         created_at=utc_now(),
-        models=json.dumps({CONTROL: state.model_version}),
+        models=_models_meta(state),
         salt=settings.ab_salt,
         control_percent=settings.control_percent,
         k=state.options.k,
@@ -299,6 +399,7 @@ BUILD_STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("validate", step_validate),
     ("extract", step_extract),
     ("features", step_train_features),
+    ("embeddings", step_embeddings),
     ("samples", step_samples),
     ("train", step_train),
     ("evaluate", step_evaluate),
@@ -319,9 +420,11 @@ def step_load_model(state: BuildState) -> int:
     """Load the chosen (or latest) artifact; its encoders code this run's features."""
     path = state.options.model_path or latest_artifact_path(state.settings.data_dir)
     artifact: Artifact = load_artifact(path)
-    state.model, state.encoders, state.model_version = artifact.model, artifact.encoders, artifact.version
+    state.model, state.test_model = artifact.models.get(CONTROL), artifact.models.get(TEST)
+    state.encoders, state.model_version = artifact.encoders, artifact.version
     state.metrics = dict(artifact.metadata.get("metrics", {}))
-    return 1
+    state.embed_params = EmbedParams(**artifact.metadata.get("embed_params", {}))
+    return len(artifact.models)
 
 
 def step_score_features(state: BuildState) -> int:
@@ -329,11 +432,26 @@ def step_score_features(state: BuildState) -> int:
     return _feature_sets(state, {"score": state.as_of})
 
 
+def step_score_embeddings(state: BuildState) -> int:
+    """The embedding features at as_of, when the loaded artifact holds a ``test`` model."""
+    if state.test_model is None:
+        return 0
+    rows = _embedding_features(state, state.embed_params)
+    expected = list(state.test_model.feature_names_ or [])[len(FEATURE_NAMES) :]
+    if list(state.embeddings["score"].names) != expected:
+        raise ArtifactMismatchError(
+            f"the test model reads {expected}, this run builds {list(state.embeddings['score'].names)}: "
+            "run `postrec build` to train a model for this code"
+        )
+    return rows
+
+
 SCORE_STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("validate", step_validate),
     ("extract", step_extract),
     ("load model", step_load_model),
     ("features", step_score_features),
+    ("embeddings", step_score_embeddings),
     ("score", step_score),
     ("publish", step_publish),
 )

@@ -1,7 +1,8 @@
 """``postrec evaluate``: hitrate@5 as the course checker measures it, for models, baselines and the oracle.
 
-Steps: build the ``control`` model as of T from data before T only (published under an evaluation prefix, never
-the live one), build the baselines' and the oracle's lists, publish each as a version there too, then ask for 5
+Steps: build the ``control`` and ``test`` models as of T from data before T only (published under an evaluation
+prefix, never the live one), score every evaluated user with both (not only with its group's model), build the
+baselines' and the oracle's lists, publish each as a version there too, then ask for 5
 posts per evaluated user through the API's own serving script (list minus liked set), and score the answers
 against the likes of ``[T, T + window)``.
 """
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from api.store import RECOMMEND_LUA
 from batch import baselines
-from batch.build import BuildOptions, BuildState, data_end, run_build
+from batch.build import BuildOptions, BuildState, data_end, embedding_label, run_build, score_group, trained_models
 from batch.extract import copy_query, load_feed
 from batch.features import FEATURE_NAMES
 from batch.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
@@ -42,7 +43,7 @@ from batch.publish import Release, new_version_id, publish_release, utc_now
 from batch.report import EvaluationReport, RecommenderScore, write_report
 from batch.score import NO_POST, TopK, top_k
 from batch.train import sample_matrix
-from common.ab import CONTROL
+from common.ab import CONTROL, TEST
 from common.columns import Action, Col, Table
 from common.keys import KeyLayout
 from common.payloads import VersionMeta
@@ -102,11 +103,14 @@ def _evaluate(
     settings: Settings, engine: Engine, client: redis.Redis[bytes], options: EvaluateOptions
 ) -> EvaluationReport:
     assert options.as_of is not None  # noqa: S101 - resolved by the caller
-    state = run_build(settings, engine, BuildOptions(as_of=options.as_of, k=options.k))
+    build = BuildOptions(as_of=options.as_of, k=options.k, models=(CONTROL, TEST))
+    state = run_build(settings, engine, build)
     holdout = _holdout(engine, state, options)
     log.info("evaluation: as_of=%s users=%d", options.as_of, holdout.user_ids.size)
     keys = KeyLayout(settings.prefix)
-    versions = {CONTROL: state.version} | _publish_others(client, keys, state, holdout, options)
+    versions = _publish_models(client, keys, state, holdout, options) | _publish_others(
+        client, keys, state, holdout, options
+    )
     served = {
         name: read_served(client, keys, version, holdout.user_ids, options.limit) for name, version in versions.items()
     }
@@ -177,6 +181,17 @@ def _seen_before(
     known = (cols < post_ids.size) & (post_ids[np.minimum(cols, post_ids.size - 1)] == pairs[Col.POST_ID].to_numpy())
     seen[rows[known], cols[known]] = True
     return seen
+
+
+def _publish_models(
+    client: redis.Redis[bytes], keys: KeyLayout, state: BuildState, holdout: Holdout, options: EvaluateOptions
+) -> dict[str, str]:
+    """Every evaluated user's list from each trained model, whatever its A/B group, each as its own version."""
+    versions = {}
+    for name in trained_models(state):
+        top = score_group(state, name, holdout.user_ids, options.k)
+        versions[name] = _publish_lists(client, keys, state, name, holdout.user_ids, top.post_ids.astype(np.int64))
+    return versions
 
 
 def _publish_others(
@@ -312,12 +327,17 @@ def calibration(state: BuildState, bins: int = 10) -> list[tuple[float, float]]:
 def _notes(options: EvaluateOptions, state: BuildState) -> list[str]:
     notes = [
         "Hit: any of the 5 posts served (list minus posts liked before T, via the API's script) liked in the window.",
-        "control trained on data before T only; validation metrics: "
+        f"control and test trained on data before T only, on the same rows; test embeddings: {_embedding(state)}.",
+        "Validation metrics (test_: the test model): "
         + ", ".join(f"{name}={value:.4f}" for name, value in state.metrics.items()),
     ]
     if options.shuffle_holdout:
         notes.append("LEAKAGE GUARD: hold-out likes shuffled across users and posts; every model should be ~random.")
     return notes
+
+
+def _embedding(state: BuildState) -> str:
+    return embedding_label(state.embedding) if state.embedding is not None else "none"
 
 
 def _delete_prefix(client: redis.Redis[bytes], prefix: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -69,6 +69,7 @@ class Feature:
     HOUR: Final = "hour"
     WEEKDAY: Final = "weekday"
     MONTH: Final = "month"
+    VIEWED_BEFORE: Final = "viewed_before"
 
 
 USER_FEATURES: Final = (
@@ -103,7 +104,10 @@ USER_TOPIC_FEATURES: Final = (
     Feature.TOPIC_VIEW_SHARE,
 )
 TIME_FEATURES: Final = (Feature.HOUR, Feature.WEEKDAY, Feature.MONTH)
-FEATURE_NAMES: Final = (*USER_FEATURES, *POST_FEATURES, *USER_TOPIC_FEATURES, *TIME_FEATURES)
+# The feed almost never shows a post twice, and a re-shown post is almost never liked: a post the user has already
+# seen before the cutoff is a strong negative signal, known from data before the cutoff.
+PAIR_FEATURES: Final = (Feature.VIEWED_BEFORE,)
+FEATURE_NAMES: Final = (*USER_FEATURES, *POST_FEATURES, *USER_TOPIC_FEATURES, *TIME_FEATURES, *PAIR_FEATURES)
 
 # Source column -> feature holding its ordinal code.
 CODED_COLUMNS: Final = {
@@ -268,6 +272,8 @@ class FeatureSet:
         user_topics: (users x topic codes x USER_TOPIC_FEATURES).
         liked_indptr: CSR row pointers (users + 1) of the posts each user liked before the cutoff.
         liked_posts: CSR column indices: post positions.
+        viewed_indptr: CSR row pointers of the posts each user was shown before the cutoff; empty = none shown.
+        viewed_posts: CSR column indices: post positions, sorted within each user.
     """
 
     cutoff: datetime
@@ -279,6 +285,8 @@ class FeatureSet:
     user_topics: FloatArray
     liked_indptr: IndexArray
     liked_posts: IndexArray
+    viewed_indptr: IndexArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    viewed_posts: IndexArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def user_positions(self, user_ids: npt.ArrayLike) -> IndexArray:
         """Row positions of the given user ids; unknown ids raise ``KeyError``."""
@@ -313,15 +321,16 @@ def _user_topic_array(user_ids: IntArray, users: pl.DataFrame, counts: FeedCount
     return np.ascontiguousarray(np.stack([views, likes, rate, views / user_views], axis=2), dtype=np.float32)
 
 
-def _liked_csr(user_ids: IntArray, post_ids: IntArray, liked: pl.DataFrame) -> tuple[IndexArray, IndexArray]:
-    pairs = (
-        liked.select(pl.col(Col.USER_ID).cast(pl.Int32), pl.col(Col.POST_ID).cast(pl.Int32))
+def pairs_csr(user_ids: IntArray, post_ids: IntArray, pairs: pl.DataFrame) -> tuple[IndexArray, IndexArray]:
+    """CSR (row pointers, sorted post positions per user) of (user_id, post_id) pairs; unknown ids are dropped."""
+    known = (
+        pairs.select(pl.col(Col.USER_ID).cast(pl.Int32), pl.col(Col.POST_ID).cast(pl.Int32))
         .unique()
         .join(pl.DataFrame({Col.USER_ID: user_ids}), on=Col.USER_ID, how="semi")
         .join(pl.DataFrame({Col.POST_ID: post_ids}), on=Col.POST_ID, how="semi")
     )
-    rows = _positions(user_ids, pairs[Col.USER_ID].to_numpy(), "user")
-    cols = _positions(post_ids, pairs[Col.POST_ID].to_numpy(), "post")
+    rows = _positions(user_ids, known[Col.USER_ID].to_numpy(), "user")
+    cols = _positions(post_ids, known[Col.POST_ID].to_numpy(), "post")
     order = np.lexsort((cols, rows))
     indptr = np.zeros(user_ids.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=user_ids.size), out=indptr[1:])
@@ -335,6 +344,7 @@ def build_features(
     counts: FeedCounts,
     liked: pl.DataFrame,
     encoders: Encoders,
+    viewed: pl.DataFrame | None = None,
 ) -> FeatureSet:
     """Assemble the feature arrays for ``counts.cutoff``.
 
@@ -345,13 +355,16 @@ def build_features(
         counts: Feed aggregates before the cutoff.
         liked: (user_id, post_id) pairs liked before the cutoff, left out of scoring.
         encoders: Categorical codes, from :func:`fit_encoders` or a saved artifact.
+        viewed: (user_id, post_id) pairs shown before the cutoff; None = nothing shown.
     """
     prior = global_like_rate(counts)
     user_frame = _user_frame(users, counts, encoders, prior)
     post_frame = _post_frame(posts, text, counts, encoders, prior)
     user_ids = user_frame[Col.USER_ID].to_numpy().astype(np.int32)
     post_ids = post_frame[Col.POST_ID].to_numpy().astype(np.int32)
-    indptr, liked_posts = _liked_csr(user_ids, post_ids, liked)
+    indptr, liked_posts = pairs_csr(user_ids, post_ids, liked)
+    shown = viewed if viewed is not None else pl.DataFrame(schema={Col.USER_ID: pl.Int32, Col.POST_ID: pl.Int32})
+    viewed_indptr, viewed_posts = pairs_csr(user_ids, post_ids, shown)
     return FeatureSet(
         cutoff=counts.cutoff,
         user_ids=user_ids,
@@ -362,6 +375,8 @@ def build_features(
         user_topics=_user_topic_array(user_ids, user_frame, counts, encoders),
         liked_indptr=indptr,
         liked_posts=liked_posts,
+        viewed_indptr=viewed_indptr,
+        viewed_posts=viewed_posts,
     )
 
 
@@ -381,19 +396,55 @@ def serving_moment(as_of: datetime) -> datetime:
     return last_day + timedelta(hours=SERVE_HOUR)
 
 
-def _fortran(rows: int) -> FloatArray:
+def _fortran(rows: int, extra_columns: int = 0) -> FloatArray:
     # Column-major: CatBoost wraps such a matrix without copying it, about twice as fast as a row-major one.
-    matrix: FloatArray = np.empty((len(FEATURE_NAMES), rows), dtype=np.float32).T
+    matrix: FloatArray = np.empty((len(FEATURE_NAMES) + extra_columns, rows), dtype=np.float32).T
     return matrix
 
 
 USER_SLICE: Final = slice(0, len(USER_FEATURES))
 POST_SLICE: Final = slice(USER_SLICE.stop, USER_SLICE.stop + len(POST_FEATURES))
 USER_TOPIC_SLICE: Final = slice(POST_SLICE.stop, POST_SLICE.stop + len(USER_TOPIC_FEATURES))
-TIME_SLICE: Final = slice(USER_TOPIC_SLICE.stop, len(FEATURE_NAMES))
+TIME_SLICE: Final = slice(USER_TOPIC_SLICE.stop, USER_TOPIC_SLICE.stop + len(TIME_FEATURES))
+VIEWED_COLUMN: Final = FEATURE_NAMES.index(Feature.VIEWED_BEFORE)
 
 
-def pair_matrix(features: FeatureSet, users: IndexArray, posts: IndexArray, moments: FloatArray) -> FloatArray:
+def csr_entries(indptr: IndexArray, indices: IndexArray, users: IndexArray) -> tuple[IndexArray, IndexArray]:
+    """(row in ``users``, column) of every entry of the given users' CSR rows; an empty ``indptr`` has none."""
+    if indptr.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts, ends = indptr[users], indptr[users + 1]
+    lengths = ends - starts
+    rows = np.repeat(np.arange(users.size), lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return rows, indices[np.repeat(starts, lengths) + offsets]
+
+
+def one_user_csr(indptr: IndexArray, indices: IndexArray, position: int) -> tuple[IndexArray, IndexArray]:
+    """The CSR of one user's row alone; an empty ``indptr`` (no entries for anyone) stays empty."""
+    if indptr.size == 0:
+        return indptr, indices
+    first, last = int(indptr[position]), int(indptr[position + 1])
+    return np.array([0, last - first], dtype=np.int64), indices[first:last]
+
+
+def viewed_flags(features: FeatureSet, users: IndexArray, posts: IndexArray) -> FloatArray:
+    """1.0 where the (user position, post position) pair was shown before the cutoff, else 0.0."""
+    if features.viewed_indptr.size == 0:
+        return np.zeros(users.size, dtype=np.float32)
+    lengths = np.diff(features.viewed_indptr)
+    n_posts = max(features.post_ids.size, 1)
+    # Row-major keys of the CSR are sorted (posts are sorted within each user), so one binary search finds a pair.
+    keys = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths) * n_posts + features.viewed_posts
+    wanted = users.astype(np.int64) * n_posts + posts
+    found = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
+    hits = (keys[found] == wanted) if keys.size else np.zeros(wanted.size, dtype=bool)
+    return hits.astype(np.float32)
+
+
+def pair_matrix(
+    features: FeatureSet, users: IndexArray, posts: IndexArray, moments: FloatArray, extra_columns: int = 0
+) -> FloatArray:
     """Feature matrix (pairs x FEATURE_NAMES) of arbitrary (user position, post position, moment) rows.
 
     Args:
@@ -401,23 +452,31 @@ def pair_matrix(features: FeatureSet, users: IndexArray, posts: IndexArray, mome
         users: User positions, one per row.
         posts: Post positions, one per row.
         moments: (rows x TIME_FEATURES), from :func:`moment_features`.
+        extra_columns: Columns left unfilled after :data:`FEATURE_NAMES`, for another feature set to fill.
     """
-    matrix = _fortran(users.size)
+    matrix = _fortran(users.size, extra_columns)
     matrix[:, USER_SLICE] = features.users[users]
     matrix[:, POST_SLICE] = features.posts[posts]
     matrix[:, USER_TOPIC_SLICE] = features.user_topics[users, features.post_topics[posts]]
     matrix[:, TIME_SLICE] = moments
+    matrix[:, VIEWED_COLUMN] = viewed_flags(features, users, posts)
     return matrix
 
 
-def block_matrix(features: FeatureSet, users: IndexArray, moment: FloatArray) -> FloatArray:
+def block_matrix(features: FeatureSet, users: IndexArray, moment: FloatArray, extra_columns: int = 0) -> FloatArray:
     """Feature matrix of every post for each of ``users``: rows are (user 0, post 0), (user 0, post 1), ...
 
     Built column by column through broadcasting, which is what keeps exhaustive scoring close to CatBoost's own
     predict throughput.
+
+    Args:
+        features: The feature set.
+        users: User positions.
+        moment: The time features of scoring.
+        extra_columns: Columns left unfilled after :data:`FEATURE_NAMES`, for another feature set to fill.
     """
     n_users, n_posts = users.size, features.post_ids.size
-    matrix = _fortran(n_users * n_posts)
+    matrix = _fortran(n_users * n_posts, extra_columns)
     user_rows = features.users[users]
     for offset in range(USER_SLICE.stop):
         matrix[:, offset].reshape(n_users, n_posts)[:] = user_rows[:, offset, None]
@@ -429,4 +488,7 @@ def block_matrix(features: FeatureSet, users: IndexArray, moment: FloatArray) ->
         np.take(user_topics[:, :, offset], features.post_topics, axis=1, out=column, mode="clip")
     for offset in range(len(TIME_FEATURES)):
         matrix[:, TIME_SLICE.start + offset] = moment[offset]
+    viewed = matrix[:, VIEWED_COLUMN].reshape(n_users, n_posts)
+    viewed[:] = 0.0
+    viewed[csr_entries(features.viewed_indptr, features.viewed_posts, users)] = 1.0
     return matrix

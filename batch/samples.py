@@ -76,6 +76,27 @@ def load_seen_pairs(engine: Engine, end: datetime, per_mille: int, seed: int) ->
     return copy_query(engine, sql, PAIR_SCHEMA, {"end": end, "per_mille": per_mille, "seed": seed})
 
 
+FIRST_VIEW_SCHEMA: Final = {Col.USER_ID: pl.Int32(), Col.POST_ID: pl.Int32(), Col.TIMESTAMP: pl.Datetime("us")}
+
+
+def load_first_views(engine: Engine, end: datetime) -> pl.DataFrame:
+    """(user_id, post_id, time of the first view) of every pair shown before ``end``, all users.
+
+    One pass serves every cutoff up to ``end``: the pairs shown before a cutoff are those first shown before it.
+    """
+    sql = (
+        f'SELECT f.{Col.USER_ID}, f.{Col.POST_ID}, min(f."{Col.TIMESTAMP}") FROM {Table.FEED} f'
+        f""" WHERE f."{Col.TIMESTAMP}" < %(end)s AND f.{Col.ACTION} = '{Action.VIEW}'"""
+        f" GROUP BY f.{Col.USER_ID}, f.{Col.POST_ID}"
+    )
+    return copy_query(engine, sql, FIRST_VIEW_SCHEMA, {"end": end})
+
+
+def shown_before(first_views: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
+    """(user_id, post_id) first shown strictly before the cutoff."""
+    return first_views.filter(pl.col(Col.TIMESTAMP) < cutoff).select(Col.USER_ID, Col.POST_ID)
+
+
 def count_window_views(engine: Engine, start: datetime, end: datetime) -> int:
     """Number of view rows in the window, to size the user sample."""
     sql = (

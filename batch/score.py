@@ -16,13 +16,16 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from batch.embed_features import EmbeddingFeatureSet
 from batch.features import (
+    FEATURE_NAMES,
     POST_FEATURES,
     Feature,
     FeatureSet,
     IndexArray,
     IntArray,
     block_matrix,
+    csr_entries,
     moment_features,
     serving_moment,
 )
@@ -85,11 +88,7 @@ def top_k(scores: FloatArray, k: int) -> IndexArray:
 
 
 def _liked_mask(features: FeatureSet, users: IndexArray) -> tuple[IndexArray, IndexArray]:
-    starts, ends = features.liked_indptr[users], features.liked_indptr[users + 1]
-    lengths = ends - starts
-    rows = np.repeat(np.arange(users.size), lengths)
-    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return rows, features.liked_posts[np.repeat(starts, lengths) + offsets]
+    return csr_entries(features.liked_indptr, features.liked_posts, users)
 
 
 def predict_raw(model: catboost.CatBoost, matrix: FloatArray, threads: int = -1) -> npt.NDArray[np.float64]:
@@ -98,10 +97,27 @@ def predict_raw(model: catboost.CatBoost, matrix: FloatArray, threads: int = -1)
     return raw
 
 
+def model_block(
+    features: FeatureSet, users: IndexArray, moment: FloatArray, extra: EmbeddingFeatureSet | None = None
+) -> FloatArray:
+    """The block matrix of a model: the ``control`` features, then ``extra``'s columns when given (``test``)."""
+    if extra is None:
+        return block_matrix(features, users, moment)
+    matrix = block_matrix(features, users, moment, extra_columns=len(extra.names))
+    extra.fill_block(matrix[:, len(FEATURE_NAMES) :], features.user_ids[users], features.post_ids)
+    return matrix
+
+
 def _score_block(
-    model: catboost.CatBoost, features: FeatureSet, users: IndexArray, moment: FloatArray, k: int, threads: int
+    model: catboost.CatBoost,
+    features: FeatureSet,
+    users: IndexArray,
+    moment: FloatArray,
+    k: int,
+    threads: int,
+    extra: EmbeddingFeatureSet | None,
 ) -> tuple[IntArray, FloatArray]:
-    raw = predict_raw(model, block_matrix(features, users, moment), threads)
+    raw = predict_raw(model, model_block(features, users, moment, extra), threads)
     return _best_unliked(features, users, raw.astype(np.float32).reshape(users.size, features.post_ids.size), k)
 
 
@@ -128,6 +144,7 @@ def score_users(
     block_rows: int = BLOCK_ROWS,
     threads: int = -1,
     show_progress: bool = False,
+    extra: EmbeddingFeatureSet | None = None,
 ) -> TopK:
     """Score every post for each user and keep the k best, leaving out posts the user liked before the cutoff.
 
@@ -139,6 +156,7 @@ def score_users(
         block_rows: Rows of one predict call; bounds memory.
         threads: CatBoost threads (-1: all cores).
         show_progress: Report progress per block (for long runs).
+        extra: The embedding features at the same cutoff, for a ``test`` model; None for ``control``.
 
     Returns:
         The top k per user, in the order of ``user_ids``.
@@ -150,12 +168,23 @@ def score_users(
     starts = range(0, users.size, size)
     if show_progress:
         starts = progress(starts, len(starts), "scoring", log)  # type: ignore[assignment]
-    blocks = [_score_block(model, features, users[start : start + size], moment, k, threads) for start in starts]
+    blocks = [_score_block(model, features, users[start : start + size], moment, k, threads, extra) for start in starts]
     empty_ids, empty_scores = np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)
     return TopK(
         user_ids=features.user_ids[users],
         post_ids=np.concatenate([ids for ids, _ in blocks]) if blocks else empty_ids,
         scores=np.concatenate([scores for _, scores in blocks]) if blocks else empty_scores,
+    )
+
+
+def merge_top(parts: list[TopK]) -> TopK:
+    """One TopK of several (e.g. the A/B groups'), rows ordered by user id."""
+    user_ids = np.concatenate([part.user_ids for part in parts])
+    order = np.argsort(user_ids, kind="stable")
+    return TopK(
+        user_ids=user_ids[order],
+        post_ids=np.concatenate([part.post_ids for part in parts])[order],
+        scores=np.concatenate([part.scores for part in parts])[order],
     )
 
 

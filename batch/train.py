@@ -1,4 +1,4 @@
-"""Training and validation of the ``control`` model on a temporal split.
+"""Training and validation of the ``control`` and ``test`` models on a temporal split.
 
     ... history ...  | label window          | validation window |
     features < label_start   labels in [label_start, valid_start)
@@ -11,7 +11,7 @@ window: no row's features see the time of its label or anything after it.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -21,6 +21,7 @@ import numpy.typing as npt
 import polars as pl
 from sklearn.metrics import log_loss, roc_auc_score
 
+from batch.embed_features import EmbeddingFeatureSet
 from batch.features import FEATURE_NAMES, FeatureSet, FloatArray, moment_features, pair_matrix
 from batch.metrics import hit_matrix, hitrate_per_user
 from batch.samples import Sample
@@ -82,10 +83,22 @@ class TrainParams:
 
 @dataclass(frozen=True, slots=True)
 class LabelledSet:
-    """Samples of one window with the feature set at the window's start."""
+    """Samples of one window with the feature set at the window's start.
+
+    Attributes:
+        features: The ``control`` features at the window's start.
+        samples: The labelled rows.
+        extra: The embedding features at the same cutoff: set for the ``test`` model, None for ``control``.
+    """
 
     features: FeatureSet
     samples: pl.DataFrame
+    extra: EmbeddingFeatureSet | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Column names of :func:`sample_matrix`'s matrix."""
+        return [*FEATURE_NAMES, *(self.extra.names if self.extra is not None else ())]
 
 
 def sample_matrix(labelled: LabelledSet) -> tuple[FloatArray, npt.NDArray[np.int8]]:
@@ -93,7 +106,11 @@ def sample_matrix(labelled: LabelledSet) -> tuple[FloatArray, npt.NDArray[np.int
     samples = labelled.samples
     users = labelled.features.user_positions(samples[Col.USER_ID].to_numpy())
     posts = labelled.features.post_positions(samples[Col.POST_ID].to_numpy())
-    matrix = pair_matrix(labelled.features, users, posts, moment_features(samples[Col.TIMESTAMP]))
+    extra = labelled.extra
+    moments = moment_features(samples[Col.TIMESTAMP])
+    matrix = pair_matrix(labelled.features, users, posts, moments, len(extra.names) if extra is not None else 0)
+    if extra is not None:
+        matrix[:, len(FEATURE_NAMES) :] = extra.pair_matrix(samples[Col.USER_ID], samples[Col.POST_ID])
     return matrix, samples[Sample.LABEL].to_numpy().astype(np.int8)
 
 
@@ -115,7 +132,7 @@ def fit_model(train: LabelledSet, params: TrainParams) -> catboost.CatBoostClass
         allow_writing_files=False,
         verbose=False,
     )
-    model.fit(catboost.Pool(matrix, labels, feature_names=list(FEATURE_NAMES)))
+    model.fit(catboost.Pool(matrix, labels, feature_names=train.feature_names))
     return model
 
 
@@ -153,11 +170,11 @@ def evaluate(
         window_likes: (user_id, post_id) liked in the validation window.
         params: Training parameters (evaluation users, seed, threads).
     """
-    shown = LabelledSet(valid.features, valid.samples.filter(pl.col(Sample.SHOWN) == 1))
+    shown = replace(valid, samples=valid.samples.filter(pl.col(Sample.SHOWN) == 1))
     matrix, labels = sample_matrix(shown)
     predicted = model.predict_proba(matrix, thread_count=params.threads)[:, 1] if labels.size else np.zeros(0)
     users = evaluation_users(valid, window_likes, params.max_eval_users, params.seed)
-    top = score_users(model, valid.features, users, HITRATE_AT, threads=params.threads)
+    top = score_users(model, valid.features, users, HITRATE_AT, threads=params.threads, extra=valid.extra)
     popular = popular_top(valid.features, users, HITRATE_AT)
     return {
         "auc": _safe_auc(labels, predicted),

@@ -40,7 +40,7 @@ from batch.build import (
     step_train_features,
     step_validate,
 )
-from batch.features import Encoders, FeatureSet
+from batch.features import Encoders, FeatureSet, one_user_csr
 from batch.publish import (
     CREATED_AT,
     delete_expired_versions,
@@ -84,7 +84,8 @@ def input_ttl_s(settings: Settings) -> int:
 
 def build_options(settings: Settings) -> BuildOptions:
     """The batch's options for a refresh: the settings' list length and seed, the data's end as as_of."""
-    return BuildOptions(k=settings.k, params=replace(TrainParams(), seed=settings.seed))
+    # Shards stage and score one model: the refresh trains control alone (A/B scoring runs in `postrec build`).
+    return BuildOptions(k=settings.k, params=replace(TrainParams(), seed=settings.seed), models=(CONTROL,))
 
 
 def prepare_refresh(
@@ -375,6 +376,7 @@ def one_user_features(features: FeatureSet, user_id: int, liked_post_ids: Sequen
     stored = features.liked_posts[features.liked_indptr[position] : features.liked_indptr[position + 1]]
     known = np.isin(features.post_ids, np.asarray(liked_post_ids, dtype=np.int32))
     liked = np.union1d(stored, np.flatnonzero(known)).astype(np.int64)
+    viewed_indptr, viewed_posts = one_user_csr(features.viewed_indptr, features.viewed_posts, position)
     return replace(
         features,
         user_ids=features.user_ids[position : position + 1],
@@ -382,4 +384,6 @@ def one_user_features(features: FeatureSet, user_id: int, liked_post_ids: Sequen
         user_topics=features.user_topics[position : position + 1],
         liked_indptr=np.array([0, liked.size], dtype=np.int64),
         liked_posts=liked,
+        viewed_indptr=viewed_indptr,
+        viewed_posts=viewed_posts,
     )

@@ -46,13 +46,18 @@ def post_arrays(features: FeatureSet) -> Arrays:
 def user_arrays(features: FeatureSet, start: int, stop: int) -> Arrays:
     """The user-side arrays of users ``start..stop-1``; the liked-posts CSR is rebased to start at 0."""
     first, last = features.liked_indptr[start], features.liked_indptr[stop]
-    return {
+    arrays: Arrays = {
         "user_ids": features.user_ids[start:stop],
         "users": features.users[start:stop],
         "user_topics": features.user_topics[start:stop],
         "liked_indptr": features.liked_indptr[start : stop + 1] - first,
         "liked_posts": features.liked_posts[first:last],
     }
+    if features.viewed_indptr.size:
+        seen_first, seen_last = features.viewed_indptr[start], features.viewed_indptr[stop]
+        arrays["viewed_indptr"] = features.viewed_indptr[start : stop + 1] - seen_first
+        arrays["viewed_posts"] = features.viewed_posts[seen_first:seen_last]
+    return arrays
 
 
 def shard_features(posts: Arrays, users: Arrays) -> FeatureSet:
@@ -69,6 +74,8 @@ def shard_features(posts: Arrays, users: Arrays) -> FeatureSet:
         user_topics=users["user_topics"],  # type: ignore[arg-type]
         liked_indptr=users["liked_indptr"],  # type: ignore[arg-type]
         liked_posts=users["liked_posts"],  # type: ignore[arg-type]
+        viewed_indptr=users.get("viewed_indptr", np.zeros(0, dtype=np.int64)),  # type: ignore[arg-type]
+        viewed_posts=users.get("viewed_posts", np.zeros(0, dtype=np.int64)),  # type: ignore[arg-type]
     )
 
 

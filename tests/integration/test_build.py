@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,11 +16,12 @@ import pytest
 import sqlalchemy as sa
 
 from batch.artifacts import latest_artifact_path
-from batch.build import BuildOptions, run_build, run_score
+from batch.build import BuildOptions, run_build, run_score, score_group
 from batch.extract import load_feed, load_posts
 from batch.feed_counts import count_feed, load_feed_counts
 from batch.seed import seed_database
 from batch.train import TrainParams
+from common.ab import CONTROL, TEST, assign_group
 from common.cli import main
 from common.columns import Action, Col, Table
 from common.payloads import VersionMeta
@@ -59,6 +61,40 @@ def test_build_publishes_every_user_without_posts_they_liked(settings, world, re
         assert {int(p) for p in redis_client.smembers(keys.liked(user_id))} == liked_by.get(user_id, set())
     assert redis_client.llen(keys.popular(version)) == state.posts.height
     assert (latest_artifact_path(settings.data_dir) / "model.cbm").is_file()
+
+
+def test_each_user_is_scored_by_the_model_of_its_group(settings, world, redis_client, keys):
+    state = run_build(settings, world, OPTIONS)
+
+    version = redis_client.get(keys.current).decode()
+    meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(version)))
+    models = json.loads(meta.models)
+    assert models[CONTROL] == models[TEST] == state.version and models["embedding"].startswith(("tfidf-svd", "all-"))
+    assert (meta.salt, meta.control_percent) == (settings.ab_salt, settings.control_percent)
+    users = state.users[Col.USER_ID].to_list()
+    groups = {user: assign_group(user, settings.ab_salt, settings.control_percent) for user in users}
+    assert set(groups.values()) == {CONTROL, TEST}
+    expected = {
+        name: dict(score_group(state, name, [u for u in users if groups[u] == name], 30).lists())
+        for name in (CONTROL, TEST)
+    }
+    differ = 0
+    for user in users:
+        posts = [int(p) for p in redis_client.lrange(keys.recs(version, user), 0, -1)]
+        assert posts == expected[groups[user]][user]
+        other = TEST if groups[user] == CONTROL else CONTROL
+        differ += posts != dict(score_group(state, other, [user], 30).lists())[user]
+    assert differ > 0  # the two models rank differently, so the check above tells the groups apart
+
+
+@pytest.mark.parametrize(("percent", "trained", "file"), [(100, CONTROL, "model.cbm"), (0, TEST, "test.cbm")])
+def test_a_one_sided_split_trains_only_its_model(settings, world, redis_client, keys, percent, trained, file):
+    state = run_build(replace(settings, control_percent=percent), world, OPTIONS)
+
+    meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(state.version)))
+    assert set(json.loads(meta.models)) - {"embedding"} == {trained}
+    assert (state.model is None) == (trained == TEST) and (state.test_model is None) == (trained == CONTROL)
+    assert [path.name for path in latest_artifact_path(settings.data_dir).glob("*.cbm")] == [file]
 
 
 def test_score_republishes_with_the_saved_model(settings, world, redis_client, keys):

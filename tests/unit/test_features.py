@@ -26,6 +26,7 @@ from batch.features import (
     text_stats,
 )
 from batch.feed_counts import Agg, count_feed
+from batch.samples import shown_before
 from common.columns import Col
 from common.errors import ArtifactMismatchError
 
@@ -97,7 +98,11 @@ def feed() -> pl.DataFrame:
 def features_of(users: pl.DataFrame, posts: pl.DataFrame, feed: pl.DataFrame, cutoff: datetime = CUTOFF):
     counts = count_feed(feed, posts, cutoff)
     likes = feed.filter((pl.col(Col.ACTION) == "like") & (pl.col(Col.TIMESTAMP) < cutoff))
-    return build_features(users, posts, text_stats(posts), counts, likes, fit_encoders(users, posts))
+    first_views = (
+        feed.filter(pl.col(Col.ACTION) == "view").group_by(Col.USER_ID, Col.POST_ID).agg(pl.col(Col.TIMESTAMP).min())
+    )
+    viewed = shown_before(first_views, cutoff)
+    return build_features(users, posts, text_stats(posts), counts, likes, fit_encoders(users, posts), viewed)
 
 
 def column(matrix: np.ndarray, names: tuple[str, ...], name: str) -> np.ndarray:
@@ -127,7 +132,7 @@ def test_features_ignore_every_change_at_or_after_the_cutoff(users, posts, feed)
     before = features_of(users, posts, feed)
     after = features_of(users, posts, pl.concat([feed, later]))
 
-    for name in ("users", "posts", "user_topics", "liked_indptr", "liked_posts"):
+    for name in ("users", "posts", "user_topics", "liked_indptr", "liked_posts", "viewed_indptr", "viewed_posts"):
         np.testing.assert_array_equal(getattr(before, name), getattr(after, name), err_msg=name)
 
 
@@ -184,10 +189,39 @@ def test_liked_posts_before_the_cutoff_are_recorded_per_user(users, posts, feed)
     assert liked == [[10], [20], []]
 
 
+@pytest.mark.parametrize(
+    ("cutoff", "expected"),
+    [
+        (day(1), [[0, 0, 0], [0, 0, 0], [0, 0, 0]]),
+        (day(3, 13), [[1, 1, 0], [0, 1, 0], [0, 0, 0]]),
+        (CUTOFF, [[1, 1, 0], [0, 1, 1], [0, 0, 1]]),
+    ],
+)
+def test_viewed_before_flags_exactly_the_pairs_shown_before_the_cutoff(users, posts, feed, cutoff, expected):
+    features = features_of(users, posts, feed, cutoff)
+    moment = moment_features(pl.Series([serving_moment(cutoff)]))[0]
+
+    block = block_matrix(features, np.arange(3), moment)
+    flags = column(block, FEATURE_NAMES, Feature.VIEWED_BEFORE).reshape(3, 3)
+
+    np.testing.assert_array_equal(flags, np.array(expected, dtype=np.float32))
+
+
+def test_viewed_before_is_zero_without_view_data(users, posts, feed):
+    counts = count_feed(feed, posts, CUTOFF)
+    features = build_features(users, posts, text_stats(posts), counts, feed.clear(), fit_encoders(users, posts))
+    moment = moment_features(pl.Series([serving_moment(CUTOFF)]))[0]
+
+    block = block_matrix(features, np.arange(3), moment)
+
+    assert not column(block, FEATURE_NAMES, Feature.VIEWED_BEFORE).any()
+
+
 def test_block_matrix_equals_the_pairs_it_broadcasts(users, posts, feed):
     features = features_of(users, posts, feed)
     moment = moment_features(pl.Series([serving_moment(CUTOFF)]))
     user_positions = np.array([2, 0])
+    assert features.viewed_posts.size  # the comparison covers the viewed flags too
 
     block = block_matrix(features, user_positions, moment[0])
     pairs = pair_matrix(features, np.repeat(user_positions, 3), np.tile(np.arange(3), 2), np.repeat(moment, 6, axis=0))

@@ -141,7 +141,9 @@ def test_hitrate_counts_users_with_any_recommended_post_liked_in_the_window():
 def artifact_dir(tmp_path):
     model = fit_model(labelled_set(), TrainParams(iterations=5, depth=2, threads=1))
     encoders = Encoders({"country": ("Russia",), "city": ("Moscow",), "os": (), "source": (), "topic": ("movie",)})
-    path = save_artifact(tmp_path, "20211230T000000Z-abcdef", model, encoders, {"created_at": "2021-12-30T01:00:00"})
+    path = save_artifact(
+        tmp_path, "20211230T000000Z-abcdef", {"control": model}, encoders, {"created_at": "2021-12-30T01:00:00"}
+    )
     return tmp_path, path
 
 
