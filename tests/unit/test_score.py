@@ -8,6 +8,9 @@ import catboost
 import numpy as np
 import pytest
 
+from batch.build import served_groups
+from batch.embed import EmbeddingInfo
+from batch.embed_features import EmbeddingFeatureSet, UserPostSpace
 from batch.features import (
     FEATURE_NAMES,
     POST_FEATURES,
@@ -17,7 +20,17 @@ from batch.features import (
     FeatureSet,
     pair_matrix,
 )
-from batch.score import NO_POST, popular_order, popular_top, predict_raw, score_users, sortable_keys, top_k
+from batch.score import (
+    NO_POST,
+    TopK,
+    merge_top,
+    popular_order,
+    popular_top,
+    predict_raw,
+    score_users,
+    sortable_keys,
+    top_k,
+)
 
 N_USERS, N_POSTS, N_TOPICS = 7, 13, 3
 
@@ -134,3 +147,58 @@ def test_popular_ranks_by_likes_then_post_id_and_leaves_out_liked():
 
     assert popular_order(features)[:5].tolist() == [20, 30, 70, 130, 100]
     assert top.post_ids.tolist() == [[30, 70, 130, 100], [20, 30, 70, 130]]
+
+
+def make_extra(seed: int = 3) -> EmbeddingFeatureSet:
+    rng = np.random.default_rng(seed)
+    post_ids = np.arange(1, N_POSTS + 1, dtype=np.int32) * 10
+    space = UserPostSpace(
+        name="taste_cosine",
+        user_ids=np.arange(100, 100 + N_USERS, dtype=np.int32),
+        user_vectors=rng.random((N_USERS, 4)).astype(np.float32),
+        post_ids=post_ids,
+        post_vectors=rng.random((N_POSTS, 4)).astype(np.float32),
+    )
+    posts = rng.random((N_POSTS, 2)).astype(np.float32)
+    return EmbeddingFeatureSet(EmbeddingInfo("tfidf-svd", 4), post_ids, posts, ("emb_pc_0", "emb_pc_1"), (space,))
+
+
+def test_a_model_with_embedding_features_scores_as_catboost_does_on_each_pair():
+    features, extra = make_features(seed=1), make_extra()
+    rng = np.random.default_rng(4)
+    users, posts = rng.integers(0, N_USERS, 400), rng.integers(0, N_POSTS, 400)
+    matrix = pair_matrix(features, users, posts, rng.random((400, 3)).astype(np.float32) * 20, len(extra.names))
+    matrix[:, len(FEATURE_NAMES) :] = extra.pair_matrix(features.user_ids[users], features.post_ids[posts])
+    labels = (matrix[:, -1] + rng.random(400) * 0.5 > 1.2).astype(int)
+    names = [*FEATURE_NAMES, *extra.names]
+    model = catboost.CatBoostClassifier(iterations=30, depth=4, random_seed=0, verbose=False, thread_count=1)
+    model.fit(catboost.Pool(matrix, labels, feature_names=names))
+
+    top = score_users(model, features, features.user_ids[[2, 5]], k=4, extra=extra)
+
+    moment = np.repeat(np.array([[20, 3, 12]], dtype=np.float32), N_POSTS, axis=0)
+    for row, position in enumerate([2, 5]):
+        pairs = pair_matrix(features, np.full(N_POSTS, position), np.arange(N_POSTS), moment, len(extra.names))
+        pairs[:, len(FEATURE_NAMES) :] = extra.pair_matrix(
+            np.full(N_POSTS, features.user_ids[position]), extra.post_ids
+        )
+        raw = predict_raw(model, pairs).astype(np.float32)
+        best = sorted(range(N_POSTS), key=lambda j: (-raw[j], j))[:4]
+        assert top.post_ids[row].tolist() == features.post_ids[best].tolist()
+    assert model.get_feature_importance()[len(FEATURE_NAMES) :].sum() > 0  # the extra columns were read
+
+
+def test_merge_top_orders_the_groups_rows_by_user():
+    first = TopK(np.array([5, 1], np.int32), np.array([[50], [10]], np.int32), np.array([[0.5], [0.1]], np.float32))
+    second = TopK(np.array([3], np.int32), np.array([[30]], np.int32), np.array([[0.3]], np.float32))
+
+    merged = merge_top([first, second])
+
+    assert merged.user_ids.tolist() == [1, 3, 5]
+    assert merged.post_ids[:, 0].tolist() == [10, 30, 50]
+    assert merged.scores[:, 0].tolist() == pytest.approx([0.1, 0.3, 0.5])
+
+
+@pytest.mark.parametrize(("percent", "groups"), [(100, ("control",)), (0, ("test",)), (50, ("control", "test"))])
+def test_a_one_sided_split_serves_one_group(percent, groups):
+    assert served_groups(percent) == groups
