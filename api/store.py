@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.wire import RedisWire
+from api.wire import RedisWire, unreachable
 from common.errors import StoreUnavailableError
 from common.keys import KeyLayout
 
@@ -77,7 +77,7 @@ def make_client(redis_url: str, timeout_s: float) -> aioredis.Redis[bytes]:
 
 
 def _unavailable(exc: RedisError) -> StoreUnavailableError:
-    return StoreUnavailableError(f"Redis is unreachable ({type(exc).__name__}): check POSTREC_REDIS_URL and Redis")
+    return unreachable(type(exc).__name__)
 
 
 class Store:

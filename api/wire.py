@@ -60,6 +60,11 @@ class RedisAddress:
         )
 
 
+def unreachable(reason: str) -> StoreUnavailableError:
+    """The error every failed Redis call becomes (answered with 503), with what went wrong and what to check."""
+    return StoreUnavailableError(f"Redis is unreachable ({reason}): check that Redis runs at POSTREC_REDIS_URL")
+
+
 def encode_command(args: tuple[Arg, ...]) -> bytes:
     """A command in the Redis protocol (RESP2): an array of bulk strings."""
     parts = [b"*%d\r\n" % len(args)]
@@ -96,12 +101,12 @@ class _PipelineProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.alive = False
-        self._fail_all(StoreUnavailableError("Redis closed the connection: check that Redis is running"))
+        self._fail_all(unreachable("connection lost"))
 
     def send(self, payload: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Reply]:
         """Queue a command; the queue is written once per event-loop turn, so concurrent requests share a write."""
         if self._transport is None:
-            raise StoreUnavailableError("Redis connection is not open")
+            raise unreachable("connection not open")
         waiter: asyncio.Future[Reply] = loop.create_future()
         self._waiting.append(waiter)
         if not self._outgoing:
@@ -172,7 +177,7 @@ class RedisWire:
 
     def _on_timeout(self, protocol: _PipelineProtocol, waiter: asyncio.Future[Reply]) -> None:
         if not waiter.done():
-            protocol.abort(StoreUnavailableError(f"Redis did not answer within {self._timeout_s * 1000:.0f} ms"))
+            protocol.abort(unreachable(f"no answer within {self._timeout_s * 1000:.0f} ms"))
 
     async def _connected(self) -> _PipelineProtocol:
         """The live connection, opening one (once, shared by every caller waiting meanwhile) when needed."""
@@ -198,7 +203,7 @@ class RedisWire:
                         _PipelineProtocol, address.host, address.port, ssl=context
                     )
         except (OSError, TimeoutError) as exc:
-            raise StoreUnavailableError(f"Redis is unreachable ({type(exc).__name__}): check Redis") from None
+            raise unreachable(type(exc).__name__) from None
         await self._handshake(protocol)
         self._protocol = protocol
         return protocol
