@@ -78,6 +78,7 @@ async def run_flip(base_url: str, flip: object) -> list[tuple[int, httpx.Respons
         return [answer for task in tasks for answer in await task]
 
 
+@pytest.mark.slow
 def test_flip_under_load_never_mixes_versions(server: str, keys: KeyLayout, redis_client: redis.Redis) -> None:
     answers = asyncio.run(run_flip(server, lambda: redis_client.set(keys.current, "v2")))
 

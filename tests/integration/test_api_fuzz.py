@@ -41,6 +41,7 @@ def server(base_settings: Settings) -> Iterator[tuple[str, dict[str, object]]]:
         client.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("path", "mode"), CASES)
 def test_fuzzed_requests_get_documented_non_5xx_answers(
     server: tuple[str, dict[str, object]], path: str, mode: GenerationMode
