@@ -29,9 +29,10 @@ def test_model_beats_popular_and_stays_under_the_oracle(
 ) -> None:
     report = run_evaluation(settings, tiny_world, EvaluateOptions(out_dir=tmp_path / "report"))
     scores = by_name(report)
-    assert set(scores) == {"random", "popular", "segment_popular", "als", "control", "oracle"}
-    assert scores["control"][1] > scores["popular"][2]  # intervals do not overlap
-    assert scores["oracle"][0] > scores["control"][0]
+    assert set(scores) == {"random", "popular", "segment_popular", "als", "control", "test", "oracle"}
+    for model in ("control", "test"):  # both scored for every hold-out user, whatever its A/B group
+        assert scores[model][1] > scores["popular"][2]  # intervals do not overlap
+        assert scores["oracle"][0] > scores[model][0]
     assert (tmp_path / "report" / "evaluation.md").read_text().startswith("# Evaluation as of")
     assert (tmp_path / "report" / "hitrate.png").exists()
     # the evaluation's own versions are gone, and nothing was written under the live prefix
