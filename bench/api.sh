@@ -96,11 +96,21 @@ for run in $(seq "$RUNS"); do
 done
 small_rss=$(server_rss_mb)
 
+# Calibration: the same server and workers with an app that does nothing, measured the same way, right after.
+CAL_PORT=$($PY -c 'from tests.api_fixtures import free_port; print(free_port())')
+.venv/bin/granian --interface asgi --loop uvloop --http 1 --no-ws --workers "$WORKERS" --port "$CAL_PORT" \
+  --log-level warning bench.api_calibrate:app >"$WORK/calibrate.log" 2>&1 &
+CAL_PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$CAL_PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+calibration=$(wrk -t2 -c32 -d"${DURATION}s" "http://127.0.0.1:$CAL_PORT/" | awk '/^Requests\/sec/ {print $2}')
+kill -TERM "$CAL_PID"; wait "$CAL_PID" 2>/dev/null || true
+
 p50=$(median <"$WORK/p50_c1"); floor=$(median <"$WORK/redis_p50")
 echo "server: $SERVER, workers: $WORKERS, runs: $RUNS x ${DURATION}s, cores: $(nproc), load average before: $LOAD_BEFORE"
 echo "1 connection:   p50 $p50 ms (budget 0.5), p99 $(median <"$WORK/p99_c1") ms (budget 2)"
 echo "32 connections: $(median <"$WORK/rps_c32") req/s (budget 5000), p99 $(median <"$WORK/p99_c32") ms"
 echo "server CPU per request at 32 connections: $(median <"$WORK/cpu_us") us (steadier than req/s on a shared box)"
+echo "calibration: a do-nothing ASGI app on the same server and workers: $calibration req/s at 32 connections"
 echo "redis-benchmark GET p50 (floor): $floor ms; API p50 / floor: $(awk -v a="$p50" -v b="$floor" 'BEGIN {printf "%.1f", a/b}')"
 echo "RSS, small version: $small_rss"
 
