@@ -18,10 +18,11 @@ import bisect
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from functools import partial
 from typing import Any, Final, NoReturn
 
+import catboost
 import numpy as np
 import redis
 from rq.job import Dependency, Job
@@ -31,15 +32,21 @@ from batch.build import (
     BuildOptions,
     BuildState,
     Step,
+    embedding_label,
     run_steps,
+    split_users,
+    step_embeddings,
     step_evaluate,
     step_extract,
     step_samples,
+    step_score_embeddings,
     step_score_features,
     step_train,
     step_train_features,
     step_validate,
+    trained_models,
 )
+from batch.embed_features import EmbeddingFeatureSet, EmbedParams
 from batch.features import Encoders, FeatureSet, one_user_csr
 from batch.publish import (
     CREATED_AT,
@@ -52,9 +59,9 @@ from batch.publish import (
     write_popular,
     write_rankings,
 )
-from batch.score import TopK, popular_order, score_users
+from batch.score import TopK, merge_top, popular_order, score_users
 from batch.train import TrainParams
-from common.ab import CONTROL
+from common.ab import CONTROL, TEST
 from common.errors import NoPublishedVersionError, UnknownUserError, WorkerJobError
 from common.keys import KeyLayout
 from common.payloads import VersionMeta
@@ -71,6 +78,7 @@ TRAIN_STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("validate", step_validate),
     ("extract", step_extract),
     ("features", step_train_features),
+    ("embeddings", step_embeddings),
     ("samples", step_samples),
     ("train", step_train),
     ("evaluate", step_evaluate),
@@ -83,9 +91,9 @@ def input_ttl_s(settings: Settings) -> int:
 
 
 def build_options(settings: Settings) -> BuildOptions:
-    """The batch's options for a refresh: the settings' list length and seed, the data's end as as_of."""
-    # Shards stage and score one model: the refresh trains control alone (A/B scoring runs in `postrec build`).
-    return BuildOptions(k=settings.k, params=replace(TrainParams(), seed=settings.seed), models=(CONTROL,))
+    """The batch's options for a refresh: the settings' list length and seed, the data's end as as_of, and the
+    models the settings' A/B split serves."""
+    return BuildOptions(k=settings.k, params=replace(TrainParams(), seed=settings.seed))
 
 
 def prepare_refresh(
@@ -112,24 +120,29 @@ def _rescore_steps(client: redis.Redis[bytes], keys: KeyLayout) -> tuple[tuple[s
     return (
         ("validate", step_validate),
         ("extract", step_extract),
-        ("load live model", partial(load_live_model, client, keys)),
+        ("load live models", partial(load_live_models, client, keys)),
         ("features", step_score_features),
+        ("embeddings", step_score_embeddings),
     )
 
 
-def load_live_model(client: redis.Redis[bytes], keys: KeyLayout, state: BuildState) -> int:
-    """A step: the live version's model, encoders and metrics, read from Redis.
+def load_live_models(client: redis.Redis[bytes], keys: KeyLayout, state: BuildState) -> int:
+    """A step: the live version's models, encoders, embedding settings and metrics, read from Redis.
 
     Raises:
-        NoPublishedVersionError: Nothing is live, or the live version was not made by a refresh.
+        NoPublishedVersionError: Nothing is live.
+        WorkerJobError: The live version was not made by a refresh (it has no inputs in Redis).
     """
     live = live_version(client, keys)
-    state.model = staging.load_model(client, keys, live)
+    plan = staging.load_plan(client, keys, live)
+    models = staging.load_models(client, keys, plan)
+    state.model, state.test_model = models.get(CONTROL), models.get(TEST)
     state.encoders = Encoders.from_json(staging.load_encoders_json(client, keys, live))
+    state.embed_params = EmbedParams(**plan.embed_params)  # type: ignore[arg-type]
     meta = VersionMeta.from_hash(client.hgetall(keys.meta(live)))
-    state.model_version = str(json.loads(meta.models).get(CONTROL, live))
+    state.model_version = str(json.loads(meta.models).get(plan.models[0], live))
     state.metrics = json.loads(meta.metrics)
-    return 1
+    return len(models)
 
 
 def live_version(client: redis.Redis[bytes], keys: KeyLayout) -> str:
@@ -146,35 +159,41 @@ def live_version(client: redis.Redis[bytes], keys: KeyLayout) -> str:
 
 def stage_version(client: redis.Redis[bytes], keys: KeyLayout, state: BuildState, settings: Settings) -> RefreshPlan:
     """Write the new version's catalog and popular list, its shards' inputs and its plan."""
-    assert state.model is not None and state.encoders is not None  # noqa: S101 - set by the batch's steps
+    assert state.encoders is not None  # noqa: S101 - set by the batch's steps
     version, features, ttl = state.version, state.features["score"], input_ttl_s(settings)
+    models = trained_models(state)
     client.hset(keys.meta(version), CREATED_AT, utc_now())  # an incomplete meta: the version is being written
     posts = write_catalog(client, keys, version, state.posts)
     popular = popular_order(features).tolist()
     write_popular(client, keys, version, popular)
+    extra = state.embeddings.get("score") if TEST in models else None
     first_users = staging.stage_inputs(
-        client, keys, version, state.model, state.encoders.to_json(), features, settings.shard_users, ttl
+        client, keys, version, models, state.encoders.to_json(), features, extra, settings.shard_users, ttl
     )
-    meta = _meta(state, settings, posts)
     plan = RefreshPlan(
         version=version,
-        meta=meta,
+        meta=_meta(state, settings, posts),
+        models=sorted(models),
+        embed_params=asdict(state.embed_params) if extra is not None else {},
         shard_first_users=first_users,
         users=int(features.user_ids.size),
         posts=posts,
         popular=len(popular),
     )
     staging.save_plan(client, keys, plan, ttl)
-    log.info("refresh staged: version=%s users=%d shards=%d", version, plan.users, plan.shards)
+    log.info("refresh staged: version=%s users=%d shards=%d models=%s", version, plan.users, plan.shards, plan.models)
     return plan
 
 
 def _meta(state: BuildState, settings: Settings, posts: int) -> dict[str, str]:
+    models: dict[str, str] = {name: state.model_version for name in trained_models(state)}
+    if state.embedding is not None and TEST in models:
+        models["embedding"] = embedding_label(state.embedding)
     meta = VersionMeta(
         version=state.version,
         as_of=state.as_of.isoformat(),
         created_at=utc_now(),
-        models=json.dumps({CONTROL: state.model_version}),
+        models=json.dumps(models),
         salt=settings.ab_salt,
         control_percent=settings.control_percent,
         k=settings.k,
@@ -206,15 +225,39 @@ def score_shard(client: redis.Redis[bytes], settings: Settings, version: str, sh
     """
     keys = KeyLayout(settings.prefix)
     plan = staging.load_plan(client, keys, version)
-    model = staging.load_model(client, keys, version)
+    models = staging.load_models(client, keys, plan)
     features = staging.load_shard_features(client, keys, version, shard)
-    rankings = score_users(model, features, features.user_ids, int(plan.meta["k"]))
+    extra = staging.load_shard_extra(client, keys, plan, shard)
+    rankings = score_groups(plan, models, features, extra, features.user_ids.tolist())
     delete_lists(client, keys, version, rankings.user_ids.tolist())
     write_rankings(client, keys, version, rankings)
     counts = check_lists(client, keys, version, rankings)
     staging.record_shard(client, keys, version, shard, counts)
     log.info("shard landed: version=%s shard=%d users=%d", version, shard, counts.users)
     return counts
+
+
+def score_groups(
+    plan: RefreshPlan,
+    models: dict[str, catboost.CatBoost],
+    features: FeatureSet,
+    extra: EmbeddingFeatureSet | None,
+    user_ids: Sequence[int],
+) -> TopK:
+    """The top K of each user by the model of its A/B group (the salt and percent recorded with the version).
+
+    Raises:
+        WorkerJobError: A group has users but the version has no model for it.
+    """
+    salt, percent, k = plan.meta["salt"], int(plan.meta["control_percent"]), int(plan.meta["k"])
+    groups = split_users(np.asarray(user_ids, dtype=np.int32), salt, percent)
+    parts = []
+    for group, users in groups.items():
+        if users.size and group not in models:
+            raise WorkerJobError(f"version {plan.version} has no {group} model for {users.size} users of its split")
+        if users.size:
+            parts.append(score_users(models[group], features, users, k, extra=extra if group == TEST else None))
+    return merge_top(parts)
 
 
 def delete_lists(client: redis.Redis[bytes], keys: KeyLayout, version: str, user_ids: Sequence[int]) -> None:
@@ -353,7 +396,9 @@ def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int) -
     features = staging.load_shard_features(client, keys, version, shard)
     liked_now = [int(post) for post in client.smembers(keys.liked(user_id))]
     one = one_user_features(features, user_id, liked_now)
-    rankings = score_users(staging.load_model(client, keys, version), one, one.user_ids, int(plan.meta["k"]))
+    models = staging.load_models(client, keys, plan)
+    extra = staging.load_shard_extra(client, keys, plan, shard)
+    rankings = score_groups(plan, models, one, extra, [user_id])
     post_ids = next(rankings.lists())[1]
     with client.pipeline(transaction=True) as pipe:
         pipe.delete(keys.recs(version, user_id))

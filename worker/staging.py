@@ -2,7 +2,7 @@
 of every shard that landed.
 
 Inputs expire after a TTL, so a refresh abandoned without clean-up never leaves them for good; a version that
-goes live keeps its model, encoders and features (for ``rescore`` and ``refresh_user``) until it is deleted.
+goes live keeps its models, encoders and features (for ``rescore`` and ``refresh_user``) until it is deleted.
 """
 
 from __future__ import annotations
@@ -13,15 +13,24 @@ import catboost
 import msgspec
 import redis
 
+from batch.embed_features import EmbeddingFeatureSet
 from batch.features import FeatureSet
+from common.ab import TEST
 from common.keys import KeyLayout
+from worker.extras import ExtraLayout, extra_layout, extra_post_arrays, extra_user_arrays, shard_extra
 from worker.shards import Arrays, iter_shards, post_arrays, shard_features
 from worker.transfer import decode_arrays, encode_arrays, get_blob, model_from_bytes, model_to_bytes, put_blob
 
 PLAN: Final = "plan"
-MODEL: Final = "model"
 ENCODERS: Final = "encoders"
 POSTS: Final = "posts"
+EXTRA_LAYOUT: Final = "extra:layout"
+EXTRA_POSTS: Final = "extra:posts"
+
+
+def model_input(group: str) -> str:
+    """Name of the model of an A/B group among a version's inputs."""
+    return f"model:{group}"
 
 
 def shard_input(shard: int) -> str:
@@ -29,12 +38,20 @@ def shard_input(shard: int) -> str:
     return f"shard:{shard}"
 
 
+def extra_shard_input(shard: int) -> str:
+    """Name of one shard's user vectors of the embedding features among a version's inputs."""
+    return f"extra:shard:{shard}"
+
+
 class RefreshPlan(msgspec.Struct, frozen=True, kw_only=True):
     """What a refresh's final job checks before it makes the version live.
 
     Attributes:
         version: The new version's id.
-        meta: Its metadata hash, but for ``users`` (counted from the shards).
+        meta: Its metadata hash, but for ``users`` (counted from the shards); its salt and control percent split
+            the users between the models.
+        models: The A/B groups with a model, each scoring the users of its group.
+        embed_params: Settings of the ``test`` model's embedding features (for ``rescore``); empty without it.
         shard_first_users: The first user id of each shard, in order; its length is the shard count.
         users: Users scored over all shards.
         posts: Posts in the catalog written by the refresh job.
@@ -43,6 +60,8 @@ class RefreshPlan(msgspec.Struct, frozen=True, kw_only=True):
 
     version: str
     meta: dict[str, str]
+    models: list[str]
+    embed_params: dict[str, int | float] = msgspec.field(default_factory=dict)
     shard_first_users: list[int]
     users: int
     posts: int
@@ -72,20 +91,41 @@ def stage_inputs(
     client: redis.Redis[bytes],
     keys: KeyLayout,
     version: str,
-    model: catboost.CatBoost,
+    models: dict[str, catboost.CatBoost],
     encoders_json: str,
     features: FeatureSet,
+    extra: EmbeddingFeatureSet | None,
     shard_users: int,
     ttl_s: int,
 ) -> list[int]:
-    """Store the model, encoders and feature arrays a refresh's shards read. Returns each shard's first user id."""
-    put_blob(client, keys.refresh_input(version, MODEL), model_to_bytes(model), ttl_s)
+    """Store the models, encoders and feature arrays a refresh's shards read. Returns each shard's first user id.
+
+    Args:
+        client: Redis client of the serving store.
+        keys: Key layout of the deployment.
+        version: The new version.
+        models: Model of each A/B group.
+        encoders_json: The categorical encoders the models were trained with.
+        features: The feature set at as_of.
+        extra: The ``test`` model's embedding features at as_of; None without a test model.
+        shard_users: Users per shard.
+        ttl_s: How long the inputs live unless the version goes live.
+    """
+    for group, model in models.items():
+        put_blob(client, keys.refresh_input(version, model_input(group)), model_to_bytes(model), ttl_s)
     put_blob(client, keys.refresh_input(version, ENCODERS), encoders_json.encode(), ttl_s)
     put_blob(client, keys.refresh_input(version, POSTS), encode_arrays(post_arrays(features)), ttl_s)
+    if extra is not None:
+        put_blob(client, keys.refresh_input(version, EXTRA_LAYOUT), msgspec.json.encode(extra_layout(extra)), ttl_s)
+        put_blob(client, keys.refresh_input(version, EXTRA_POSTS), encode_arrays(extra_post_arrays(extra)), ttl_s)
     first_users = []
     for shard, arrays in enumerate(iter_shards(features, shard_users)):
         put_blob(client, keys.refresh_input(version, shard_input(shard)), encode_arrays(arrays), ttl_s)
-        first_users.append(int(arrays["user_ids"][0]))
+        first, last = int(arrays["user_ids"][0]), int(arrays["user_ids"][-1])
+        if extra is not None:
+            vectors = encode_arrays(extra_user_arrays(extra, first, last))
+            put_blob(client, keys.refresh_input(version, extra_shard_input(shard)), vectors, ttl_s)
+        first_users.append(first)
     return first_users
 
 
@@ -99,9 +139,12 @@ def load_plan(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> Refr
     return msgspec.json.decode(get_blob(client, keys.refresh_input(version, PLAN)), type=RefreshPlan)
 
 
-def load_model(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> catboost.CatBoost:
-    """The model a version's lists were scored with."""
-    return model_from_bytes(get_blob(client, keys.refresh_input(version, MODEL)))
+def load_models(client: redis.Redis[bytes], keys: KeyLayout, plan: RefreshPlan) -> dict[str, catboost.CatBoost]:
+    """The models a version's lists were scored with, by A/B group."""
+    return {
+        group: model_from_bytes(get_blob(client, keys.refresh_input(plan.version, model_input(group))))
+        for group in plan.models
+    }
 
 
 def load_encoders_json(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> str:
@@ -114,6 +157,18 @@ def load_shard_features(client: redis.Redis[bytes], keys: KeyLayout, version: st
     posts: Arrays = decode_arrays(get_blob(client, keys.refresh_input(version, POSTS)))
     users: Arrays = decode_arrays(get_blob(client, keys.refresh_input(version, shard_input(shard))))
     return shard_features(posts, users)
+
+
+def load_shard_extra(
+    client: redis.Redis[bytes], keys: KeyLayout, plan: RefreshPlan, shard: int
+) -> EmbeddingFeatureSet | None:
+    """The embedding features of one shard's users; None when the version has no ``test`` model."""
+    if TEST not in plan.models:
+        return None
+    layout = msgspec.json.decode(get_blob(client, keys.refresh_input(plan.version, EXTRA_LAYOUT)), type=ExtraLayout)
+    posts = decode_arrays(get_blob(client, keys.refresh_input(plan.version, EXTRA_POSTS)))
+    users = decode_arrays(get_blob(client, keys.refresh_input(plan.version, extra_shard_input(shard))))
+    return shard_extra(layout, posts, users)
 
 
 def record_shard(client: redis.Redis[bytes], keys: KeyLayout, version: str, shard: int, counts: ShardCounts) -> None:

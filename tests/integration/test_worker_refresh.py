@@ -9,9 +9,8 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-from batch.build import BuildState
+from batch.build import BuildState, step_score
 from batch.publish import REQUIRED_FIELDS
-from batch.score import score_users
 from batch.seed import seed_database
 from common.errors import WorkerJobError
 from common.keys import KeyLayout
@@ -58,9 +57,10 @@ def test_sharded_lists_equal_unsharded_scoring_and_go_live_whole(
     result = sharded.finalize_version(redis_client, refresh_settings, plan.version)
     assert redis_client.get(keys.current) == plan.version.encode()
     assert result["previous"] is None
-    features = state.features["score"]
-    assert state.model is not None
-    expected = dict(score_users(state.model, features, features.user_ids, K).lists())
+    assert plan.models == ["control", "test"]  # the settings' 50/50 split serves both models
+    step_score(state)  # the batch's own scoring, every user by the model of its A/B group, in one process
+    assert state.rankings is not None
+    expected = dict(state.rankings.lists())
     assert {user: stored_list(redis_client, keys, plan.version, user) for user in expected} == expected
     meta = {k.decode(): v.decode() for k, v in redis_client.hgetall(keys.meta(plan.version)).items()}
     assert set(REQUIRED_FIELDS) <= set(meta)

@@ -6,11 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import catboost
+import msgspec
 import numpy as np
 import pytest
 
+from batch.embed import EmbeddingInfo
+from batch.embed_features import EmbeddingFeatureSet, UserPostSpace
 from batch.features import FeatureSet
 from common.errors import UnknownUserError
+from worker.extras import ExtraLayout, extra_layout, extra_post_arrays, extra_user_arrays, shard_extra
 from worker.refresh import completion_problems, one_user_features
 from worker.shards import iter_shards, post_arrays, shard_bounds, shard_features, user_arrays
 from worker.staging import RefreshPlan, ShardCounts
@@ -101,7 +105,9 @@ def test_model_bytes_predict_the_same() -> None:
     assert np.allclose(restored.predict(matrix, prediction_type=raw), model.predict(matrix, prediction_type=raw))
 
 
-PLAN = RefreshPlan(version="v", meta={}, shard_first_users=[10, 20, 30], users=25, posts=7, popular=7)
+PLAN = RefreshPlan(
+    version="v", meta={}, models=["control"], shard_first_users=[10, 20, 30], users=25, posts=7, popular=7
+)
 LANDED = {0: ShardCounts(10, 10, 100), 1: ShardCounts(10, 9, 90), 2: ShardCounts(5, 5, 50)}
 
 
@@ -124,3 +130,36 @@ def test_a_version_goes_live_only_when_every_count_matches(
         assert problems == []
     else:
         assert len(problems) == 1 and problem in problems[0]
+
+
+def embedding_set() -> EmbeddingFeatureSet:
+    """Posts 1..3 with two feature columns; a taste space where users 10 and 12 have vectors, an ALS space for all."""
+    rng = np.random.default_rng(1)
+    post_ids = np.array([1, 2, 3], dtype=np.int32)
+    taste = UserPostSpace(
+        "taste", np.array([10, 12], np.int32), rng.random((2, 4), np.float32), post_ids, rng.random((3, 4), np.float32)
+    )
+    als = UserPostSpace(
+        "als",
+        np.array([10, 11, 12, 13], np.int32),
+        rng.random((4, 2), np.float32),
+        post_ids,
+        rng.random((3, 2), np.float32),
+    )
+    posts = rng.random((3, 2), np.float32)
+    return EmbeddingFeatureSet(EmbeddingInfo("tfidf-svd", 4), post_ids, posts, ("pc_0", "cluster"), (taste, als))
+
+
+@pytest.mark.parametrize(("first", "last"), [(10, 11), (12, 13), (11, 11), (10, 13)])
+def test_embedding_features_of_a_shard_fill_the_same_block(first: int, last: int) -> None:
+    full = embedding_set()
+    layout = msgspec.json.decode(msgspec.json.encode(extra_layout(full)), type=ExtraLayout)
+    posts = decode_arrays(encode_arrays(extra_post_arrays(full)))
+    shard = shard_extra(layout, posts, decode_arrays(encode_arrays(extra_user_arrays(full, first, last))))
+    users = np.arange(first, last + 1, dtype=np.int32)
+    expected = np.zeros((users.size * 3, len(full.names)), np.float32)
+    got = np.zeros_like(expected)
+    full.fill_block(expected, users, full.post_ids)
+    shard.fill_block(got, users, shard.post_ids)
+    assert shard.names == full.names and shard.info == full.info
+    assert np.array_equal(got, expected)
