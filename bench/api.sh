@@ -72,7 +72,7 @@ run_wrk() {  # connections threads -> file
   if [[ -s "$3.err" ]]; then echo "non-200 answers during the run:" >&2; sort "$3.err" | uniq -c | head -5 >&2; fi
 }
 
-$PY bench/api_publish.py publish --prefix "$PREFIX" --version small --users "$USERS" --posts 1000 --words 12
+$PY bench/api_publish.py publish --prefix "$PREFIX" --version small --users "$USERS" --posts 1000 --words 12 >/dev/null
 POSTREC_PREFIX="$PREFIX" POSTREC_REDIS_URL="$REDIS_URL" .venv/bin/postrec serve --port "$PORT" --workers "$WORKERS" \
   --server "$SERVER" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
@@ -115,8 +115,7 @@ echo "redis-benchmark GET p50 (floor): $floor ms; API p50 / floor: $(awk -v a="$
 echo "RSS, small version: $small_rss"
 
 if [[ "$FULL" == 1 ]]; then
-  $PY bench/api_publish.py publish --prefix "$PREFIX" --version full --users 163205 --posts 7023 --words 300
-  flipped=$(date +%s.%N)  # publish sets `current` last
+  flipped=$($PY bench/api_publish.py publish --prefix "$PREFIX" --version full --users 163205 --posts 7023 --words 300)
   wait_for_version full
   echo "flip to the full-scale version served after $(awk -v a="$flipped" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b-a}') s" \
     "(poll interval + loading 7,023 posts; /health polled every 0.2 s)"
