@@ -96,7 +96,7 @@ for run in $(seq "$RUNS"); do
 done
 small_rss=$(server_rss_mb)
 
-# Calibration: the same server and workers with an app that does nothing, measured the same way, right after.
+# Calibration: granian with the same workers and an app that does nothing, measured the same way, right after.
 CAL_PORT=$($PY -c 'from tests.api_fixtures import free_port; print(free_port())')
 .venv/bin/granian --interface asgi --loop uvloop --http 1 --no-ws --workers "$WORKERS" --port "$CAL_PORT" \
   --log-level warning bench.api_calibrate:app >"$WORK/calibrate.log" 2>&1 &
@@ -110,7 +110,7 @@ echo "server: $SERVER, workers: $WORKERS, runs: $RUNS x ${DURATION}s, cores: $(n
 echo "1 connection:   p50 $p50 ms (budget 0.5), p99 $(median <"$WORK/p99_c1") ms (budget 2)"
 echo "32 connections: $(median <"$WORK/rps_c32") req/s (budget 5000), p99 $(median <"$WORK/p99_c32") ms"
 echo "server CPU per request at 32 connections: $(median <"$WORK/cpu_us") us (steadier than req/s on a shared box)"
-echo "calibration: a do-nothing ASGI app on the same server and workers: $calibration req/s at 32 connections"
+echo "calibration: a do-nothing ASGI app on granian, same workers: $calibration req/s at 32 connections"
 echo "redis-benchmark GET p50 (floor): $floor ms; API p50 / floor: $(awk -v a="$p50" -v b="$floor" 'BEGIN {printf "%.1f", a/b}')"
 echo "RSS, small version: $small_rss"
 
