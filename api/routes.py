@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Final
 
 from litestar import MediaType, Response, get
+from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
@@ -32,6 +33,17 @@ TIME_DOC: Final = (
     "ISO 8601 time of the request, recorded in the served log. Lists are precomputed as of the version's as_of, "
     "so it does not change the ranking."
 )
+
+
+def reject_epoch_time(text: str | None) -> None:
+    """Refuse a bare number as ``time``: Litestar would read it as epoch seconds, but the contract is ISO 8601.
+
+    Raises:
+        ValidationException: ``text`` has no date part (no '-').
+    """
+    if text is not None and "-" not in text.lstrip("+-"):
+        problem = {"source": "query", "key": "time", "message": f"{text!r} is not an ISO 8601 date-time"}
+        raise ValidationException(detail="invalid time", extra=[problem])
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +81,9 @@ def _recommendations_handler(recommender: Recommender, max_limit: int) -> HTTPRo
         id: Annotated[int, Parameter(description="The user's id.")],  # named as the checker names it: errors say "id"
         limit: Annotated[int, Parameter(ge=1, le=max_limit, description="How many posts to return.")] = DEFAULT_LIMIT,
         time: Annotated[datetime | None, Parameter(description=TIME_DOC)] = None,
+        time_text: Annotated[str | None, Parameter(query="time", include_in_schema=False)] = None,
     ) -> ASGIResponse:
+        reject_epoch_time(time_text)
         # The body is already JSON: the low-level response skips Litestar's serialisation and header merging.
         return ASGIResponse(body=await recommender.recommend(id, limit, time), media_type=MediaType.JSON)
 

@@ -154,6 +154,8 @@ async def test_each_answer_is_logged_in_the_served_stream(
         ("?id=205&limit=five", "limit"),
         ("?id=205&time=yesterday", "time"),
         ("?id=205&time=2021-13-01T00:00:00", "time"),
+        ("?id=205&time=0.0", "time"),  # Litestar alone would read a bare number as epoch seconds
+        ("?id=205&time=1638352800", "time"),
     ],
 )
 async def test_bad_parameters_are_400_naming_the_parameter(
