@@ -395,7 +395,8 @@ def check_store(settings: Settings) -> None:
         client.close()
 
 
-BUILD_STEPS: Final[tuple[tuple[str, Step], ...]] = (
+# Everything up to a trained, evaluated model; the sharded refresh (worker.refresh) runs these, then scores in shards.
+TRAIN_STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("validate", step_validate),
     ("extract", step_extract),
     ("features", step_train_features),
@@ -403,6 +404,10 @@ BUILD_STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("samples", step_samples),
     ("train", step_train),
     ("evaluate", step_evaluate),
+)
+
+BUILD_STEPS: Final[tuple[tuple[str, Step], ...]] = (
+    *TRAIN_STEPS,
     ("save", step_save),
     ("score", step_score),
     ("publish", step_publish),

@@ -29,20 +29,16 @@ from rq.job import Dependency, Job
 from sqlalchemy.engine import Engine
 
 from batch.build import (
+    TRAIN_STEPS,
     BuildOptions,
     BuildState,
     Step,
     embedding_label,
     run_steps,
     split_users,
-    step_embeddings,
-    step_evaluate,
     step_extract,
-    step_samples,
     step_score_embeddings,
     step_score_features,
-    step_train,
-    step_train_features,
     step_validate,
     trained_models,
 )
@@ -73,16 +69,6 @@ from worker.staging import RefreshPlan, ShardCounts
 log = logging.getLogger(__name__)
 
 USERS_PER_PIPELINE: Final = 5_000
-
-TRAIN_STEPS: Final[tuple[tuple[str, Step], ...]] = (
-    ("validate", step_validate),
-    ("extract", step_extract),
-    ("features", step_train_features),
-    ("embeddings", step_embeddings),
-    ("samples", step_samples),
-    ("train", step_train),
-    ("evaluate", step_evaluate),
-)
 
 
 def input_ttl_s(settings: Settings) -> int:
