@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -42,15 +42,19 @@ FEED_SCHEMA: Mapping[str, pl.DataType] = {
     Col.TARGET: pl.Int8(),
 }
 CHUNK_BYTES = 64 * 2**20
+# A reduction applied to every parsed chunk and once more to their concatenation (e.g. ``DataFrame.unique``), so
+# that a large result reduced on the client never sits in memory whole.
+ChunkReducer = Callable[[pl.DataFrame], pl.DataFrame]
 
 
 class _CsvChunkParser(io.RawIOBase):
     """A write-only stream for ``copy_expert`` that parses complete CSV lines into frames every few MB."""
 
-    def __init__(self, schema: Mapping[str, pl.DataType], chunk_bytes: int) -> None:
+    def __init__(self, schema: Mapping[str, pl.DataType], chunk_bytes: int, reduce: ChunkReducer | None) -> None:
         super().__init__()
         self._schema = dict(schema)
         self._chunk_bytes = chunk_bytes
+        self._reduce = reduce
         self._pending: list[bytes] = []
         self._pending_size = 0
         self.frames: list[pl.DataFrame] = []
@@ -72,7 +76,8 @@ class _CsvChunkParser(io.RawIOBase):
         self._pending, self._pending_size = [], 0
         if not self.frames:
             return pl.DataFrame(schema=self._schema)
-        return pl.concat(self.frames, rechunk=True)
+        whole = pl.concat(self.frames, rechunk=True)
+        return whole if self._reduce is None else self._reduce(whole)
 
     def _parse_complete_lines(self) -> None:
         text = b"".join(self._pending)
@@ -82,7 +87,8 @@ class _CsvChunkParser(io.RawIOBase):
 
     def _parse(self, text: bytes) -> None:
         if text:
-            self.frames.append(_read_csv(text, self._schema))
+            frame = _read_csv(text, self._schema)
+            self.frames.append(frame if self._reduce is None else self._reduce(frame))
 
 
 def _read_csv(text: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
@@ -107,6 +113,7 @@ def copy_query(
     schema: Mapping[str, pl.DataType],
     params: Mapping[str, Any] | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    reduce: ChunkReducer | None = None,
 ) -> pl.DataFrame:
     """Run a SELECT through ``COPY (...) TO STDOUT`` and return its rows as a typed frame.
 
@@ -116,8 +123,10 @@ def copy_query(
         schema: Column name -> polars dtype of the result.
         params: Values for the placeholders, quoted by the driver.
         chunk_bytes: How much CSV text to buffer before parsing it.
+        reduce: Applied to each parsed chunk and to their concatenation; must be associative (unique, a
+            group-by with min/max/sum), since the final call sees the chunks' reduced rows together.
     """
-    parser = _CsvChunkParser(schema, chunk_bytes)
+    parser = _CsvChunkParser(schema, chunk_bytes, reduce)
     raw = engine.raw_connection()
     try:
         connection: psycopg2.extensions.connection = raw.driver_connection
