@@ -52,7 +52,14 @@ from common.settings import Settings
 log = logging.getLogger(__name__)
 
 RANDOM, POPULAR, SEGMENT, ALS, ORACLE = "random", "popular", "segment_popular", "als", "oracle"
+# The oracle with users known only topic by topic: the ceiling of ``control``'s kind of user features.
+TOPIC_ORACLE: Final = "oracle_topic_level"
 READ_BATCH: Final = 1000
+ORACLE_NOTE: Final = (
+    f"{ORACLE}: the generator's true like probabilities in the window (the ceiling); {TOPIC_ORACLE}: the same with"
+    " each user's sub-topic tastes and exposure interests replaced by their topic means, the ceiling of a model whose"
+    " user features stop at the topic (control's), however well it learns."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +147,8 @@ def baseline_rankings(
         ALS: lambda: baselines.als_ranking(likes, user_ids, post_ids, k, seed),
     }
     if with_oracle:
-        makers[ORACLE] = lambda: oracle_ranking(state, user_ids, post_ids, k, window)
+        makers[ORACLE] = lambda: oracle_ranking(state, user_ids, post_ids, k, window, topic_level=False)
+        makers[TOPIC_ORACLE] = lambda: oracle_ranking(state, user_ids, post_ids, k, window, topic_level=True)
     return {name: make() for name, make in makers.items()}
 
 
@@ -150,12 +158,18 @@ def oracle_ranking(
     post_ids: npt.NDArray[np.int64],
     k: int,
     window: tuple[datetime, datetime],
+    topic_level: bool,
 ) -> npt.NDArray[np.int64]:
-    """Posts by the true probability of a like in the window, given what each user was shown before it."""
+    """Posts by the true probability of a like in the window, given what each user was shown before it.
+
+    With ``topic_level``, users' sub-topic tastes and interests are known only as their topic means.
+    """
     from batch.world_store import load_truth
-    from batch.world_truth import oracle_scores
+    from batch.world_truth import oracle_scores, topic_level_truth
 
     truth = load_truth(state.engine)
+    if topic_level:
+        truth = topic_level_truth(truth)
     seen = _seen_before(state.engine, user_ids, post_ids, window[0])
     rows = []
     for start in range(0, user_ids.size, READ_BATCH):
@@ -331,6 +345,8 @@ def _notes(options: EvaluateOptions, state: BuildState) -> list[str]:
         "Validation metrics (test_: the test model): "
         + ", ".join(f"{name}={value:.4f}" for name, value in state.metrics.items()),
     ]
+    if options.oracle:
+        notes.append(ORACLE_NOTE)
     if options.shuffle_holdout:
         notes.append("LEAKAGE GUARD: hold-out likes shuffled across users and posts; every model should be ~random.")
     return notes

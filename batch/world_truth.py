@@ -23,7 +23,7 @@ condition on the realised history as well, the exact ceiling for an evaluation t
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -148,6 +148,30 @@ def _rows(known: IntArray, ids: npt.ArrayLike, kind: str) -> IntArray:
     if missing.any():
         raise DataValidationError(f"{kind} ids not in the world's truth: {wanted[missing][:5].tolist()}; re-seed")
     return rows
+
+
+def _topic_means(values: FloatArray, subtopic_topics: IntArray) -> FloatArray:
+    """Users x sub-topics: each value replaced by the user's mean over the sub-topics of the same topic."""
+    blurred = np.empty_like(values)
+    for topic in np.unique(subtopic_topics):
+        members = subtopic_topics == topic
+        blurred[:, members] = values[:, members].mean(axis=1, keepdims=True)
+    return blurred
+
+
+def topic_level_truth(truth: WorldTruth, tastes: bool = True, interests: bool = True) -> WorldTruth:
+    """The truth as a model that knows users only topic by topic sees it: sub-topic tastes and/or exposure
+    interests replaced by each user's mean over the topic's sub-topics; posts and everything else exact.
+
+    Ranking by its :func:`oracle_scores` is the ceiling of a model whose user features stop at the topic, as
+    ``control``'s do: it cannot tell a user's favourite sub-topic from the others of the same topic.
+    """
+    topics = np.array(truth.params.subtopic_topics, dtype=np.int64)
+    return replace(
+        truth,
+        user_subtopic_taste=_topic_means(truth.user_subtopic_taste, topics) if tastes else truth.user_subtopic_taste,
+        user_interest=_topic_means(truth.user_interest, topics) if interests else truth.user_interest,
+    )
 
 
 def subtopic_exposure(truth: WorldTruth, users: IntArray) -> FloatArray:

@@ -9,7 +9,13 @@ import polars as pl
 import pytest
 
 from batch.world import generate_tables
-from batch.world_truth import WorldParams, daily_post_exposure, oracle_scores, subtopic_exposure
+from batch.world_truth import (
+    WorldParams,
+    daily_post_exposure,
+    oracle_scores,
+    subtopic_exposure,
+    topic_level_truth,
+)
 from common.errors import DataValidationError
 
 WINDOW = (datetime(2021, 12, 16), datetime(2021, 12, 30))
@@ -82,3 +88,19 @@ def test_liked_pairs_score_far_above_the_average_pair(tiny):
     likes = feed.filter(in_window & (pl.col("action") == "like"))
     liked = scores[truth.user_rows(likes["user_id"].to_numpy()), truth.post_rows(likes["post_id"].to_numpy())]
     assert liked.mean() > 5 * scores.mean()
+
+
+def test_topic_level_truth_keeps_topic_means_and_hides_sub_topic_differences(tiny):
+    truth = tiny[1]
+    blurred = topic_level_truth(truth)
+    topics = np.array(truth.params.subtopic_topics)
+    for topic in np.unique(topics):
+        members = topics == topic
+        for field in ("user_subtopic_taste", "user_interest"):
+            exact, known = getattr(truth, field)[:, members], getattr(blurred, field)[:, members]
+            assert np.allclose(known.mean(axis=1), exact.mean(axis=1))
+            assert np.allclose(known, known[:, :1])  # one value per user within the topic
+    assert np.array_equal(blurred.user_topic_taste, truth.user_topic_taste)
+    assert np.array_equal(blurred.post_quality, truth.post_quality)
+    only_tastes = topic_level_truth(truth, tastes=True, interests=False)
+    assert np.array_equal(only_tastes.user_interest, truth.user_interest)
