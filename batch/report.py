@@ -43,6 +43,7 @@ class EvaluationReport:
 def write_report(report: EvaluationReport, out_dir: Path, previous: Path | None = None) -> Path:
     """Write ``evaluation.json``, ``evaluation.md`` and the PNG plots into ``out_dir``; returns the Markdown path."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    last = _load_previous(previous)  # before the JSON below replaces it, when it is the same file
     (out_dir / "evaluation.json").write_text(json.dumps(asdict(report), indent=2, default=_nan_safe))
     _plot_hitrates(report, out_dir / "hitrate.png")
     _plot_by_group(report, "activity", out_dir / "hitrate_by_activity.png")
@@ -51,7 +52,7 @@ def write_report(report: EvaluationReport, out_dir: Path, previous: Path | None 
     if report.calibration:
         _plot_calibration(report.calibration, out_dir / "calibration.png")
     markdown = out_dir / "evaluation.md"
-    markdown.write_text(render_markdown(report, _load_previous(previous)))
+    markdown.write_text(render_markdown(report, last))
     return markdown
 
 

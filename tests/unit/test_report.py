@@ -39,3 +39,13 @@ def test_report_files_and_comparison_with_the_last_run(tmp_path: Path) -> None:
     assert "| control | 0.5000 | 0.4900..0.5100 |" in markdown and "+0.0000 |" in markdown
     for plot in ("hitrate.png", "hitrate_by_activity.png", "feature_importance.png", "calibration.png"):
         assert (tmp_path / "second" / plot).read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_rerun_into_the_same_folder_compares_with_the_run_it_replaces(tmp_path: Path) -> None:
+    def report(control: float) -> EvaluationReport:
+        scores = [score("popular", 0.3), score("control", control)]
+        return EvaluationReport(as_of="2021-12-15", window_days=7, users=10, posts=5, scores=scores)
+
+    write_report(report(0.5), tmp_path, previous=tmp_path / "evaluation.json")
+    markdown = write_report(report(0.45), tmp_path, previous=tmp_path / "evaluation.json").read_text()
+    assert "| control | 0.4500 |" in markdown and "| -0.0500 |" in markdown
