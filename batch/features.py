@@ -274,6 +274,8 @@ class FeatureSet:
         liked_posts: CSR column indices: post positions.
         viewed_indptr: CSR row pointers of the posts each user was shown before the cutoff; empty = none shown.
         viewed_posts: CSR column indices: post positions, sorted within each user.
+        like_prior: :func:`global_like_rate` before the cutoff, the prior the user rates were smoothed with, so one
+            user's features can be recomputed later the same way; None when unknown (staged before it was kept).
     """
 
     cutoff: datetime
@@ -287,6 +289,7 @@ class FeatureSet:
     liked_posts: IndexArray
     viewed_indptr: IndexArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     viewed_posts: IndexArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    like_prior: float | None = None
 
     def user_positions(self, user_ids: npt.ArrayLike) -> IndexArray:
         """Row positions of the given user ids; unknown ids raise ``KeyError``."""
@@ -337,6 +340,28 @@ def pairs_csr(user_ids: IntArray, post_ids: IntArray, pairs: pl.DataFrame) -> tu
     return indptr, cols[order]
 
 
+def user_feature_arrays(
+    users: pl.DataFrame, counts: FeedCounts, encoders: Encoders, prior: float
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """The user side of a feature set: sorted user ids, their rows and their user x topic rows.
+
+    The batch computes it for every user; ``refresh_user`` for one user on that user's rows of now, with the
+    version's ``prior``, so both give the same numbers for the same rows.
+
+    Args:
+        users: The user table (or some of its rows).
+        counts: Feed aggregates of those users (other users' rows are ignored).
+        encoders: Categorical codes.
+        prior: The global like rate the user like rates are smoothed towards (:func:`global_like_rate`).
+
+    Returns:
+        (user ids, users x USER_FEATURES, users x topic codes x USER_TOPIC_FEATURES).
+    """
+    frame = _user_frame(users, counts, encoders, prior)
+    user_ids = frame[Col.USER_ID].to_numpy().astype(np.int32)
+    return user_ids, _matrix(frame, USER_FEATURES), _user_topic_array(user_ids, frame, counts, encoders)
+
+
 def build_features(
     users: pl.DataFrame,
     posts: pl.DataFrame,
@@ -358,9 +383,8 @@ def build_features(
         viewed: (user_id, post_id) pairs shown before the cutoff; None = nothing shown.
     """
     prior = global_like_rate(counts)
-    user_frame = _user_frame(users, counts, encoders, prior)
+    user_ids, user_rows, user_topics = user_feature_arrays(users, counts, encoders, prior)
     post_frame = _post_frame(posts, text, counts, encoders, prior)
-    user_ids = user_frame[Col.USER_ID].to_numpy().astype(np.int32)
     post_ids = post_frame[Col.POST_ID].to_numpy().astype(np.int32)
     indptr, liked_posts = pairs_csr(user_ids, post_ids, liked)
     shown = viewed if viewed is not None else pl.DataFrame(schema={Col.USER_ID: pl.Int32, Col.POST_ID: pl.Int32})
@@ -368,15 +392,16 @@ def build_features(
     return FeatureSet(
         cutoff=counts.cutoff,
         user_ids=user_ids,
-        users=_matrix(user_frame, USER_FEATURES),
+        users=user_rows,
         post_ids=post_ids,
         posts=_matrix(post_frame, POST_FEATURES),
         post_topics=post_frame[Feature.TOPIC].to_numpy().astype(np.int64),
-        user_topics=_user_topic_array(user_ids, user_frame, counts, encoders),
+        user_topics=user_topics,
         liked_indptr=indptr,
         liked_posts=liked_posts,
         viewed_indptr=viewed_indptr,
         viewed_posts=viewed_posts,
+        like_prior=prior,
     )
 
 
@@ -418,14 +443,6 @@ def csr_entries(indptr: IndexArray, indices: IndexArray, users: IndexArray) -> t
     rows = np.repeat(np.arange(users.size), lengths)
     offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     return rows, indices[np.repeat(starts, lengths) + offsets]
-
-
-def one_user_csr(indptr: IndexArray, indices: IndexArray, position: int) -> tuple[IndexArray, IndexArray]:
-    """The CSR of one user's row alone; an empty ``indptr`` (no entries for anyone) stays empty."""
-    if indptr.size == 0:
-        return indptr, indices
-    first, last = int(indptr[position]), int(indptr[position + 1])
-    return np.array([0, last - first], dtype=np.int64), indices[first:last]
 
 
 def viewed_flags(features: FeatureSet, users: IndexArray, posts: IndexArray) -> FloatArray:

@@ -83,9 +83,9 @@ def finalize_version(version: str) -> dict[str, Any]:
 
 
 def refresh_user(user_id: int) -> dict[str, Any]:
-    """Rescore one user of the live version now, leaving out everything it liked so far."""
+    """Rescore one user of the live version on its data of now, leaving out everything it liked so far."""
     from worker import refresh as sharded
 
     settings = load_settings()
-    with open_redis(settings.redis_url) as client:
-        return sharded.refresh_user(client, settings, user_id)
+    with open_engine(settings.database_url) as engine, open_redis(settings.redis_url) as client:
+        return sharded.refresh_user(client, settings, user_id, engine)

@@ -9,7 +9,7 @@
    shard landed and the counts match; otherwise deletes the version's keys and leaves the live version alone.
 
 ``rescore`` is step 1 with the live version's model on fresh features instead of training; ``refresh_user``
-rescores one user of the live version against its liked set of now.
+rescores one user of the live version on that user's data of now (see :mod:`worker.user_rows`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from batch.build import (
     trained_models,
 )
 from batch.embed_features import EmbeddingFeatureSet, EmbedParams
-from batch.features import Encoders, FeatureSet, one_user_csr
+from batch.features import Encoders, FeatureSet
 from batch.publish import (
     CREATED_AT,
     delete_expired_versions,
@@ -65,6 +65,7 @@ from common.settings import Settings
 from worker import jobs, staging
 from worker.queues import enqueue_job
 from worker.staging import RefreshPlan, ShardCounts
+from worker.user_rows import load_user_rows, user_features_now
 
 log = logging.getLogger(__name__)
 
@@ -367,23 +368,25 @@ def go_live(
     return {"version": version, "previous": previous, "users": int(meta["users"]), "deleted": deleted}
 
 
-def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int) -> dict[str, Any]:
-    """Rescore one user of the live version now: its model and features, with the user's liked set of now left
-    out, replacing the user's list in one transaction.
+def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int, engine: Engine) -> dict[str, Any]:
+    """Rescore one user of the live version now, replacing the user's list in one transaction.
+
+    The user's features are recomputed from all of its rows in PostgreSQL as of now (see
+    :func:`live_user_features`) and scored by the live version's model of its A/B group. The post features, the
+    time features of scoring and the ``test`` model's embedding features (post embeddings, the user's taste vector
+    and ALS factors) stay the live version's, as stored when it was built.
 
     Raises:
         NoPublishedVersionError: Nothing is live.
         UnknownUserError: The user is not in the live version.
+        SourceUnavailableError: PostgreSQL cannot be reached; the user's list is left as it was.
     """
     keys = KeyLayout(settings.prefix)
     version = live_version(client, keys)
     plan = staging.load_plan(client, keys, version)
-    shard = max(bisect.bisect_right(plan.shard_first_users, user_id) - 1, 0)
-    features = staging.load_shard_features(client, keys, version, shard)
-    liked_now = [int(post) for post in client.smembers(keys.liked(user_id))]
-    one = one_user_features(features, user_id, liked_now)
+    one = live_user_features(client, keys, plan, user_id, engine)
     models = staging.load_models(client, keys, plan)
-    extra = staging.load_shard_extra(client, keys, plan, shard)
+    extra = staging.load_shard_extra(client, keys, plan, shard_of(plan, user_id))
     rankings = score_groups(plan, models, one, extra, [user_id])
     post_ids = next(rankings.lists())[1]
     with client.pipeline(transaction=True) as pipe:
@@ -394,27 +397,26 @@ def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int) -
     return {"user_id": user_id, "version": version, "posts": len(post_ids)}
 
 
-def one_user_features(features: FeatureSet, user_id: int, liked_post_ids: Sequence[int]) -> FeatureSet:
-    """A shard's feature set cut to one user, leaving out its posts liked before the cutoff and ``liked_post_ids``.
+def shard_of(plan: RefreshPlan, user_id: int) -> int:
+    """The shard of a version that holds the user's inputs."""
+    return max(bisect.bisect_right(plan.shard_first_users, user_id) - 1, 0)
+
+
+def live_user_features(
+    client: redis.Redis[bytes], keys: KeyLayout, plan: RefreshPlan, user_id: int, engine: Engine
+) -> FeatureSet:
+    """One user's feature set as ``refresh_user`` scores it: the version's post side, the user's side of now.
 
     Raises:
-        UnknownUserError: The user is not in the feature set.
+        UnknownUserError: The user is not in the version.
+        SourceUnavailableError: PostgreSQL cannot be reached.
     """
+    features = staging.load_shard_features(client, keys, plan.version, shard_of(plan, user_id))
     try:
-        position = int(features.user_positions([user_id])[0])
+        features.user_positions([user_id])
     except KeyError:
         raise UnknownUserError(f"user {user_id} is not in the live version: check the id") from None
-    stored = features.liked_posts[features.liked_indptr[position] : features.liked_indptr[position + 1]]
-    known = np.isin(features.post_ids, np.asarray(liked_post_ids, dtype=np.int32))
-    liked = np.union1d(stored, np.flatnonzero(known)).astype(np.int64)
-    viewed_indptr, viewed_posts = one_user_csr(features.viewed_indptr, features.viewed_posts, position)
-    return replace(
-        features,
-        user_ids=features.user_ids[position : position + 1],
-        users=features.users[position : position + 1],
-        user_topics=features.user_topics[position : position + 1],
-        liked_indptr=np.array([0, liked.size], dtype=np.int64),
-        liked_posts=liked,
-        viewed_indptr=viewed_indptr,
-        viewed_posts=viewed_posts,
-    )
+    encoders = Encoders.from_json(staging.load_encoders_json(client, keys, plan.version))
+    rows = load_user_rows(engine, user_id)
+    liked_now = [int(post) for post in client.smembers(keys.liked(user_id))]
+    return user_features_now(features, encoders, rows, liked_now)

@@ -17,6 +17,7 @@ from batch.features import FeatureSet
 
 Arrays = dict[str, npt.NDArray[np.generic]]
 CUTOFF = "cutoff_us"
+LIKE_PRIOR = "like_prior"
 # Cutoffs are naive (the feed's timestamps have no zone): counted from a naive epoch, never through local time.
 EPOCH = datetime(1970, 1, 1)
 MICROSECOND = timedelta(microseconds=1)
@@ -33,14 +34,17 @@ def shard_bounds(users: int, shard_users: int) -> list[tuple[int, int]]:
 
 
 def post_arrays(features: FeatureSet) -> Arrays:
-    """The shared, post-side arrays of a feature set, with its cutoff."""
+    """The shared, post-side arrays of a feature set, with its cutoff and its like prior (when known)."""
     cutoff = np.array([(features.cutoff - EPOCH) // MICROSECOND], dtype=np.int64)
-    return {
+    arrays: Arrays = {
         CUTOFF: cutoff,
         "post_ids": features.post_ids,
         "posts": features.posts,
         "post_topics": features.post_topics,
     }
+    if features.like_prior is not None:
+        arrays[LIKE_PRIOR] = np.array([features.like_prior], dtype=np.float64)
+    return arrays
 
 
 def user_arrays(features: FeatureSet, start: int, stop: int) -> Arrays:
@@ -64,6 +68,7 @@ def shard_features(posts: Arrays, users: Arrays) -> FeatureSet:
     """A feature set holding one shard's users against every post, from :func:`post_arrays` and
     :func:`user_arrays`."""
     cutoff = EPOCH + int(posts[CUTOFF][0]) * MICROSECOND
+    prior = float(posts[LIKE_PRIOR][0]) if LIKE_PRIOR in posts else None  # absent in versions staged before it
     return FeatureSet(
         cutoff=cutoff,
         user_ids=users["user_ids"],  # type: ignore[arg-type]
@@ -76,6 +81,7 @@ def shard_features(posts: Arrays, users: Arrays) -> FeatureSet:
         liked_posts=users["liked_posts"],  # type: ignore[arg-type]
         viewed_indptr=users.get("viewed_indptr", np.zeros(0, dtype=np.int64)),  # type: ignore[arg-type]
         viewed_posts=users.get("viewed_posts", np.zeros(0, dtype=np.int64)),  # type: ignore[arg-type]
+        like_prior=prior,
     )
 
 

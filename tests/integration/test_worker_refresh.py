@@ -4,19 +4,28 @@ equal unsharded scoring, a version goes live only whole, and rescore / refresh_u
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 
+import numpy as np
+import polars as pl
 import pytest
 import redis
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from batch.build import BuildState, step_score
+from batch.extract import load_feed, load_posts
+from batch.features import USER_FEATURES, USER_TOPIC_FEATURES, Encoders, Feature, FeatureSet, viewed_flags
+from batch.feed_counts import Agg, count_feed
 from batch.publish import REQUIRED_FIELDS
 from batch.seed import seed_database
-from common.errors import WorkerJobError
+from common.columns import Action, Col, Table
+from common.errors import SourceUnavailableError, UnknownUserError, WorkerJobError
 from common.keys import KeyLayout
 from common.settings import Settings
 from tests.api_fixtures import make_version, publish
 from worker import refresh as sharded
+from worker import staging
 from worker.staging import RefreshPlan
 
 K = 40
@@ -109,8 +118,118 @@ def test_rescore_keeps_the_model_and_refresh_user_drops_what_the_user_likes_now(
     assert before == stored_list(redis_client, keys, plan.version, user)  # same model, same data: same list
 
     redis_client.sadd(keys.liked(user), *before[:3])
-    answer = sharded.refresh_user(redis_client, refresh_settings, user)
+    answer = sharded.refresh_user(redis_client, refresh_settings, user, engine)
     after = stored_list(redis_client, keys, again.version, user)
     assert answer == {"user_id": user, "version": again.version, "posts": len(after)}
     assert after[: K - 3] == before[3:]
     assert not set(before[:3]) & set(after)
+
+
+def live_version_of(client: redis.Redis, settings: Settings, engine: Engine) -> RefreshPlan:
+    plan, _ = prepare(settings, engine, client)
+    run_shards(client, settings, plan)
+    sharded.finalize_version(client, settings, plan.version)
+    return plan
+
+
+def stored_user(client: redis.Redis, keys: KeyLayout, plan: RefreshPlan, user_id: int) -> tuple[FeatureSet, int]:
+    features = staging.load_shard_features(client, keys, plan.version, sharded.shard_of(plan, user_id))
+    return features, int(features.user_positions([user_id])[0])
+
+
+def csr_row(indptr: np.ndarray, indices: np.ndarray, position: int) -> list[int]:
+    return indices[indptr[position] : indptr[position + 1]].tolist()
+
+
+def add_feed_rows(engine: Engine, rows: list[tuple[datetime, int, int, str, int]]) -> None:
+    insert = sa.text(f"INSERT INTO {Table.FEED} VALUES (:t, :u, :p, :a, :target)")
+    with engine.begin() as conn:
+        conn.execute(insert, [{"t": t, "u": u, "p": p, "a": a, "target": target} for t, u, p, a, target in rows])
+
+
+def unseen_posts_of_topic(engine: Engine, user_id: int, topic: str, n: int) -> list[int]:
+    sql = sa.text(
+        f"SELECT {Col.POST_ID} FROM {Table.POSTS} WHERE {Col.TOPIC} = :topic AND {Col.POST_ID} NOT IN"
+        f" (SELECT {Col.POST_ID} FROM {Table.FEED} WHERE {Col.USER_ID} = :user) ORDER BY {Col.POST_ID} LIMIT :n"
+    )
+    with engine.connect() as conn:
+        return [int(row[0]) for row in conn.execute(sql, {"topic": topic, "user": user_id, "n": n})]
+
+
+def test_refresh_user_recomputes_the_user_features_from_its_rows_of_now(
+    refresh_settings: Settings, engine: Engine, redis_client: redis.Redis, keys: KeyLayout
+) -> None:
+    plan = live_version_of(redis_client, refresh_settings, engine)
+    user = 250
+    stored, position = stored_user(redis_client, keys, plan, user)
+    encoders = Encoders.from_json(staging.load_encoders_json(redis_client, keys, plan.version))
+
+    # Nothing new in PostgreSQL: the single-user path computes exactly the batch's numbers.
+    same = sharded.live_user_features(redis_client, keys, plan, user, engine)
+    assert np.array_equal(same.users[0], stored.users[position])
+    assert np.array_equal(same.user_topics[0], stored.user_topics[position])
+    assert csr_row(same.viewed_indptr, same.viewed_posts, 0) == csr_row(
+        stored.viewed_indptr, stored.viewed_posts, position
+    )
+    assert csr_row(same.liked_indptr, same.liked_posts, 0) == csr_row(stored.liked_indptr, stored.liked_posts, position)
+
+    # After the version was built: the user is shown the top 3 of its list, and views and likes 5 tech posts.
+    before = stored_list(redis_client, keys, plan.version, user)
+    shown_now, liked_now = before[:3], unseen_posts_of_topic(engine, user, "tech", 5)
+    assert len(liked_now) == 5
+    later = datetime.fromisoformat(plan.meta["as_of"]) + timedelta(hours=9)
+    rows = [(later, user, post, Action.VIEW, 0) for post in shown_now]
+    rows += [(later, user, post, Action.VIEW, 1) for post in liked_now]
+    rows += [(later + timedelta(minutes=2), user, post, Action.LIKE, 0) for post in liked_now]
+    add_feed_rows(engine, rows)
+
+    one = sharded.live_user_features(redis_client, keys, plan, user, engine)
+
+    # (a) The posts shown now are viewed_before; they were not in the version's features.
+    shown_positions = one.post_positions(shown_now)
+    zeros = np.zeros(len(shown_now), dtype=np.int64)
+    assert viewed_flags(one, zeros, shown_positions).tolist() == [1.0] * 3
+    assert viewed_flags(stored, zeros + position, shown_positions).tolist() == [0.0] * 3
+    liked_positions = set(one.post_positions(liked_now).tolist())
+    assert liked_positions <= set(csr_row(one.liked_indptr, one.liked_posts, 0))
+
+    # (b) The user's counts are count_feed's on all of the user's rows of now.
+    feed = load_feed(engine).filter(pl.col(Col.USER_ID) == user)
+    counts = count_feed(feed, load_posts(engine), feed[Col.TIMESTAMP].max() + timedelta(seconds=1))
+    views, likes = counts.users.row(0, named=True)[Agg.VIEWS], counts.users.row(0, named=True)[Agg.LIKES]
+    column = USER_FEATURES.index
+    assert (one.users[0, column(Feature.USER_VIEWS)], one.users[0, column(Feature.USER_LIKES)]) == (views, likes)
+    stored_views = stored.users[position, column(Feature.USER_VIEWS)]
+    stored_likes = stored.users[position, column(Feature.USER_LIKES)]
+    assert (views, likes) == (stored_views + 8, stored_likes + 5)
+    topic_codes = dict(zip(encoders.values[Col.TOPIC], range(len(encoders.values[Col.TOPIC])), strict=False))
+    expected_topics = np.zeros((encoders.topic_slots(), 2), dtype=np.float32)
+    for row in counts.user_topics.iter_rows(named=True):
+        expected_topics[topic_codes[row[Col.TOPIC]]] = (row[Agg.VIEWS], row[Agg.LIKES])
+    topic_columns = [USER_TOPIC_FEATURES.index(Feature.TOPIC_VIEWS), USER_TOPIC_FEATURES.index(Feature.TOPIC_LIKES)]
+    assert np.array_equal(one.user_topics[0][:, topic_columns], expected_topics)
+    share = USER_TOPIC_FEATURES.index(Feature.TOPIC_VIEW_SHARE)
+    assert np.allclose(one.user_topics[0][:, share], expected_topics[:, 0] / views)
+
+    # And refresh_user scores these features: the posts shown now leave the top of the user's list (with the
+    # version's stale views they stay there), and the posts liked now leave it altogether.
+    sharded.refresh_user(redis_client, refresh_settings, user, engine)
+    after = stored_list(redis_client, keys, plan.version, user)
+    assert len(after) == K
+    assert not set(shown_now) & set(after[:3])
+    assert not set(liked_now) & set(after)
+
+
+def test_refresh_user_refuses_an_unknown_user_and_an_unreachable_postgresql_and_keeps_the_list(
+    refresh_settings: Settings, engine: Engine, redis_client: redis.Redis, keys: KeyLayout
+) -> None:
+    plan = live_version_of(redis_client, refresh_settings, engine)
+    with pytest.raises(UnknownUserError, match="not in the live version"):
+        sharded.refresh_user(redis_client, refresh_settings, 99_999, engine)
+    user = 250
+    before = stored_list(redis_client, keys, plan.version, user)
+    nowhere = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:1/nowhere")
+    with pytest.raises(SourceUnavailableError, match="unreachable"):
+        sharded.refresh_user(redis_client, refresh_settings, user, nowhere)
+    nowhere.dispose()
+    assert stored_list(redis_client, keys, plan.version, user) == before

@@ -13,6 +13,7 @@ from batch.features import (
     POST_FEATURES,
     POST_PRIOR_VIEWS,
     USER_FEATURES,
+    USER_PRIOR_VIEWS,
     USER_TOPIC_FEATURES,
     USER_TOPIC_PRIOR_VIEWS,
     Encoders,
@@ -20,6 +21,7 @@ from batch.features import (
     block_matrix,
     build_features,
     fit_encoders,
+    global_like_rate,
     moment_features,
     pair_matrix,
     serving_moment,
@@ -244,3 +246,10 @@ def test_text_statistics_count_characters_and_words(posts):
     assert stats[Feature.TEXT_CHARS].to_list() == [26.0, 18.0, 24.0]
     assert stats[Feature.TEXT_WORDS].to_list() == [4.0, 3.0, 6.0]
     assert (stats[Feature.TFIDF_MAX] <= stats[Feature.TFIDF_SUM]).all()
+
+
+def test_features_record_the_like_prior_their_user_rates_were_smoothed_with(users, posts, feed):
+    features = features_of(users, posts, feed)
+    assert features.like_prior == global_like_rate(count_feed(feed, posts, CUTOFF)) == 2 / 5
+    rate_of_user_3 = features.users[2, USER_FEATURES.index(Feature.USER_LIKE_RATE)]  # 1 view, no like
+    assert rate_of_user_3 == np.float32(USER_PRIOR_VIEWS * 0.4 / (1 + USER_PRIOR_VIEWS))

@@ -3,22 +3,27 @@ arrays and models, and the final job's completeness rule."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import catboost
 import msgspec
 import numpy as np
+import polars as pl
 import pytest
 
 from batch.embed import EmbeddingInfo
 from batch.embed_features import EmbeddingFeatureSet, UserPostSpace
-from batch.features import FeatureSet
-from common.errors import UnknownUserError
+from batch.features import USER_FEATURES, Feature, FeatureSet, build_features, fit_encoders, text_stats
+from batch.feed_counts import Agg, count_feed
+from common.columns import Action, Col
+from common.errors import WorkerJobError
 from worker.extras import ExtraLayout, extra_layout, extra_post_arrays, extra_user_arrays, shard_extra
-from worker.refresh import completion_problems, one_user_features
+from worker.refresh import completion_problems
 from worker.shards import iter_shards, post_arrays, shard_bounds, shard_features, user_arrays
 from worker.staging import RefreshPlan, ShardCounts
 from worker.transfer import decode_arrays, encode_arrays, model_from_bytes, model_to_bytes
+from worker.user_rows import UserRows, user_features_now
 
 
 def feature_set() -> FeatureSet:
@@ -33,6 +38,7 @@ def feature_set() -> FeatureSet:
         user_topics=np.arange(16, dtype=np.float32).reshape(4, 2, 2),
         liked_indptr=np.array([0, 0, 2, 2, 3], dtype=np.int64),
         liked_posts=np.array([0, 2, 1], dtype=np.int64),
+        like_prior=0.125,
     )
 
 
@@ -67,6 +73,7 @@ def test_shards_put_back_hold_the_same_users_and_likes(per_shard: int) -> None:
             assert np.array_equal(shard.users[position], full.users[original])
             assert np.array_equal(shard.user_topics[position], full.user_topics[original])
             assert liked_of(shard, position) == liked_of(full, original)
+        assert shard.like_prior == full.like_prior
 
 
 def test_user_arrays_rebase_the_liked_csr() -> None:
@@ -76,15 +83,78 @@ def test_user_arrays_rebase_the_liked_csr() -> None:
     assert arrays["liked_posts"].tolist() == [0, 2]
 
 
-def test_one_user_leaves_out_old_and_new_likes() -> None:
-    one = one_user_features(feature_set(), 11, liked_post_ids=[2, 99])
-    assert one.user_ids.tolist() == [11]
-    assert liked_of(one, 0) == [1, 2, 3]
+CUTOFF = datetime(2021, 10, 10)
+USERS = pl.DataFrame(
+    {
+        Col.USER_ID: [1, 2],
+        Col.AGE: [20, 30],
+        Col.CITY: ["Moscow", "Minsk"],
+        Col.COUNTRY: ["Russia", "Belarus"],
+        Col.EXP_GROUP: [0, 1],
+        Col.GENDER: [0, 1],
+        Col.OS: ["Android", "iOS"],
+        Col.SOURCE: ["ads", "organic"],
+    },
+    schema_overrides={Col.USER_ID: pl.Int32, Col.AGE: pl.Int16, Col.EXP_GROUP: pl.Int8, Col.GENDER: pl.Int8},
+)
+POSTS = pl.DataFrame(
+    {Col.POST_ID: [10, 20, 30], Col.TEXT: ["markets fell", "covid cases", "a good movie"]},
+    schema_overrides={Col.POST_ID: pl.Int32},
+).with_columns(pl.Series(Col.TOPIC, ["business", "covid", "movie"]))
+# (day of October 2021, user, post, action): before the cutoff (the 10th), then user 1's rows after it.
+BEFORE = [(1, 1, 10, Action.VIEW), (1, 1, 10, Action.LIKE), (2, 1, 20, Action.VIEW), (3, 2, 20, Action.VIEW)]
+AFTER = [(11, 1, 30, Action.VIEW), (11, 1, 30, Action.LIKE), (12, 1, 20, Action.VIEW), (12, 1, 99, Action.VIEW)]
 
 
-def test_one_user_refuses_an_unknown_user() -> None:
-    with pytest.raises(UnknownUserError):
-        one_user_features(feature_set(), 99, liked_post_ids=[])
+def feed_frame(rows: list[tuple[int, int, int, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(datetime(2021, 10, d, 12), user, post, action) for d, user, post, action in rows],
+        schema={Col.TIMESTAMP: pl.Datetime("us"), Col.USER_ID: pl.Int32, Col.POST_ID: pl.Int32, Col.ACTION: pl.String},
+        orient="row",
+    )
+
+
+def version_features() -> FeatureSet:
+    """The batch's features at the cutoff, as a live version holds them."""
+    feed = feed_frame(BEFORE)
+    pairs = feed.select(Col.USER_ID, Col.POST_ID, Col.ACTION)
+    liked = pairs.filter(pl.col(Col.ACTION) == Action.LIKE).drop(Col.ACTION)
+    viewed = pairs.filter(pl.col(Col.ACTION) == Action.VIEW).drop(Col.ACTION)
+    counts = count_feed(feed, POSTS, CUTOFF)
+    return build_features(USERS, POSTS, text_stats(POSTS), counts, liked, fit_encoders(USERS, POSTS), viewed)
+
+
+def rows_of_user_1(rows: list[tuple[int, int, int, str]]) -> UserRows:
+    feed = feed_frame([row for row in rows if row[1] == 1])
+    return UserRows(USERS.filter(pl.col(Col.USER_ID) == 1), feed.join(POSTS.drop(Col.TEXT), on=Col.POST_ID, how="left"))
+
+
+def test_one_user_of_now_without_new_rows_equals_the_batch_row() -> None:
+    full = version_features()
+    one = user_features_now(full, fit_encoders(USERS, POSTS), rows_of_user_1(BEFORE), liked_post_ids=[])
+    assert one.user_ids.tolist() == [1] and one.cutoff == full.cutoff
+    assert np.array_equal(one.users[0], full.users[0]) and np.array_equal(one.user_topics[0], full.user_topics[0])
+    assert liked_of(one, 0) == liked_of(full, 0) == [10]
+    assert one.viewed_posts.tolist() == full.viewed_posts[: full.viewed_indptr[1]].tolist()
+
+
+def test_one_user_of_now_counts_every_row_and_leaves_out_every_like() -> None:
+    full = version_features()
+    rows = rows_of_user_1(BEFORE + AFTER)
+    one = user_features_now(full, fit_encoders(USERS, POSTS), rows, liked_post_ids=[20, 77])
+    counts = count_feed(rows.feed, POSTS, datetime(2022, 1, 1))
+    user = counts.users.row(0, named=True)
+    views, likes = (one.users[0, USER_FEATURES.index(name)] for name in (Feature.USER_VIEWS, Feature.USER_LIKES))
+    assert (views, likes) == (user[Agg.VIEWS], user[Agg.LIKES]) == (5, 2)
+    assert one.post_ids[one.viewed_posts].tolist() == [10, 20, 30]  # post 99 is not in the catalog
+    assert liked_of(one, 0) == [10, 20, 30]
+    assert one.posts is full.posts and one.cutoff == full.cutoff
+
+
+def test_one_user_of_now_needs_the_version_like_prior() -> None:
+    full = replace(version_features(), like_prior=None)
+    with pytest.raises(WorkerJobError, match="rescore"):
+        user_features_now(full, fit_encoders(USERS, POSTS), rows_of_user_1(BEFORE), liked_post_ids=[])
 
 
 def test_arrays_keep_dtype_shape_and_order() -> None:
