@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -32,6 +33,9 @@ INDEX_DDL = (
 )
 
 
+CONNECT_TIMEOUT_S: Final = 10
+
+
 def sqlalchemy_url(database_url: str) -> sa.URL:
     """Parse a ``postgresql://`` URL, pinning the psycopg2 driver (SQLAlchemy 2.1 would otherwise pick psycopg 3)."""
     url = make_url(database_url)
@@ -39,8 +43,14 @@ def sqlalchemy_url(database_url: str) -> sa.URL:
 
 
 def make_engine(database_url: str) -> Engine:
-    """Create an engine; connections are checked before use so a restarted server is picked up."""
-    return sa.create_engine(sqlalchemy_url(database_url), pool_pre_ping=True)
+    """Create an engine; connections are checked before use so a restarted server is picked up.
+
+    A host that drops packets instead of refusing them would otherwise hold a connection attempt for the kernel's
+    TCP timeout (minutes): :data:`CONNECT_TIMEOUT_S` bounds it, unless the URL sets ``connect_timeout`` itself.
+    """
+    url = sqlalchemy_url(database_url)
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def check_connection(engine: Engine) -> None:
