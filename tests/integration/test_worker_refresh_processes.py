@@ -126,6 +126,14 @@ def test_shards_spread_over_two_workers_and_the_version_goes_live(
     assert len(shard_jobs) == plan.shards
     assert len({job.worker_name for job in shard_jobs}) == 2
 
+    # refresh_user through the CLI and a real worker, on the version that just went live
+    user = plan.shard_first_users[1]
+    command = [POSTREC, "refresh", "--user", str(user), "--wait", "--timeout", "120"]
+    answer = subprocess.run(command, env=workers.env, capture_output=True, text=True, check=True, timeout=180)
+    posts = redis_client.llen(keys.recs(plan.version, user))
+    assert json.loads(answer.stdout) == {"user_id": user, "version": plan.version, "posts": posts}
+    assert posts > 0
+
 
 @pytest.mark.parametrize(("retries", "new_goes_live"), [(1, True), (0, False)])
 def test_worker_killed_mid_shard_leaves_a_whole_new_version_or_the_old_one(
