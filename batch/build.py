@@ -414,11 +414,17 @@ BUILD_STEPS: Final[tuple[tuple[str, Step], ...]] = (
 )
 
 
-def run_build(settings: Settings, engine: Engine, options: BuildOptions) -> BuildState:
-    """Validate, extract, build features, train, evaluate, save, score and publish a new version."""
+def _run_checked(
+    settings: Settings, engine: Engine, options: BuildOptions, steps: Sequence[tuple[str, Step]]
+) -> BuildState:
     if options.publish:
         check_store(settings)
-    return run_steps(BuildState(settings, engine, options), BUILD_STEPS)
+    return run_steps(BuildState(settings, engine, options), steps)
+
+
+def run_build(settings: Settings, engine: Engine, options: BuildOptions) -> BuildState:
+    """Validate, extract, build features, train, evaluate, save, score and publish a new version."""
+    return _run_checked(settings, engine, options, BUILD_STEPS)
 
 
 def step_load_model(state: BuildState) -> int:
@@ -464,6 +470,4 @@ SCORE_STEPS: Final[tuple[tuple[str, Step], ...]] = (
 
 def run_score(settings: Settings, engine: Engine, options: BuildOptions) -> BuildState:
     """Rescore every user with an existing artifact on fresh features and publish the result."""
-    if options.publish:
-        check_store(settings)
-    return run_steps(BuildState(settings, engine, options), SCORE_STEPS)
+    return _run_checked(settings, engine, options, SCORE_STEPS)
