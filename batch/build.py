@@ -55,7 +55,7 @@ from common.ab import CONTROL, TEST, assign_group
 from common.columns import Action, Col, Table
 from common.errors import ArtifactMismatchError, SourceUnavailableError, StoreUnavailableError
 from common.keys import KeyLayout
-from common.logs import rss_mb
+from common.logs import peak_rss_mb, rss_mb
 from common.payloads import VersionMeta
 from common.settings import Settings
 
@@ -142,12 +142,12 @@ def embedding_label(info: EmbeddingInfo) -> str:
 
 
 def run_steps(state: BuildState, steps: Sequence[tuple[str, Step]]) -> BuildState:
-    """Run named steps in order, logging rows, seconds and RSS of each."""
+    """Run named steps in order, logging rows, seconds, RSS and the process's peak RSS so far after each."""
     for name, step in steps:
         started = time.perf_counter()
         rows = step(state)
         seconds = time.perf_counter() - started
-        log.info("step %s: rows=%d seconds=%.2f rss_mb=%.0f", name, rows, seconds, rss_mb())
+        log.info("step %s: rows=%d seconds=%.2f rss_mb=%.0f peak_mb=%.0f", name, rows, seconds, rss_mb(), peak_rss_mb())
     return state
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,11 @@ def configure_logging(level: str = "INFO") -> None:
 def rss_mb() -> float:
     """Resident memory of this process in MiB."""
     return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def peak_rss_mb() -> float:
+    """The highest resident memory of this process so far, in MiB (Linux reports it in KiB)."""
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 2**10
 
 
 def progress(items: Iterable[T], total: int, label: str, logger: logging.Logger, every_s: float = 5.0) -> Iterator[T]:

@@ -24,6 +24,7 @@ from batch.features import (
     global_like_rate,
     moment_features,
     pair_matrix,
+    pairs_csr,
     serving_moment,
     text_stats,
 )
@@ -253,3 +254,21 @@ def test_features_record_the_like_prior_their_user_rates_were_smoothed_with(user
     assert features.like_prior == global_like_rate(count_feed(feed, posts, CUTOFF)) == 2 / 5
     rate_of_user_3 = features.users[2, USER_FEATURES.index(Feature.USER_LIKE_RATE)]  # 1 view, no like
     assert rate_of_user_3 == np.float32(USER_PRIOR_VIEWS * 0.4 / (1 + USER_PRIOR_VIEWS))
+
+
+def test_pairs_csr_sorts_drops_repeats_unknown_ids_and_nulls() -> None:
+    user_ids = np.array([10, 20, 30], dtype=np.int32)
+    post_ids = np.array([1, 5, 7, 9], dtype=np.int32)
+    pairs = pl.DataFrame(
+        {
+            "user_id": [30, 10, 30, 10, 99, 20, 30, None, 10],
+            "post_id": [9, 7, 1, 7, 1, 4, 9, 5, 1],
+        },
+        schema={"user_id": pl.Int32, "post_id": pl.Int32},
+    )
+    indptr, posts = pairs_csr(user_ids, post_ids, pairs)
+    # user 10: posts 1 and 7 (7 twice); user 20: post 4 is not in the catalog; user 30: posts 1 and 9 (9 twice)
+    assert indptr.tolist() == [0, 2, 2, 4]
+    assert posts.tolist() == [0, 2, 0, 3]
+    empty_indptr, empty_posts = pairs_csr(user_ids, post_ids, pairs.clear())
+    assert empty_indptr.tolist() == [0, 0, 0, 0] and empty_posts.size == 0
