@@ -170,7 +170,7 @@ def oracle_ranking(
     truth = load_truth(state.engine)
     if topic_level:
         truth = topic_level_truth(truth)
-    seen = _seen_before(state.engine, user_ids, post_ids, window[0])
+    seen = seen_before_mask(state.engine, user_ids, post_ids, window[0])
     rows = []
     for start in range(0, user_ids.size, READ_BATCH):
         block = slice(start, start + READ_BATCH)
@@ -179,16 +179,18 @@ def oracle_ranking(
     return np.concatenate(rows) if rows else np.empty((0, k), dtype=np.int64)
 
 
-def _seen_before(
+def seen_before_mask(
     engine: Engine, user_ids: npt.NDArray[np.int64], post_ids: npt.NDArray[np.int64], cutoff: datetime
 ) -> npt.NDArray[np.bool_]:
+    """Users x posts: whether the user was shown the post before ``cutoff`` (the oracle conditions on it)."""
+    # Repeats are made distinct on the client, chunk by chunk: PostgreSQL misjudges the groups of such a DISTINCT.
     sql = (
-        f"SELECT DISTINCT {Col.USER_ID}, {Col.POST_ID} FROM {Table.FEED} "
+        f"SELECT {Col.USER_ID}, {Col.POST_ID} FROM {Table.FEED} "
         f'WHERE "{Col.TIMESTAMP}" < %(cutoff)s AND {Col.USER_ID} = ANY(%(users)s)'
     )
-    pairs = copy_query(
-        engine, sql, {Col.USER_ID: pl.Int64(), Col.POST_ID: pl.Int64()}, {"cutoff": cutoff, "users": user_ids.tolist()}
-    )
+    schema = {Col.USER_ID: pl.Int64(), Col.POST_ID: pl.Int64()}
+    params = {"cutoff": cutoff, "users": user_ids.tolist()}
+    pairs = copy_query(engine, sql, schema, params, reduce=pl.DataFrame.unique)
     seen = np.zeros((user_ids.size, post_ids.size), dtype=bool)
     rows = np.searchsorted(user_ids, pairs[Col.USER_ID].to_numpy())
     cols = np.searchsorted(post_ids, pairs[Col.POST_ID].to_numpy())

@@ -24,7 +24,7 @@ import numpy.typing as npt
 import polars as pl
 
 from batch.baselines import popular_ranking
-from batch.evaluate import READ_BATCH, _seen_before
+from batch.evaluate import READ_BATCH, seen_before_mask
 from batch.extract import load_feed, load_posts
 from batch.holdout import Holdout, build_holdout
 from batch.metrics import gap_closure, hit_matrix, hitrate_per_user
@@ -95,8 +95,10 @@ def main() -> None:
     window = (args.as_of, args.as_of + timedelta(days=args.window_days))
     history = load_feed(engine, end=window[0], action=Action.LIKE)
     holdout = build_holdout(history, load_feed(engine, start=window[0], end=window[1], action=Action.LIKE))
+    if holdout.user_ids.size == 0:
+        raise SystemExit(f"no user has a new like in [{window[0]}, {window[1]}): seed a world or pick --as-of")
     post_ids = np.sort(load_posts(engine)[Col.POST_ID].to_numpy().astype(np.int64))
-    seen = _seen_before(engine, holdout.user_ids, post_ids, window[0])
+    seen = seen_before_mask(engine, holdout.user_ids, post_ids, window[0])
     liked = history.select(Col.USER_ID, Col.POST_ID)
     long_lists = popular_ranking(liked, holdout.user_ids, post_ids, LIMIT * 40)
     popular = hitrate(unliked_first(long_lists, holdout.user_ids, liked), holdout)
