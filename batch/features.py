@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -364,10 +364,29 @@ def _positions_or_last(sorted_ids: IntArray, wanted: npt.NDArray[np.generic]) ->
     return positions, sorted_ids[positions] == wanted
 
 
-def user_feature_arrays(
-    users: pl.DataFrame, counts: FeedCounts, encoders: Encoders, prior: float
-) -> tuple[IntArray, FloatArray, FloatArray]:
-    """The user side of a feature set: sorted user ids, their rows and their user x topic rows.
+class UserSide(TypedDict):
+    """The :class:`FeatureSet` fields that depend on the users (see :func:`user_side`)."""
+
+    user_ids: IntArray
+    users: FloatArray
+    user_topics: FloatArray
+    liked_indptr: IndexArray
+    liked_posts: IndexArray
+    viewed_indptr: IndexArray
+    viewed_posts: IndexArray
+
+
+def user_side(
+    users: pl.DataFrame,
+    counts: FeedCounts,
+    encoders: Encoders,
+    prior: float,
+    post_ids: IntArray,
+    liked: pl.DataFrame,
+    viewed: pl.DataFrame,
+) -> UserSide:
+    """The user side of a feature set, as :class:`FeatureSet` fields: user ids, user rows, user x topic rows, and
+    the liked and viewed CSRs against ``post_ids``.
 
     The batch computes it for every user; ``refresh_user`` for one user on that user's rows of now, with the
     version's ``prior``, so both give the same numbers for the same rows.
@@ -377,13 +396,23 @@ def user_feature_arrays(
         counts: Feed aggregates of those users (other users' rows are ignored).
         encoders: Categorical codes.
         prior: The global like rate the user like rates are smoothed towards (:func:`global_like_rate`).
-
-    Returns:
-        (user ids, users x USER_FEATURES, users x topic codes x USER_TOPIC_FEATURES).
+        post_ids: Sorted post ids, the CSRs' columns.
+        liked: (user_id, post_id) pairs left out of scoring.
+        viewed: (user_id, post_id) pairs shown before.
     """
     frame = _user_frame(users, counts, encoders, prior)
     user_ids = frame[Col.USER_ID].to_numpy().astype(np.int32)
-    return user_ids, _matrix(frame, USER_FEATURES), _user_topic_array(user_ids, frame, counts, encoders)
+    liked_indptr, liked_posts = pairs_csr(user_ids, post_ids, liked)
+    viewed_indptr, viewed_posts = pairs_csr(user_ids, post_ids, viewed)
+    return UserSide(
+        user_ids=user_ids,
+        users=_matrix(frame, USER_FEATURES),
+        user_topics=_user_topic_array(user_ids, frame, counts, encoders),
+        liked_indptr=liked_indptr,
+        liked_posts=liked_posts,
+        viewed_indptr=viewed_indptr,
+        viewed_posts=viewed_posts,
+    )
 
 
 def build_features(
@@ -407,25 +436,16 @@ def build_features(
         viewed: (user_id, post_id) pairs shown before the cutoff; None = nothing shown.
     """
     prior = global_like_rate(counts)
-    user_ids, user_rows, user_topics = user_feature_arrays(users, counts, encoders, prior)
     post_frame = _post_frame(posts, text, counts, encoders, prior)
     post_ids = post_frame[Col.POST_ID].to_numpy().astype(np.int32)
-    indptr, liked_posts = pairs_csr(user_ids, post_ids, liked)
     shown = viewed if viewed is not None else pl.DataFrame(schema={Col.USER_ID: pl.Int32, Col.POST_ID: pl.Int32})
-    viewed_indptr, viewed_posts = pairs_csr(user_ids, post_ids, shown)
     return FeatureSet(
         cutoff=counts.cutoff,
-        user_ids=user_ids,
-        users=user_rows,
         post_ids=post_ids,
         posts=_matrix(post_frame, POST_FEATURES),
         post_topics=post_frame[Feature.TOPIC].to_numpy().astype(np.int64),
-        user_topics=user_topics,
-        liked_indptr=indptr,
-        liked_posts=liked_posts,
-        viewed_indptr=viewed_indptr,
-        viewed_posts=viewed_posts,
         like_prior=prior,
+        **user_side(users, counts, encoders, prior, post_ids, liked, shown),
     )
 
 

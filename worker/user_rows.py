@@ -3,8 +3,7 @@
 ``refresh_user`` rescores a user between refreshes. The user's side of the features (activity counts, the user x
 topic counts and rates, the posts already shown, the posts liked) comes from every feed row of the user up to now:
 one small query through the feed's ``user_id`` index, counted by :func:`batch.feed_counts.count_feed` and turned
-into features by the batch's own :func:`batch.features.user_feature_arrays` and :func:`batch.features.pairs_csr`,
-smoothed with the version's global like rate. The post side is global and stays the live version's.
+into features by the batch's own :func:`batch.features.user_side`, smoothed with the version's global like rate. The post side is global and stays the live version's.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from batch.extract import FEED_SCHEMA, USER_SCHEMA, copy_query
-from batch.features import Encoders, FeatureSet, pairs_csr, user_feature_arrays
+from batch.features import Encoders, FeatureSet, user_side
 from batch.feed_counts import FeedCounts, count_feed
 from common.columns import Action, Col, Table
 from common.errors import SourceUnavailableError, UnknownUserError, WorkerJobError
@@ -124,21 +123,12 @@ def user_features_now(
     if features.like_prior is None:
         raise WorkerJobError("the live version was staged without its like prior: run `postrec refresh --rescore` once")
     counts = count_user_rows(rows, features.cutoff)
-    user_ids, users, user_topics = user_feature_arrays(rows.user, counts, encoders, features.like_prior)
+    user_id = int(rows.user[Col.USER_ID][0])
     known_likes = pl.DataFrame(
-        {Col.USER_ID: [int(user_ids[0])] * len(liked_post_ids), Col.POST_ID: list(liked_post_ids)},
+        {Col.USER_ID: [user_id] * len(liked_post_ids), Col.POST_ID: list(liked_post_ids)},
         schema={Col.USER_ID: pl.Int32(), Col.POST_ID: pl.Int32()},
     )
     liked = pl.concat([_pairs(rows.feed, Action.LIKE), known_likes])
-    liked_indptr, liked_posts = pairs_csr(user_ids, features.post_ids, liked)
-    viewed_indptr, viewed_posts = pairs_csr(user_ids, features.post_ids, _pairs(rows.feed, Action.VIEW))
-    return replace(
-        features,
-        user_ids=user_ids,
-        users=users,
-        user_topics=user_topics,
-        liked_indptr=liked_indptr,
-        liked_posts=liked_posts,
-        viewed_indptr=viewed_indptr,
-        viewed_posts=viewed_posts,
-    )
+    viewed = _pairs(rows.feed, Action.VIEW)
+    side = user_side(rows.user, counts, encoders, features.like_prior, features.post_ids, liked, viewed)
+    return replace(features, **side)
