@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +48,9 @@ from common.columns import Action, Col, Table
 from common.keys import KeyLayout
 from common.payloads import VersionMeta
 from common.settings import Settings
+
+if TYPE_CHECKING:  # the world's truth is imported only when the oracle is asked for
+    from batch.world_truth import WorldTruth
 
 log = logging.getLogger(__name__)
 
@@ -146,31 +149,44 @@ def baseline_rankings(
         SEGMENT: lambda: baselines.segment_popular_ranking(likes, state.users, user_ids, post_ids, k),
         ALS: lambda: baselines.als_ranking(likes, user_ids, post_ids, k, seed),
     }
+    rankings = {name: make() for name, make in makers.items()}
     if with_oracle:
-        makers[ORACLE] = lambda: oracle_ranking(state, user_ids, post_ids, k, window, topic_level=False)
-        makers[TOPIC_ORACLE] = lambda: oracle_ranking(state, user_ids, post_ids, k, window, topic_level=True)
-    return {name: make() for name, make in makers.items()}
+        rankings |= oracle_rankings(state.engine, user_ids, post_ids, k, window)
+    return rankings
 
 
-def oracle_ranking(
-    state: BuildState,
+def oracle_rankings(
+    engine: Engine,
     user_ids: npt.NDArray[np.int64],
     post_ids: npt.NDArray[np.int64],
     k: int,
     window: tuple[datetime, datetime],
-    topic_level: bool,
-) -> npt.NDArray[np.int64]:
-    """Posts by the true probability of a like in the window, given what each user was shown before it.
-
-    With ``topic_level``, users' sub-topic tastes and interests are known only as their topic means.
-    """
+) -> dict[str, npt.NDArray[np.int64]]:
+    """The oracle's lists and the topic-level oracle's (users' sub-topic tastes and interests known only as their
+    topic means), from one read of the truth and of what each user was shown before the window."""
     from batch.world_store import load_truth
-    from batch.world_truth import oracle_scores, topic_level_truth
+    from batch.world_truth import topic_level_truth
 
-    truth = load_truth(state.engine)
-    if topic_level:
-        truth = topic_level_truth(truth)
-    seen = seen_before_mask(state.engine, user_ids, post_ids, window[0])
+    truth = load_truth(engine)
+    seen = seen_before_mask(engine, user_ids, post_ids, window[0])
+    return {
+        ORACLE: oracle_ranking(truth, seen, user_ids, post_ids, k, window),
+        TOPIC_ORACLE: oracle_ranking(topic_level_truth(truth), seen, user_ids, post_ids, k, window),
+    }
+
+
+def oracle_ranking(
+    truth: WorldTruth,
+    seen: npt.NDArray[np.bool_],
+    user_ids: npt.NDArray[np.int64],
+    post_ids: npt.NDArray[np.int64],
+    k: int,
+    window: tuple[datetime, datetime],
+) -> npt.NDArray[np.int64]:
+    """Posts by the true probability of a like in the window, given what each user was shown before it (``seen``,
+    users x posts)."""
+    from batch.world_truth import oracle_scores
+
     rows = []
     for start in range(0, user_ids.size, READ_BATCH):
         block = slice(start, start + READ_BATCH)

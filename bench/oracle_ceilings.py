@@ -24,13 +24,12 @@ import numpy.typing as npt
 import polars as pl
 
 from batch.baselines import popular_ranking
-from batch.evaluate import READ_BATCH, seen_before_mask
+from batch.evaluate import oracle_ranking, seen_before_mask
 from batch.extract import load_feed, load_posts
 from batch.holdout import Holdout, build_holdout
 from batch.metrics import gap_closure, hit_matrix, hitrate_per_user
-from batch.score import top_k
 from batch.world_store import load_truth
-from batch.world_truth import WorldTruth, oracle_scores, topic_level_truth
+from batch.world_truth import WorldTruth, topic_level_truth
 from common.columns import Action, Col
 from common.db import make_engine
 from common.settings import load_settings
@@ -71,21 +70,6 @@ def hitrate(served: npt.NDArray[np.int64], holdout: Holdout) -> float:
     return float(hitrate_per_user(hit_matrix(served, holdout.relevant)).mean())
 
 
-def oracle_lists(
-    truth: WorldTruth,
-    holdout: Holdout,
-    post_ids: npt.NDArray[np.int64],
-    seen: npt.NDArray[np.bool_],
-    window: tuple[datetime, datetime],
-) -> npt.NDArray[np.int64]:
-    rows = []
-    for start in range(0, holdout.user_ids.size, READ_BATCH):
-        block = slice(start, start + READ_BATCH)
-        scores = oracle_scores(truth, holdout.user_ids[block], post_ids, *window, seen_before=seen[block])
-        rows.append(post_ids[top_k(scores, LIMIT)])
-    return np.concatenate(rows)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--as-of", type=datetime.fromisoformat, default=datetime(2021, 12, 23))
@@ -103,7 +87,7 @@ def main() -> None:
     long_lists = popular_ranking(liked, holdout.user_ids, post_ids, LIMIT * 40)
     popular = hitrate(unliked_first(long_lists, holdout.user_ids, liked), holdout)
     results = {
-        name: hitrate(oracle_lists(known, holdout, post_ids, seen, window), holdout)
+        name: hitrate(oracle_ranking(known, seen, holdout.user_ids, post_ids, LIMIT, window), holdout)
         for name, known in knowledge_levels(load_truth(engine)).items()
     }
     ceiling = results["oracle (everything)"]

@@ -3,7 +3,8 @@
 ``refresh_user`` rescores a user between refreshes. The user's side of the features (activity counts, the user x
 topic counts and rates, the posts already shown, the posts liked) comes from every feed row of the user up to now:
 one small query through the feed's ``user_id`` index, counted by :func:`batch.feed_counts.count_feed` and turned
-into features by the batch's own :func:`batch.features.user_side`, smoothed with the version's global like rate. The post side is global and stays the live version's.
+into features by the batch's own :func:`batch.features.user_side`, smoothed with the version's global like rate.
+The post side is global and stays the live version's.
 """
 
 from __future__ import annotations
