@@ -27,7 +27,7 @@ from api.store import RECOMMEND_LUA
 from batch import baselines
 from batch.build import BuildOptions, BuildState, data_end, embedding_label, run_build, score_group, trained_models
 from batch.extract import copy_query, load_feed
-from batch.features import FEATURE_NAMES
+from batch.features import FEATURE_NAMES, pairs_csr
 from batch.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
 from batch.metrics import (
     bootstrap_interval,
@@ -207,11 +207,9 @@ def seen_before_mask(
     schema = {Col.USER_ID: pl.Int64(), Col.POST_ID: pl.Int64()}
     params = {"cutoff": cutoff, "users": user_ids.tolist()}
     pairs = copy_query(engine, sql, schema, params, reduce=pl.DataFrame.unique)
+    indptr, cols = pairs_csr(user_ids.astype(np.int32), post_ids.astype(np.int32), pairs)
     seen = np.zeros((user_ids.size, post_ids.size), dtype=bool)
-    rows = np.searchsorted(user_ids, pairs[Col.USER_ID].to_numpy())
-    cols = np.searchsorted(post_ids, pairs[Col.POST_ID].to_numpy())
-    known = (cols < post_ids.size) & (post_ids[np.minimum(cols, post_ids.size - 1)] == pairs[Col.POST_ID].to_numpy())
-    seen[rows[known], cols[known]] = True
+    seen[np.repeat(np.arange(user_ids.size), np.diff(indptr)), cols] = True
     return seen
 
 
