@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import msgspec
+import numpy as np
 
 from batch.embed import EmbeddingInfo
-from batch.embed_features import EmbeddingFeatureSet, UserPostSpace
+from batch.embed_features import EmbeddingFeatureSet, UserPostSpace, take_rows
 from worker.shards import Arrays
 
 
@@ -37,8 +38,9 @@ def extra_user_arrays(extra: EmbeddingFeatureSet, first_user: int, last_user: in
     """Each space's vectors of the users with ids in ``first_user..last_user`` (one shard)."""
     arrays: Arrays = {}
     for index, space in enumerate(extra.spaces):
-        rows = (space.user_ids >= first_user) & (space.user_ids <= last_user)
-        arrays[f"{index}:user_ids"], arrays[f"{index}:user_vectors"] = space.user_ids[rows], space.user_vectors[rows]
+        rows = np.flatnonzero((space.user_ids >= first_user) & (space.user_ids <= last_user))
+        arrays[f"{index}:user_ids"] = space.user_ids[rows]
+        arrays[f"{index}:user_vectors"] = take_rows(space.user_vectors, rows)
     return arrays
 
 

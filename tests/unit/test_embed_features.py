@@ -13,6 +13,7 @@ from batch.embed import EmbeddingInfo, PostEmbeddings
 from batch.embed_features import (
     EmbedFeature,
     EmbedParams,
+    PostMixtures,
     UserPostSpace,
     als_space,
     build_embedding_features,
@@ -74,6 +75,21 @@ def test_taste_is_the_time_decayed_mean_of_liked_posts() -> None:
     # Weights 0.25 and 0.5: taste along (1, 2) / sqrt(5).
     np.testing.assert_allclose(space.user_rows([10])[0], np.array([1.0, 2.0]) / math.sqrt(5), rtol=1e-6)
     np.testing.assert_allclose(space.score_block([10]), [[1 / math.sqrt(5), 2 / math.sqrt(5), 2.2 / math.sqrt(5)]])
+
+
+def test_tastes_asked_for_in_blocks_are_the_rows_of_the_whole_taste_matrix() -> None:
+    rng = np.random.default_rng(3)
+    catalog = embeddings(rng.normal(size=(40, 8)).tolist())
+    rows = [(int(u), int(p), CUTOFF - timedelta(hours=int(h))) for u, p, h in rng.integers(1, 40, size=(300, 3))]
+    space = taste_space(likes(rows), catalog, CUTOFF)
+    assert isinstance(space.user_vectors, PostMixtures)
+
+    whole = space.user_vectors.take(np.arange(space.user_ids.size))
+    block = space.user_rows(space.user_ids[[5, 0, 17]])
+
+    np.testing.assert_array_equal(block, whole[[5, 0, 17]])
+    np.testing.assert_allclose(np.linalg.norm(whole, axis=1), 1.0, rtol=1e-5)
+    assert space.user_vectors.shape == whole.shape == (space.user_ids.size, 8)
 
 
 @pytest.mark.parametrize(("half_life", "closer_to"), [(1.0, 2), (10_000.0, 1)])
