@@ -14,6 +14,7 @@ failure in any earlier step (PostgreSQL unreachable, invalid data, a crash) leav
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -36,26 +37,24 @@ from batch.artifacts import Artifact, MissingArtifactError, latest_artifact_path
 from batch.embed import EmbeddingInfo, embed_posts, embedding_cache_dir
 from batch.embed_features import EmbeddingFeatureSet, EmbedParams, build_embedding_features
 from batch.extract import load_feed, load_posts, load_users
-from batch.features import FEATURE_NAMES, Encoders, FeatureSet, build_features, fit_encoders, text_stats
+from batch.features import FEATURE_NAMES, Encoders, FeatureSet, build_features, fit_encoders, sorted_ids, text_stats
 from batch.feed_counts import FeedCounts, load_feed_counts
 from batch.publish import Release, new_version_id, publish_release, utc_now
 from batch.samples import (
     SAMPLE_BASE,
     count_window_views,
-    load_first_views,
-    load_seen_pairs,
     load_window_views,
-    shown_before,
     window_samples,
 )
 from batch.score import TopK, merge_top, popular_order, score_users
-from batch.train import LabelledSet, TrainParams, Windows, evaluate, fit_model, plan_windows
+from batch.train import LabelledSet, TrainParams, Windows, calibration, evaluate, fit_model, plan_windows
 from batch.validate import validate_source
+from batch.viewed import load_viewed
 from common.ab import CONTROL, TEST, assign_group
 from common.columns import Action, Col, Table
 from common.errors import ArtifactMismatchError, SourceUnavailableError, StoreUnavailableError
 from common.keys import KeyLayout
-from common.logs import peak_rss_mb, rss_mb
+from common.logs import peak_rss_mb, release_free_heap, rss_mb
 from common.payloads import VersionMeta
 from common.settings import Settings
 
@@ -113,6 +112,8 @@ class BuildState:
     rankings: TopK | None = None
     previous: str | None = None
     embed_params: EmbedParams = field(default_factory=EmbedParams)
+    sample_rows: dict[str, int] = field(default_factory=dict)
+    calibration: list[tuple[float, float]] = field(default_factory=list)
 
 
 Step = Callable[[BuildState], int]
@@ -147,6 +148,7 @@ def run_steps(state: BuildState, steps: Sequence[tuple[str, Step]]) -> BuildStat
         started = time.perf_counter()
         rows = step(state)
         seconds = time.perf_counter() - started
+        release_free_heap()
         log.info("step %s: rows=%d seconds=%.2f rss_mb=%.0f peak_mb=%.0f", name, rows, seconds, rss_mb(), peak_rss_mb())
     return state
 
@@ -189,10 +191,12 @@ def _feature_sets(state: BuildState, cutoffs: dict[str, datetime]) -> int:
     assert state.encoders is not None  # noqa: S101 - set by the step before
     text = text_stats(state.posts)
     counts: list[FeedCounts] = load_feed_counts(state.engine, list(cutoffs.values()))
-    first_views = load_first_views(state.engine, max(cutoffs.values()))
+    user_ids, post_ids = sorted_ids(state.users, Col.USER_ID), sorted_ids(state.posts, Col.POST_ID)
+    viewed = load_viewed(state.engine, user_ids, post_ids, list(cutoffs.values()))
     for (name, cutoff), count in zip(cutoffs.items(), counts, strict=True):
-        likes, viewed = _likes_before(state, cutoff), shown_before(first_views, cutoff)
-        state.features[name] = build_features(state.users, state.posts, text, count, likes, state.encoders, viewed)
+        shown = viewed.pop(0)
+        likes = _likes_before(state, cutoff)
+        state.features[name] = build_features(state.users, state.posts, text, count, likes, state.encoders, shown)
     return sum(count.user_topics.height for count in counts)
 
 
@@ -239,13 +243,15 @@ def step_samples(state: BuildState) -> int:
     views = count_window_views(state.engine, windows.label_start, windows.valid_start)
     per_mille = sample_per_mille(views, EXPECTED_LIKE_RATE, params)
     label_views = load_window_views(state.engine, windows.label_start, windows.valid_start, per_mille, params.seed)
-    seen = load_seen_pairs(state.engine, windows.valid_start, per_mille, params.seed)
+    # Shown before the end of a window = shown before the cutoff of the next feature set.
+    seen_by_valid, seen_by_end = state.features["valid"].was_shown, state.features["score"].was_shown
     post_ids = state.features["train"].post_ids
-    train = window_samples(label_views, seen, post_ids, params.unseen_per_positive, params.seed)
+    train = window_samples(label_views, seen_by_valid, post_ids, params.unseen_per_positive, params.seed)
     valid_views = load_window_views(state.engine, windows.valid_start, windows.as_of, per_mille, params.seed)
-    valid = window_samples(valid_views, seen.clear(), post_ids, SHOWN_ONLY, params.seed)
+    valid = window_samples(valid_views, seen_by_end, post_ids, SHOWN_ONLY, params.seed)
     state.train_set = LabelledSet(state.features["train"], train)
     state.valid_set = LabelledSet(state.features["valid"], valid)
+    state.sample_rows = {"train_rows": train.height, "valid_rows": valid.height}
     log.info("samples: user_per_mille=%d train_rows=%d valid_rows=%d", per_mille, train.height, valid.height)
     return train.height + valid.height
 
@@ -277,15 +283,25 @@ def step_evaluate(state: BuildState) -> int:
         metrics = evaluate(model, valid, window_likes, state.options.params)
         prefix = "test_" if name == TEST else ""
         state.metrics |= {f"{prefix}{metric}": value for metric, value in metrics.items()}
+    if state.model is not None:
+        state.calibration = calibration(state.model, state.valid_set)
     log.info("validation: %s", " ".join(f"{name}={value:.4f}" for name, value in state.metrics.items()))
     return int(state.metrics.get("valid_rows", state.metrics.get("test_valid_rows", 0)))
 
 
+def step_release(state: BuildState) -> int:
+    """Drop what only training and validation read (their feature sets and rows), so scoring starts lighter."""
+    dropped = [name for name in state.features if name != "score"]
+    for name in dropped:
+        del state.features[name]
+        state.embeddings.pop(name, None)
+    state.train_set = state.valid_set = None
+    gc.collect()
+    return len(dropped)
+
+
 def _row_counts(state: BuildState) -> dict[str, int]:
-    counts = {"users": state.users.height, "posts": state.posts.height, "likes": state.likes.height}
-    if state.train_set is not None and state.valid_set is not None:
-        counts |= {"train_rows": state.train_set.samples.height, "valid_rows": state.valid_set.samples.height}
-    return counts
+    return {"users": state.users.height, "posts": state.posts.height, "likes": state.likes.height} | state.sample_rows
 
 
 def step_save(state: BuildState) -> int:
@@ -404,6 +420,7 @@ TRAIN_STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("samples", step_samples),
     ("train", step_train),
     ("evaluate", step_evaluate),
+    ("release", step_release),
 )
 
 BUILD_STEPS: Final[tuple[tuple[str, Step], ...]] = (

@@ -42,7 +42,6 @@ from batch.metrics import (
 from batch.publish import Release, new_version_id, publish_release, utc_now
 from batch.report import EvaluationReport, RecommenderScore, write_report
 from batch.score import NO_POST, TopK, top_k
-from batch.train import sample_matrix
 from common.ab import CONTROL, TEST
 from common.columns import Action, Col, Table
 from common.keys import KeyLayout
@@ -302,7 +301,7 @@ def _report(
         posts=state.posts.height,
         scores=sorted(scores, key=lambda s: s.hitrate),
         feature_importance=_importance(state),
-        calibration=calibration(state),
+        calibration=state.calibration,
         notes=_notes(options, state),
     )
 
@@ -342,16 +341,6 @@ def _importance(state: BuildState) -> dict[str, float]:
         return {}
     values = state.model.get_feature_importance()
     return {name: float(value) for name, value in zip(FEATURE_NAMES, values, strict=True)}
-
-
-def calibration(state: BuildState, bins: int = 10) -> list[tuple[float, float]]:
-    """Mean predicted like probability against the observed like rate, by decile of prediction (validation)."""
-    if state.model is None or state.valid_set is None or state.valid_set.samples.height < bins:
-        return []
-    matrix, labels = sample_matrix(state.valid_set)
-    predicted = state.model.predict(matrix, prediction_type="Probability")[:, 1]
-    order = np.argsort(predicted, kind="stable")
-    return [(float(predicted[part].mean()), float(labels[part].mean())) for part in np.array_split(order, bins)]
 
 
 def _notes(options: EvaluateOptions, state: BuildState) -> list[str]:

@@ -47,17 +47,21 @@ CHUNK_BYTES = 64 * 2**20
 ChunkReducer = Callable[[pl.DataFrame], pl.DataFrame]
 
 
-class _CsvChunkParser(io.RawIOBase):
-    """A write-only stream for ``copy_expert`` that parses complete CSV lines into frames every few MB."""
+# Receives every parsed chunk of a streamed result, in order.
+ChunkConsumer = Callable[[pl.DataFrame], None]
 
-    def __init__(self, schema: Mapping[str, pl.DataType], chunk_bytes: int, reduce: ChunkReducer | None) -> None:
+
+class _CsvChunkParser(io.RawIOBase):
+    """A write-only stream for ``copy_expert`` that parses complete CSV lines into frames every few MB and hands
+    each to ``consume``."""
+
+    def __init__(self, schema: Mapping[str, pl.DataType], chunk_bytes: int, consume: ChunkConsumer) -> None:
         super().__init__()
         self._schema = dict(schema)
         self._chunk_bytes = chunk_bytes
-        self._reduce = reduce
+        self._consume = consume
         self._pending: list[bytes] = []
         self._pending_size = 0
-        self.frames: list[pl.DataFrame] = []
 
     def writable(self) -> bool:
         return True
@@ -70,14 +74,10 @@ class _CsvChunkParser(io.RawIOBase):
             self._parse_complete_lines()
         return len(chunk)
 
-    def finish(self) -> pl.DataFrame:
-        """Parse what is left and return all rows as one frame."""
+    def finish(self) -> None:
+        """Parse what is left."""
         self._parse(b"".join(self._pending))
         self._pending, self._pending_size = [], 0
-        if not self.frames:
-            return pl.DataFrame(schema=self._schema)
-        whole = pl.concat(self.frames, rechunk=True)
-        return whole if self._reduce is None else self._reduce(whole)
 
     def _parse_complete_lines(self) -> None:
         text = b"".join(self._pending)
@@ -87,8 +87,7 @@ class _CsvChunkParser(io.RawIOBase):
 
     def _parse(self, text: bytes) -> None:
         if text:
-            frame = _read_csv(text, self._schema)
-            self.frames.append(frame if self._reduce is None else self._reduce(frame))
+            self._consume(_read_csv(text, self._schema))
 
 
 def _read_csv(text: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
@@ -126,7 +125,33 @@ def copy_query(
         reduce: Applied to each parsed chunk and to their concatenation; must be associative (unique, a
             group-by with min/max/sum), since the final call sees the chunks' reduced rows together.
     """
-    parser = _CsvChunkParser(schema, chunk_bytes, reduce)
+    frames: list[pl.DataFrame] = []
+
+    def keep(frame: pl.DataFrame) -> None:
+        frames.append(frame if reduce is None else reduce(frame))
+
+    copy_chunks(engine, sql, schema, keep, params, chunk_bytes)
+    if not frames:
+        return pl.DataFrame(schema=dict(schema))
+    whole = pl.concat(frames, rechunk=True)
+    frames.clear()
+    return whole if reduce is None else reduce(whole)
+
+
+def copy_chunks(
+    engine: Engine,
+    sql: str,
+    schema: Mapping[str, pl.DataType],
+    consume: ChunkConsumer,
+    params: Mapping[str, Any] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> None:
+    """Run a SELECT through ``COPY (...) TO STDOUT`` and hand its rows to ``consume`` chunk by chunk, as typed
+    frames of about ``chunk_bytes`` of CSV each, for results too large to hold as one frame.
+
+    Args: as :func:`copy_query`, with ``consume`` called once per chunk, in order.
+    """
+    parser = _CsvChunkParser(schema, chunk_bytes, consume)
     raw = engine.raw_connection()
     try:
         connection: psycopg2.extensions.connection = raw.driver_connection
@@ -135,7 +160,7 @@ def copy_query(
             cursor.copy_expert(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)", parser)
     finally:
         raw.close()
-    return parser.finish()
+    parser.finish()
 
 
 def _timed_copy(

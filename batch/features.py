@@ -21,13 +21,21 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from batch.feed_counts import Agg, FeedCounts
+from batch.positions import (
+    BoolArray,
+    Csr,
+    IndexArray,
+    PositionArray,
+    csr_contains,
+    csr_entries,
+    position_dtype,
+    positions_or_last,
+)
 from common.columns import Col
 from common.errors import ArtifactMismatchError
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
-IndexArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 # Pseudo-counts of the smoothed like rates: a rate from few views is pulled towards its parent's rate.
 POST_PRIOR_VIEWS: Final = 50.0
@@ -287,9 +295,9 @@ class FeatureSet:
     post_topics: IndexArray
     user_topics: FloatArray
     liked_indptr: IndexArray
-    liked_posts: IndexArray
+    liked_posts: PositionArray
     viewed_indptr: IndexArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    viewed_posts: IndexArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    viewed_posts: PositionArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     like_prior: float | None = None
 
     def user_positions(self, user_ids: npt.ArrayLike) -> IndexArray:
@@ -299,6 +307,13 @@ class FeatureSet:
     def post_positions(self, post_ids: npt.ArrayLike) -> IndexArray:
         """Row positions of the given post ids; unknown ids raise ``KeyError``."""
         return _positions(self.post_ids, np.asarray(post_ids), "post")
+
+    def was_shown(self, user_ids: npt.NDArray[np.int32], post_ids: npt.NDArray[np.int32]) -> BoolArray:
+        """Whether each (user id, post id) was shown before the cutoff; False for ids outside the set."""
+        users, known = positions_or_last(self.user_ids, user_ids)
+        posts, known_post = positions_or_last(self.post_ids, post_ids)
+        shown = csr_contains(self.viewed_indptr, self.viewed_posts, self.post_ids.size, users, posts)
+        return shown & known & known_post
 
 
 def _positions(sorted_ids: IntArray, wanted: npt.NDArray[np.generic], what: str) -> IndexArray:
@@ -325,7 +340,7 @@ def _user_topic_array(user_ids: IntArray, users: pl.DataFrame, counts: FeedCount
     return np.ascontiguousarray(np.stack([views, likes, rate, views / user_views], axis=2), dtype=np.float32)
 
 
-def pairs_csr(user_ids: IntArray, post_ids: IntArray, pairs: pl.DataFrame) -> tuple[IndexArray, IndexArray]:
+def pairs_csr(user_ids: IntArray, post_ids: IntArray, pairs: pl.DataFrame) -> Csr:
     """CSR (row pointers, sorted post positions per user) of (user_id, post_id) pairs; unknown ids and repeats are
     dropped.
 
@@ -341,8 +356,8 @@ def pairs_csr(user_ids: IntArray, post_ids: IntArray, pairs: pl.DataFrame) -> tu
     if pairs[Col.USER_ID].null_count() or pairs[Col.POST_ID].null_count():
         pairs = pairs.drop_nulls([Col.USER_ID, Col.POST_ID])
     n_posts = max(post_ids.size, 1)
-    keys, known = _positions_or_last(user_ids, pairs[Col.USER_ID].to_numpy())
-    cols, known_post = _positions_or_last(post_ids, pairs[Col.POST_ID].to_numpy())
+    keys, known = positions_or_last(user_ids, pairs[Col.USER_ID].to_numpy())
+    cols, known_post = positions_or_last(post_ids, pairs[Col.POST_ID].to_numpy())
     known &= known_post
     del known_post
     keys *= n_posts
@@ -352,16 +367,7 @@ def pairs_csr(user_ids: IntArray, post_ids: IntArray, pairs: pl.DataFrame) -> tu
     del keys, known
     indptr = np.zeros(user_ids.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(unique_keys // n_posts, minlength=user_ids.size), out=indptr[1:])
-    return indptr, unique_keys % n_posts
-
-
-def _positions_or_last(sorted_ids: IntArray, wanted: npt.NDArray[np.generic]) -> tuple[IndexArray, BoolArray]:
-    """Position of each wanted id in ``sorted_ids`` (int64) and whether it is there at all."""
-    if sorted_ids.size == 0:
-        return np.zeros(wanted.size, dtype=np.int64), np.zeros(wanted.size, dtype=bool)
-    positions = np.searchsorted(sorted_ids, wanted).astype(np.int64, copy=False)
-    np.minimum(positions, sorted_ids.size - 1, out=positions)
-    return positions, sorted_ids[positions] == wanted
+    return indptr, (unique_keys % n_posts).astype(position_dtype(n_posts))
 
 
 class UserSide(TypedDict):
@@ -371,9 +377,9 @@ class UserSide(TypedDict):
     users: FloatArray
     user_topics: FloatArray
     liked_indptr: IndexArray
-    liked_posts: IndexArray
+    liked_posts: PositionArray
     viewed_indptr: IndexArray
-    viewed_posts: IndexArray
+    viewed_posts: PositionArray
 
 
 def user_side(
@@ -383,7 +389,7 @@ def user_side(
     prior: float,
     post_ids: IntArray,
     liked: pl.DataFrame,
-    viewed: pl.DataFrame,
+    viewed: pl.DataFrame | Csr,
 ) -> UserSide:
     """The user side of a feature set, as :class:`FeatureSet` fields: user ids, user rows, user x topic rows, and
     the liked and viewed CSRs against ``post_ids``.
@@ -398,12 +404,13 @@ def user_side(
         prior: The global like rate the user like rates are smoothed towards (:func:`global_like_rate`).
         post_ids: Sorted post ids, the CSRs' columns.
         liked: (user_id, post_id) pairs left out of scoring.
-        viewed: (user_id, post_id) pairs shown before.
+        viewed: (user_id, post_id) pairs shown before, or their CSR against the users sorted by id and
+            ``post_ids`` (as :func:`batch.viewed.load_viewed` builds it).
     """
     frame = _user_frame(users, counts, encoders, prior)
     user_ids = frame[Col.USER_ID].to_numpy().astype(np.int32)
     liked_indptr, liked_posts = pairs_csr(user_ids, post_ids, liked)
-    viewed_indptr, viewed_posts = pairs_csr(user_ids, post_ids, viewed)
+    viewed_indptr, viewed_posts = _viewed_csr(user_ids, post_ids, viewed)
     return UserSide(
         user_ids=user_ids,
         users=_matrix(frame, USER_FEATURES),
@@ -415,6 +422,19 @@ def user_side(
     )
 
 
+def _viewed_csr(user_ids: IntArray, post_ids: IntArray, viewed: pl.DataFrame | Csr) -> Csr:
+    if isinstance(viewed, pl.DataFrame):
+        return pairs_csr(user_ids, post_ids, viewed)
+    if viewed[0].size != user_ids.size + 1:
+        raise ValueError(f"the viewed CSR has {viewed[0].size - 1} rows for {user_ids.size} users")
+    return viewed
+
+
+def sorted_ids(frame: pl.DataFrame, column: str) -> IntArray:
+    """The ids of ``column`` sorted, as int32: the row order of a feature set's user or post arrays."""
+    return np.sort(frame[column].to_numpy()).astype(np.int32)
+
+
 def build_features(
     users: pl.DataFrame,
     posts: pl.DataFrame,
@@ -422,7 +442,7 @@ def build_features(
     counts: FeedCounts,
     liked: pl.DataFrame,
     encoders: Encoders,
-    viewed: pl.DataFrame | None = None,
+    viewed: pl.DataFrame | Csr | None = None,
 ) -> FeatureSet:
     """Assemble the feature arrays for ``counts.cutoff``.
 
@@ -433,7 +453,8 @@ def build_features(
         counts: Feed aggregates before the cutoff.
         liked: (user_id, post_id) pairs liked before the cutoff, left out of scoring.
         encoders: Categorical codes, from :func:`fit_encoders` or a saved artifact.
-        viewed: (user_id, post_id) pairs shown before the cutoff; None = nothing shown.
+        viewed: (user_id, post_id) pairs shown before the cutoff, or their CSR (see :func:`user_side`); None =
+            nothing shown.
     """
     prior = global_like_rate(counts)
     post_frame = _post_frame(posts, text, counts, encoders, prior)
@@ -478,29 +499,11 @@ TIME_SLICE: Final = slice(USER_TOPIC_SLICE.stop, USER_TOPIC_SLICE.stop + len(TIM
 VIEWED_COLUMN: Final = FEATURE_NAMES.index(Feature.VIEWED_BEFORE)
 
 
-def csr_entries(indptr: IndexArray, indices: IndexArray, users: IndexArray) -> tuple[IndexArray, IndexArray]:
-    """(row in ``users``, column) of every entry of the given users' CSR rows; an empty ``indptr`` has none."""
-    if indptr.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    starts, ends = indptr[users], indptr[users + 1]
-    lengths = ends - starts
-    rows = np.repeat(np.arange(users.size), lengths)
-    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return rows, indices[np.repeat(starts, lengths) + offsets]
-
-
 def viewed_flags(features: FeatureSet, users: IndexArray, posts: IndexArray) -> FloatArray:
     """1.0 where the (user position, post position) pair was shown before the cutoff, else 0.0."""
-    if features.viewed_indptr.size == 0:
-        return np.zeros(users.size, dtype=np.float32)
-    lengths = np.diff(features.viewed_indptr)
-    n_posts = max(features.post_ids.size, 1)
-    # Row-major keys of the CSR are sorted (posts are sorted within each user), so one binary search finds a pair.
-    keys = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths) * n_posts + features.viewed_posts
-    wanted = users.astype(np.int64) * n_posts + posts
-    found = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
-    hits = (keys[found] == wanted) if keys.size else np.zeros(wanted.size, dtype=bool)
-    return hits.astype(np.float32)
+    return csr_contains(features.viewed_indptr, features.viewed_posts, features.post_ids.size, users, posts).astype(
+        np.float32
+    )
 
 
 def pair_matrix(

@@ -7,6 +7,7 @@ How many never-shown posts join per liked one is the ``unseen_per_positive`` par
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
@@ -43,7 +44,9 @@ VIEW_SCHEMA: Final = {
     Col.POST_ID: pl.Int32(),
     Col.TARGET: pl.Int8(),
 }
-PAIR_SCHEMA: Final = {Col.USER_ID: pl.Int32(), Col.POST_ID: pl.Int32()}
+# (user ids, post ids) -> whether each pair was shown before the end of the window, e.g. ``FeatureSet.was_shown``
+# of the feature set cut at the window's end.
+SeenTest = Callable[[npt.NDArray[np.int32], npt.NDArray[np.int32]], npt.NDArray[np.bool_]]
 
 
 def user_sample_expr(per_mille: int, seed: int) -> pl.Expr:
@@ -65,46 +68,6 @@ def load_window_views(engine: Engine, start: datetime, end: datetime, per_mille:
     )
     params = {"start": start, "end": end, "per_mille": per_mille, "seed": seed}
     return copy_query(engine, sql, VIEW_SCHEMA, params)
-
-
-def _distinct_pairs(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.unique()
-
-
-def load_seen_pairs(engine: Engine, end: datetime, per_mille: int, seed: int) -> pl.DataFrame:
-    """Distinct (user_id, post_id) shown to sampled users before ``end``.
-
-    The rows are made distinct here, chunk by chunk, not by a ``SELECT DISTINCT``: PostgreSQL cannot estimate the
-    groups of the sampling filter, and with a default ``work_mem`` its under-sized hash aggregate ran for tens of
-    minutes at medium scale, where polars takes a second.
-    """
-    sql = (
-        f"SELECT f.{Col.USER_ID}, f.{Col.POST_ID} FROM {Table.FEED} f"
-        f' WHERE f."{Col.TIMESTAMP}" < %(end)s AND {_user_sample_sql("f")}'
-    )
-    params = {"end": end, "per_mille": per_mille, "seed": seed}
-    return copy_query(engine, sql, PAIR_SCHEMA, params, reduce=_distinct_pairs)
-
-
-FIRST_VIEW_SCHEMA: Final = {Col.USER_ID: pl.Int32(), Col.POST_ID: pl.Int32(), Col.TIMESTAMP: pl.Datetime("us")}
-
-
-def load_first_views(engine: Engine, end: datetime) -> pl.DataFrame:
-    """(user_id, post_id, time of the first view) of every pair shown before ``end``, all users.
-
-    One pass serves every cutoff up to ``end``: the pairs shown before a cutoff are those first shown before it.
-    """
-    sql = (
-        f'SELECT f.{Col.USER_ID}, f.{Col.POST_ID}, min(f."{Col.TIMESTAMP}") FROM {Table.FEED} f'
-        f""" WHERE f."{Col.TIMESTAMP}" < %(end)s AND f.{Col.ACTION} = '{Action.VIEW}'"""
-        f" GROUP BY f.{Col.USER_ID}, f.{Col.POST_ID}"
-    )
-    return copy_query(engine, sql, FIRST_VIEW_SCHEMA, {"end": end})
-
-
-def shown_before(first_views: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
-    """(user_id, post_id) first shown strictly before the cutoff."""
-    return first_views.filter(pl.col(Col.TIMESTAMP) < cutoff).select(Col.USER_ID, Col.POST_ID)
 
 
 def count_window_views(engine: Engine, start: datetime, end: datetime) -> int:
@@ -130,17 +93,25 @@ def shown_samples(views: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _draws(shown: pl.DataFrame, per_positive: float) -> pl.DataFrame:
-    per_user = shown.group_by(Col.USER_ID).agg(
-        (pl.col(Sample.LABEL).cast(pl.Float64).sum() * per_positive).round().cast(pl.Int64).alias("need"),
-        pl.col(Col.TIMESTAMP).sort().alias("times"),
+def _draws(shown: pl.DataFrame, per_positive: float) -> tuple[pl.DataFrame, pl.Series]:
+    """Per user with a like: never-shown rows needed, and where its shown rows' times start in the returned times
+    (sorted by user, then time) and how many there are."""
+    ordered = shown.select(Col.USER_ID, Col.TIMESTAMP, Sample.LABEL).sort(Col.USER_ID, Col.TIMESTAMP)
+    per_user = (
+        ordered.with_row_index("start")
+        .group_by(Col.USER_ID)
+        .agg(
+            (pl.col(Sample.LABEL).cast(pl.Float64).sum() * per_positive).round().cast(pl.Int64).alias("need"),
+            pl.col("start").first().cast(pl.Int64),
+            pl.len().cast(pl.Int64).alias("views"),
+        )
     )
-    return per_user.filter(pl.col("need") > 0).sort(Col.USER_ID)
+    return per_user.filter(pl.col("need") > 0).sort(Col.USER_ID), ordered[Col.TIMESTAMP]
 
 
 def unseen_samples(
     shown: pl.DataFrame,
-    seen: pl.DataFrame,
+    was_seen: SeenTest,
     post_ids: npt.NDArray[np.int32],
     per_positive: float,
     seed: int,
@@ -151,36 +122,32 @@ def unseen_samples(
 
     Args:
         shown: :func:`shown_samples` of the window.
-        seen: (user_id, post_id) shown to the user before the window's end, window included.
+        was_seen: Whether a (user, post) was shown before the window's end, window included.
         post_ids: The catalog.
         per_positive: Never-shown negatives per positive; 0 trains on shown posts alone.
         seed: Random seed of the draw.
     """
-    draws = _draws(shown, per_positive)
+    draws, times = _draws(shown, per_positive)
     if draws.height == 0 or post_ids.size == 0:
         return pl.DataFrame(schema=SAMPLE_SCHEMA)
     rng = np.random.default_rng(seed)
     # Draw twice what is needed (plus a few), then drop seen posts and repeats: most of a catalog is unseen.
     counts = draws["need"].to_numpy() * 2 + 4
-    candidates = pl.DataFrame(
-        {
-            Col.USER_ID: np.repeat(draws[Col.USER_ID].to_numpy(), counts),
-            Col.POST_ID: rng.choice(post_ids, size=int(counts.sum())).astype(np.int32),
-        }
-    )
+    users = np.repeat(draws[Col.USER_ID].to_numpy(), counts).astype(np.int32)
+    posts = rng.choice(post_ids, size=int(counts.sum())).astype(np.int32)
+    fresh = ~was_seen(users, posts)
     kept = (
-        candidates.unique(maintain_order=True)
-        .join(seen.select(Col.USER_ID, Col.POST_ID), on=[Col.USER_ID, Col.POST_ID], how="anti")
-        .join(shown.select(Col.USER_ID, Col.POST_ID), on=[Col.USER_ID, Col.POST_ID], how="anti")
-        .join(draws, on=Col.USER_ID)
+        pl.DataFrame({Col.USER_ID: users[fresh], Col.POST_ID: posts[fresh]})
+        .unique(maintain_order=True)
+        .join(shown.select(Col.USER_ID, Col.POST_ID), on=[Col.USER_ID, Col.POST_ID], how="anti", maintain_order="left")
+        .join(draws, on=Col.USER_ID, maintain_order="left")
         .filter(pl.int_range(pl.len()).over(Col.USER_ID) < pl.col("need"))
     )
-    kept = kept.with_columns(pl.Series("pick", rng.random(kept.height)))
-    time_index = (pl.col("pick") * pl.col("times").list.len()).floor().cast(pl.Int64)
-    return kept.with_columns(pl.col("times").list.get(time_index).alias(Col.TIMESTAMP)).select(
+    pick = (rng.random(kept.height) * kept["views"].to_numpy()).astype(np.int64)
+    return kept.select(
         pl.col(Col.USER_ID),
         pl.col(Col.POST_ID),
-        pl.col(Col.TIMESTAMP),
+        times.gather(kept["start"].to_numpy() + pick).alias(Col.TIMESTAMP),
         pl.lit(0, pl.Int8).alias(Sample.LABEL),
         pl.lit(0, pl.Int8).alias(Sample.SHOWN),
     )
@@ -188,12 +155,12 @@ def unseen_samples(
 
 def window_samples(
     views: pl.DataFrame,
-    seen: pl.DataFrame,
+    was_seen: SeenTest,
     post_ids: npt.NDArray[np.int32],
     per_positive: float,
     seed: int,
 ) -> pl.DataFrame:
     """Shown rows and never-shown negatives of one window, sorted by user and post."""
     shown = shown_samples(views)
-    unseen = unseen_samples(shown, seen, post_ids, per_positive, seed)
+    unseen = unseen_samples(shown, was_seen, post_ids, per_positive, seed)
     return pl.concat([shown, unseen]).sort(Col.USER_ID, Col.POST_ID, Sample.SHOWN)

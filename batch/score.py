@@ -22,13 +22,12 @@ from batch.features import (
     POST_FEATURES,
     Feature,
     FeatureSet,
-    IndexArray,
     IntArray,
     block_matrix,
-    csr_entries,
     moment_features,
     serving_moment,
 )
+from batch.positions import IndexArray, csr_entries
 from common.logs import progress
 
 log = logging.getLogger(__name__)

@@ -136,6 +136,17 @@ def fit_model(train: LabelledSet, params: TrainParams) -> catboost.CatBoostClass
     return model
 
 
+def calibration(model: catboost.CatBoost, valid: LabelledSet, bins: int = 10) -> list[tuple[float, float]]:
+    """Mean predicted like probability against the observed like rate, by decile of prediction; empty when the
+    rows are fewer than the bins."""
+    if valid.samples.height < bins:
+        return []
+    matrix, labels = sample_matrix(valid)
+    predicted = model.predict(matrix, prediction_type="Probability")[:, 1]
+    order = np.argsort(predicted, kind="stable")
+    return [(float(predicted[part].mean()), float(labels[part].mean())) for part in np.array_split(order, bins)]
+
+
 def hitrate(recommended: npt.NDArray[np.int32], user_ids: npt.NDArray[np.int32], window_likes: pl.DataFrame) -> float:
     """Share of users with any of their recommended posts liked in the window."""
     liked = window_likes.group_by(Col.USER_ID).agg(pl.col(Col.POST_ID).unique())

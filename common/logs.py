@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import resource
 import sys
@@ -32,6 +33,21 @@ def rss_mb() -> float:
 def peak_rss_mb() -> float:
     """The highest resident memory of this process so far, in MiB (Linux reports it in KiB)."""
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 2**10
+
+
+def release_free_heap() -> None:
+    """Hand memory freed on the C heap back to the operating system (glibc only; elsewhere a no-op).
+
+    glibc keeps freed blocks for reuse, so after a step that allocated and freed a lot (torch's activations when
+    embedding, numpy temporaries) the process would carry that high-water mark into every later step.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def progress(items: Iterable[T], total: int, label: str, logger: logging.Logger, every_s: float = 5.0) -> Iterator[T]:

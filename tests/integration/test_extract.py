@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from batch.extract import FEED_SCHEMA, copy_query, load_feed, load_posts, load_users
-from batch.samples import PAIR_SCHEMA, SAMPLE_BASE, load_seen_pairs
 from batch.validate import validate_source
 from common.db import make_engine
 from common.errors import DataValidationError, SourceUnavailableError
@@ -20,6 +19,7 @@ USERS = [
     (201, 35, "Minsk", "Belarus", 3, 0, "iOS", "organic"),
 ]
 POSTS = [(1, "Markets rally, as banks, report profits", "business"), (2, 'A "great" horror film\nwith scares', "movie")]
+PAIR_SCHEMA = {"user_id": pl.Int32(), "post_id": pl.Int32()}
 FEED = [
     ("2021-10-01 06:01:00", 200, 1, "view", 1),
     ("2021-10-01 06:02:33.25", 200, 1, "like", None),
@@ -76,13 +76,6 @@ def test_chunk_reducer_gives_the_distinct_rows_however_small_the_chunks(engine: 
     for chunk_bytes in (1, 10, 2**20):
         pairs = copy_query(engine, sql, PAIR_SCHEMA, chunk_bytes=chunk_bytes, reduce=lambda frame: frame.unique())
         assert sorted(pairs.rows()) == [(200, 1), (201, 1), (201, 2)]
-
-
-def test_seen_pairs_are_distinct_and_before_the_end(engine: Engine) -> None:
-    insert(engine, feed=FEED * 2)
-    everyone = load_seen_pairs(engine, datetime(2021, 10, 3), SAMPLE_BASE, seed=0)
-    assert sorted(everyone.rows()) == [(200, 1), (201, 2)]
-    assert load_seen_pairs(engine, datetime(2021, 10, 3), 0, seed=0).height == 0
 
 
 def test_valid_source_passes(engine: Engine) -> None:

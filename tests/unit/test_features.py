@@ -29,7 +29,6 @@ from batch.features import (
     text_stats,
 )
 from batch.feed_counts import Agg, count_feed
-from batch.samples import shown_before
 from common.columns import Col
 from common.errors import ArtifactMismatchError
 
@@ -101,10 +100,7 @@ def feed() -> pl.DataFrame:
 def features_of(users: pl.DataFrame, posts: pl.DataFrame, feed: pl.DataFrame, cutoff: datetime = CUTOFF):
     counts = count_feed(feed, posts, cutoff)
     likes = feed.filter((pl.col(Col.ACTION) == "like") & (pl.col(Col.TIMESTAMP) < cutoff))
-    first_views = (
-        feed.filter(pl.col(Col.ACTION) == "view").group_by(Col.USER_ID, Col.POST_ID).agg(pl.col(Col.TIMESTAMP).min())
-    )
-    viewed = shown_before(first_views, cutoff)
+    viewed = feed.filter((pl.col(Col.ACTION) == "view") & (pl.col(Col.TIMESTAMP) < cutoff))
     return build_features(users, posts, text_stats(posts), counts, likes, fit_encoders(users, posts), viewed)
 
 
@@ -208,6 +204,16 @@ def test_viewed_before_flags_exactly_the_pairs_shown_before_the_cutoff(users, po
     flags = column(block, FEATURE_NAMES, Feature.VIEWED_BEFORE).reshape(3, 3)
 
     np.testing.assert_array_equal(flags, np.array(expected, dtype=np.float32))
+
+
+def test_was_shown_answers_by_ids_and_is_false_for_unknown_ones(users, posts, feed):
+    features = features_of(users, posts, feed, day(3, 13))
+    user_ids = np.array([1, 1, 2, 2, 3, 99, 1], dtype=np.int32)
+    post_ids = np.array([10, 30, 20, 10, 30, 10, 99], dtype=np.int32)
+
+    shown = features.was_shown(user_ids, post_ids)
+
+    assert shown.tolist() == [True, False, True, False, False, False, False]
 
 
 def test_viewed_before_is_zero_without_view_data(users, posts, feed):

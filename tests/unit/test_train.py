@@ -56,13 +56,22 @@ def test_shown_rows_are_one_per_pair_liked_if_any_view_was(views):
     assert shown[Sample.LABEL].to_list() == [1, 0, 1, 0, 1, 0]
 
 
+def seen_in(pairs: pl.DataFrame):
+    known = set(pairs.select(Col.USER_ID, Col.POST_ID).iter_rows())
+
+    def was_seen(users: np.ndarray, posts: np.ndarray) -> np.ndarray:
+        return np.array([pair in known for pair in zip(users.tolist(), posts.tolist(), strict=True)], dtype=bool)
+
+    return was_seen
+
+
 @pytest.mark.parametrize("per_positive", [0.0, 1.0, 3.0])
 def test_never_shown_negatives_avoid_seen_posts_and_follow_the_mix(views, per_positive):
     shown = shown_samples(views)
     seen = pl.DataFrame({Col.USER_ID: [1, 1, 2], Col.POST_ID: [7, 8, 9]}, schema_overrides={Col.USER_ID: pl.Int32})
     seen = pl.concat([seen.cast({Col.POST_ID: pl.Int32}), views.select(Col.USER_ID, Col.POST_ID)])
 
-    unseen = unseen_samples(shown, seen, CATALOG, per_positive, seed=3)
+    unseen = unseen_samples(shown, seen_in(seen), CATALOG, per_positive, seed=3)
 
     per_user = dict(unseen.group_by(Col.USER_ID).len().iter_rows())
     assert per_user == ({} if per_positive == 0 else {1: 2 * per_positive, 2: per_positive})
@@ -74,7 +83,7 @@ def test_never_shown_negatives_avoid_seen_posts_and_follow_the_mix(views, per_po
 
 
 def test_window_samples_are_reproducible_for_a_seed(views):
-    seen = views.select(Col.USER_ID, Col.POST_ID)
+    seen = seen_in(views)
 
     first = window_samples(views, seen, CATALOG, 2.0, seed=5)
     again = window_samples(views, seen, CATALOG, 2.0, seed=5)
