@@ -27,7 +27,7 @@ from api.store import RECOMMEND_LUA
 from batch import baselines
 from batch.build import BuildOptions, BuildState, data_end, embedding_label, run_build, score_group, trained_models
 from batch.extract import copy_query, load_feed
-from batch.features import FEATURE_NAMES, pairs_csr
+from batch.features import FEATURE_NAMES
 from batch.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
 from batch.metrics import (
     bootstrap_interval,
@@ -39,6 +39,7 @@ from batch.metrics import (
     ndcg_per_user,
     precision_per_user,
 )
+from batch.positions import pairs_csr
 from batch.publish import Release, new_version_id, publish_release, utc_now
 from batch.report import EvaluationReport, RecommenderScore, write_report
 from batch.score import NO_POST, TopK, top_k

@@ -28,7 +28,7 @@ from batch.positions import (
     PositionArray,
     csr_contains,
     csr_entries,
-    position_dtype,
+    pairs_csr,
     positions_or_last,
 )
 from common.columns import Col
@@ -338,36 +338,6 @@ def _user_topic_array(user_ids: IntArray, users: pl.DataFrame, counts: FeedCount
     user_views = np.maximum(users[Feature.USER_VIEWS].to_numpy().astype(np.float32), 1.0)[:, None]
     rate = (likes + USER_TOPIC_PRIOR_VIEWS * user_rate) / (views + USER_TOPIC_PRIOR_VIEWS)
     return np.ascontiguousarray(np.stack([views, likes, rate, views / user_views], axis=2), dtype=np.float32)
-
-
-def pairs_csr(user_ids: IntArray, post_ids: IntArray, pairs: pl.DataFrame) -> Csr:
-    """CSR (row pointers, sorted post positions per user) of (user_id, post_id) pairs; unknown ids and repeats are
-    dropped.
-
-    At full scale the pairs shown before a cutoff number about 70 million: everything here works on one int64 key
-    per pair (row * posts + column) with in-place numpy steps, so the transient memory stays a few copies of that
-    key rather than the many of a dataframe unique and joins (which took 10 GB more there).
-
-    Args:
-        user_ids: Sorted user ids, one row each.
-        post_ids: Sorted post ids, one column each.
-        pairs: user_id and post_id columns.
-    """
-    if pairs[Col.USER_ID].null_count() or pairs[Col.POST_ID].null_count():
-        pairs = pairs.drop_nulls([Col.USER_ID, Col.POST_ID])
-    n_posts = max(post_ids.size, 1)
-    keys, known = positions_or_last(user_ids, pairs[Col.USER_ID].to_numpy())
-    cols, known_post = positions_or_last(post_ids, pairs[Col.POST_ID].to_numpy())
-    known &= known_post
-    del known_post
-    keys *= n_posts
-    keys += cols
-    del cols
-    unique_keys = np.unique(keys[known])
-    del keys, known
-    indptr = np.zeros(user_ids.size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(unique_keys // n_posts, minlength=user_ids.size), out=indptr[1:])
-    return indptr, (unique_keys % n_posts).astype(position_dtype(n_posts))
 
 
 class UserSide(TypedDict):

@@ -24,11 +24,11 @@ from batch.features import (
     global_like_rate,
     moment_features,
     pair_matrix,
-    pairs_csr,
     serving_moment,
     text_stats,
 )
 from batch.feed_counts import Agg, count_feed
+from batch.positions import pairs_csr
 from common.columns import Col
 from common.errors import ArtifactMismatchError
 

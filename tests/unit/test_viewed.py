@@ -7,8 +7,7 @@ import polars as pl
 import pytest
 
 import batch.viewed
-from batch.features import pairs_csr
-from batch.positions import position_dtype
+from batch.positions import pairs_csr, position_dtype
 from batch.viewed import BUCKET, ViewedPairs
 from common.columns import Col
 
