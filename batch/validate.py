@@ -116,12 +116,23 @@ def _column_types(conn: Connection, table: str) -> dict[str, str]:
     return {str(name): str(dtype) for name, dtype in rows}
 
 
+RULE_FLAG = "_broken_rule_{}"
+
+
 def _check_rows(conn: Connection) -> None:
-    for table, column, problem, condition in ROW_RULES:
+    """One scan per table for all of its rules (the feed has 77 million rows at full scale; a scan per rule took
+    minutes), reporting the first offending row found and the first rule it breaks."""
+    for table in dict.fromkeys(rule[0] for rule in ROW_RULES):
+        rules = [rule for rule in ROW_RULES if rule[0] == table]
+        flags = ", ".join(f"({rule[3]}) IS TRUE AS {RULE_FLAG.format(i)}" for i, rule in enumerate(rules))
+        broken = " OR ".join(f"({rule[3]})" for rule in rules)
         joins = FEED_JOINS if table == Table.FEED else ""
-        example = _example(conn, f"SELECT t.* FROM {table} t{joins} WHERE {condition} LIMIT 1")
-        if example is not None:
-            raise DataValidationError(f"{table}.{column}: {problem}; example row {example}")
+        example = _example(conn, f"SELECT t.*, {flags} FROM {table} t{joins} WHERE {broken} LIMIT 1")
+        if example is None:
+            continue
+        broken_flags = [example.pop(RULE_FLAG.format(i)) for i in range(len(rules))]
+        _, column, problem, _ = rules[broken_flags.index(True)]
+        raise DataValidationError(f"{table}.{column}: {problem}; example row {example}")
 
 
 def _example(conn: Connection, sql: str) -> dict[str, Any] | None:

@@ -100,6 +100,8 @@ def test_valid_source_passes(engine: Engine) -> None:
         ("INSERT INTO feed_data VALUES ('2021-10-05', 999, 1, 'view', 0)", "feed_data.user_id: user missing"),
         ("INSERT INTO feed_data VALUES ('2021-10-05', 200, 77, 'view', 0)", "feed_data.post_id: post missing"),
         ("INSERT INTO feed_data VALUES ('2021-10-05', 200, 1, 'view', 7)", "feed_data.target: target outside"),
+        # A row breaking two rules is blamed on the first of them.
+        ("INSERT INTO feed_data VALUES ('2021-10-05', 999, 1, 'view', 7)", "feed_data.target: target outside"),
     ],
 )
 def test_bad_input_is_named_in_one_line(engine: Engine, statement: str, message: str) -> None:
