@@ -111,8 +111,11 @@ class PostMixtures:
         return self.weights.shape[0], self.basis.shape[1]
 
     def take(self, positions: npt.NDArray[np.int64]) -> FloatMatrix:
-        """The normalised vectors of the users at ``positions``, float32."""
-        return _normalised(np.asarray(self.weights[positions] @ self.basis, dtype=np.float32))
+        """The normalised vectors of the users at ``positions`` (repeats allowed), float32."""
+        # Training rows name each user many times: each distinct user's vector is computed once.
+        distinct, inverse = np.unique(positions, return_inverse=True)
+        vectors = _normalised(np.asarray(self.weights[distinct] @ self.basis, dtype=np.float32))
+        return vectors[inverse]
 
 
 UserVectors = FloatMatrix | PostMixtures
