@@ -199,12 +199,20 @@ def popular_scores(features: FeatureSet) -> FloatArray:
     return scores
 
 
-def popular_top(features: FeatureSet, user_ids: npt.ArrayLike, k: int) -> TopK:
-    """Posts by like count (ties: smaller post id), leaving out what each user liked before the cutoff."""
+def popular_top(features: FeatureSet, user_ids: npt.ArrayLike, k: int, block_rows: int = BLOCK_ROWS) -> TopK:
+    """Posts by like count (ties: smaller post id), leaving out what each user liked before the cutoff; users are
+    ranked in blocks of about ``block_rows`` (user, post) rows."""
     users = features.user_positions(user_ids)
     k = min(k, features.post_ids.size)
-    scores = np.broadcast_to(popular_scores(features), (users.size, features.post_ids.size)).copy()
-    post_ids, best_scores = _best_unliked(features, users, scores, k)
+    scores, n_posts = popular_scores(features), features.post_ids.size
+    post_ids, best_scores = np.full((users.size, k), NO_POST, dtype=np.int32), np.empty((users.size, k), np.float32)
+    # In blocks like the models' scoring: one (users x posts) score matrix and its sort keys for 5,000 users were
+    # over 1 GB at full scale.
+    size = block_users(n_posts, block_rows)
+    for start in range(0, users.size, size):
+        block = slice(start, start + size)
+        block_scores = np.broadcast_to(scores, (users[block].size, n_posts)).copy()
+        post_ids[block], best_scores[block] = _best_unliked(features, users[block], block_scores, k)
     return TopK(user_ids=features.user_ids[users], post_ids=post_ids, scores=best_scores)
 
 

@@ -149,6 +149,18 @@ def test_popular_ranks_by_likes_then_post_id_and_leaves_out_liked():
     assert top.post_ids.tolist() == [[30, 70, 130, 100], [20, 30, 70, 130]]
 
 
+def test_popular_in_blocks_of_one_user_equals_one_block():
+    features = make_features({0: [1], 2: [1, 2]})  # liked post positions: ids 20 and 30 for user 2
+    users = features.user_ids[[2, 0, 1]]
+
+    whole = popular_top(features, users, k=4)
+    blocked = popular_top(features, users, k=4, block_rows=1)
+
+    np.testing.assert_array_equal(blocked.post_ids, whole.post_ids)
+    np.testing.assert_array_equal(blocked.scores, whole.scores)
+    assert blocked.user_ids.tolist() == users.tolist() and blocked.post_ids[0].tolist()[:2] == [70, 130]
+
+
 def make_extra(seed: int = 3) -> EmbeddingFeatureSet:
     rng = np.random.default_rng(seed)
     post_ids = np.arange(1, N_POSTS + 1, dtype=np.int32) * 10
