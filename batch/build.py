@@ -193,8 +193,7 @@ def _feature_sets(state: BuildState, cutoffs: dict[str, datetime]) -> int:
     counts: list[FeedCounts] = load_feed_counts(state.engine, list(cutoffs.values()))
     user_ids, post_ids = sorted_ids(state.users, Col.USER_ID), sorted_ids(state.posts, Col.POST_ID)
     viewed = load_viewed(state.engine, user_ids, post_ids, list(cutoffs.values()))
-    for (name, cutoff), count in zip(cutoffs.items(), counts, strict=True):
-        shown = viewed.pop(0)
+    for (name, cutoff), count, shown in zip(cutoffs.items(), counts, viewed, strict=True):
         likes = _likes_before(state, cutoff)
         state.features[name] = build_features(state.users, state.posts, text, count, likes, state.encoders, shown)
     return sum(count.user_topics.height for count in counts)

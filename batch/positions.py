@@ -35,6 +35,26 @@ def positions_or_last(sorted_ids: npt.NDArray[np.int32], wanted: npt.NDArray[Any
     return positions, sorted_ids[positions] == wanted
 
 
+def pair_keys(
+    user_ids: npt.NDArray[np.int32], post_ids: npt.NDArray[np.int32], users: npt.NDArray[Any], posts: npt.NDArray[Any]
+) -> tuple[IndexArray, BoolArray]:
+    """Row-major key (user position * posts + post position) of each (user id, post id) pair, and whether both ids
+    are known (an unknown pair's key is meaningless). Computed in place on one int64 array per pair.
+
+    Args:
+        user_ids: Sorted user ids, the rows.
+        post_ids: Sorted post ids, the columns.
+        users: The pairs' user ids (no nulls).
+        posts: The pairs' post ids (no nulls).
+    """
+    keys, known = positions_or_last(user_ids, users)
+    columns, known_post = positions_or_last(post_ids, posts)
+    known &= known_post
+    keys *= max(post_ids.size, 1)
+    keys += columns
+    return keys, known
+
+
 def pairs_csr(user_ids: npt.NDArray[np.int32], post_ids: npt.NDArray[np.int32], pairs: pl.DataFrame) -> Csr:
     """CSR (row pointers, sorted post positions per user) of (user_id, post_id) pairs; unknown ids and repeats are
     dropped.
@@ -51,13 +71,7 @@ def pairs_csr(user_ids: npt.NDArray[np.int32], post_ids: npt.NDArray[np.int32], 
     if pairs[Col.USER_ID].null_count() or pairs[Col.POST_ID].null_count():
         pairs = pairs.drop_nulls([Col.USER_ID, Col.POST_ID])
     n_posts = max(post_ids.size, 1)
-    keys, known = positions_or_last(user_ids, pairs[Col.USER_ID].to_numpy())
-    cols, known_post = positions_or_last(post_ids, pairs[Col.POST_ID].to_numpy())
-    known &= known_post
-    del known_post
-    keys *= n_posts
-    keys += cols
-    del cols
+    keys, known = pair_keys(user_ids, post_ids, pairs[Col.USER_ID].to_numpy(), pairs[Col.POST_ID].to_numpy())
     unique_keys = np.unique(keys[known])
     del keys, known
     indptr = np.zeros(user_ids.size + 1, dtype=np.int64)

@@ -21,7 +21,7 @@ import polars as pl
 from sqlalchemy.engine import Engine
 
 from batch.extract import copy_chunks
-from batch.positions import Csr, IndexArray, PositionArray, position_dtype, positions_or_last
+from batch.positions import Csr, IndexArray, PositionArray, pair_keys, position_dtype
 from common.columns import Action, Col, Table
 
 BUCKET: Final = "bucket"
@@ -46,14 +46,11 @@ class ViewedPairs:
     def add(self, rows: pl.DataFrame) -> None:
         """Take a chunk of rows with user_id, post_id and bucket columns (buckets in ``0..cutoffs-1``)."""
         rows = rows.drop_nulls()
-        users, known = positions_or_last(self._user_ids, rows[Col.USER_ID].to_numpy())
-        posts, known_post = positions_or_last(self._post_ids, rows[Col.POST_ID].to_numpy())
-        known &= known_post
-        users *= self._n_posts
-        users += posts
-        users *= self._cutoffs
-        users += rows[BUCKET].to_numpy()
-        self._chunks.append(users[known])
+        users, posts = rows[Col.USER_ID].to_numpy(), rows[Col.POST_ID].to_numpy()
+        keys, known = pair_keys(self._user_ids, self._post_ids, users, posts)
+        keys *= self._cutoffs
+        keys += rows[BUCKET].to_numpy()
+        self._chunks.append(keys[known])
 
     def csrs(self) -> list[Csr]:
         """One (row pointers, sorted post positions) CSR per cutoff, in cutoff order; the rows added are freed."""
