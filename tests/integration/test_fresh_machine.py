@@ -117,7 +117,7 @@ def machine(request: pytest.FixtureRequest) -> Iterator[Machine]:
 
 def _serve(machine: Machine, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        machine.command("serve", "--port", str(port), "--workers", "1"),
+        machine.command("serve", "--port", str(port), "--workers", "1", "--pidfile", ".data/api.pid"),
         cwd=machine.cwd,
         env=machine.env,
         stdout=subprocess.PIPE,
@@ -173,15 +173,17 @@ def test_readme_path_on_a_machine_with_no_servers(machine: Machine) -> None:
     server = _serve(machine, api_port)
     try:
         answer = _first_answer(f"http://127.0.0.1:{api_port}/post/recommendations/?id=200&limit=5")
-    finally:
-        _stop(server)
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
-    assert body["exp_group"] in ("control", "test")
-    assert len(body["recommendations"]) == 5
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["exp_group"] in ("control", "test")
+        assert len(body["recommendations"]) == 5
 
-    machine.run("services", "down")
-    assert not listens(machine.pg_port) and not listens(machine.redis_port)
+        machine.run("services", "down")  # what `make stop` runs: the API it recorded goes too
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            _stop(server)
+    assert not listens(machine.pg_port) and not listens(machine.redis_port) and not listens(api_port)
     assert _server_processes(machine.cwd / ".data") == []
 
 
