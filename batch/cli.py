@@ -8,19 +8,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch.world_facts import SCALES
+from batch.world.facts import SCALES
 from common.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from batch.build import BuildOptions
+    from batch.pipeline.build import BuildOptions
 
 log = logging.getLogger(__name__)
 
 
 def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
-    from batch.seed import seed_database
+    from batch.world.seed import seed_database
     from common.db import ensure_database, make_engine
 
     ensure_database(settings.database_url)
@@ -57,8 +57,8 @@ def _register_seed(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 def _cmd_ab_report(settings: Settings, args: argparse.Namespace) -> int:
     import redis
 
-    from batch.ab_render import write_ab_report
-    from batch.ab_report import as_naive_utc, build_ab_report
+    from batch.ab.render import write_ab_report
+    from batch.ab.report import as_naive_utc, build_ab_report
     from common.db import make_engine
     from common.keys import KeyLayout
 
@@ -87,8 +87,8 @@ def _register_ab_report(commands: argparse._SubParsersAction[argparse.ArgumentPa
 def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions:
     from dataclasses import replace
 
-    from batch.build import BuildOptions
-    from batch.train import TrainParams
+    from batch.pipeline.build import BuildOptions
+    from batch.pipeline.train import TrainParams
 
     params = replace(TrainParams(), seed=settings.seed)
     if getattr(args, "unseen_per_positive", None) is not None:
@@ -98,7 +98,7 @@ def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions
 
 
 def _cmd_build(settings: Settings, args: argparse.Namespace) -> int:
-    from batch.build import run_build, run_score
+    from batch.pipeline.build import run_build, run_score
     from common.db import make_engine
 
     engine = make_engine(settings.database_url)
@@ -114,7 +114,7 @@ def _cmd_build(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_rollback(settings: Settings, _args: argparse.Namespace) -> int:
     import redis
 
-    from batch.publish import rollback
+    from batch.publish.release import rollback
     from common.errors import StoreUnavailableError
     from common.keys import KeyLayout
 
@@ -156,7 +156,7 @@ def _parse_window(text: str) -> timedelta:
 
 
 def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
-    from batch.evaluate import EvaluateOptions, run_evaluation
+    from batch.evaluation.evaluate import EvaluateOptions, run_evaluation
     from common.db import make_engine
 
     options = EvaluateOptions(

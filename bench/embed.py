@@ -4,7 +4,7 @@ TF-IDF + SVD fallback. Target: the sentence model embeds 7,023 posts in <= 60 s 
     .venv/bin/python bench/embed.py                       # 7,023 posts, 1 run of each, 2 threads, 128 tokens
     .venv/bin/python bench/embed.py --posts 1000 --runs 3 --max-tokens 256 --precision fp32
 
-The posts are the synthetic world's (batch.world_posts: news articles of hundreds of words, film reviews, covid
+The posts are the synthetic world's (batch.world.posts: news articles of hundreds of words, film reviews, covid
 tweets, in the real topic proportions). Each cold run uses a fresh, empty cache folder. Besides wall seconds the
 script prints the process's CPU seconds and the load average: on a machine shared with other work, CPU seconds
 divided by the thread count estimate the wall time on idle cores.
@@ -26,9 +26,17 @@ from typing import TypeVar
 import numpy as np
 import polars as pl
 
-from batch.embed import BF16, FP32, MINILM_MAX_TOKENS, PostEmbeddings, embed_posts, load_minilm, tfidf_svd_embeddings
-from batch.embed_features import post_embedding_features
-from batch.world_posts import generate_posts
+from batch.pipeline.embed import (
+    BF16,
+    FP32,
+    MINILM_MAX_TOKENS,
+    PostEmbeddings,
+    embed_posts,
+    load_minilm,
+    tfidf_svd_embeddings,
+)
+from batch.pipeline.embed_features import post_embedding_features
+from batch.world.posts import generate_posts
 
 T = TypeVar("T")
 

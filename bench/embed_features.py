@@ -19,8 +19,8 @@ from typing import TypeVar
 import numpy as np
 import polars as pl
 
-from batch.embed import EmbeddingInfo, PostEmbeddings
-from batch.embed_features import UserPostSpace, als_space, taste_space
+from batch.pipeline.embed import EmbeddingInfo, PostEmbeddings
+from batch.pipeline.embed_features import UserPostSpace, als_space, taste_space
 from common.logs import rss_mb
 
 T = TypeVar("T")

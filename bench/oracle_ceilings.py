@@ -23,13 +23,13 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from batch.baselines import popular_ranking
-from batch.evaluate import oracle_ranking, seen_before_mask
-from batch.extract import load_feed, load_posts
-from batch.holdout import Holdout, build_holdout
-from batch.metrics import gap_closure, hit_matrix, hitrate_per_user
-from batch.world_store import load_truth
-from batch.world_truth import WorldTruth, topic_level_truth
+from batch.evaluation.baselines import popular_ranking
+from batch.evaluation.evaluate import oracle_ranking, seen_before_mask
+from batch.evaluation.holdout import Holdout, build_holdout
+from batch.evaluation.metrics import gap_closure, hit_matrix, hitrate_per_user
+from batch.pipeline.extract import load_feed, load_posts
+from batch.world.store import load_truth
+from batch.world.truth import WorldTruth, topic_level_truth
 from common.columns import Action, Col
 from common.db import make_engine
 from common.settings import load_settings

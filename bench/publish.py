@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from batch.rankings_wire import RankingWriter
+from batch.publish.rankings_wire import RankingWriter
 from common.keys import KeyLayout
 from common.settings import load_settings
 

@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
-from batch.build import BuildState
-from batch.publish import new_version_id
+from batch.pipeline.build import BuildState
+from batch.publish.release import new_version_id
 from common.db import ensure_database, make_engine, sqlalchemy_url
 from common.keys import KeyLayout
 from common.settings import Settings, load_settings

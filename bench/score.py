@@ -21,8 +21,8 @@ from pathlib import Path
 import catboost
 import numpy as np
 
-from batch.artifacts import MissingArtifactError, latest_artifact_path, load_artifact
-from batch.features import (
+from batch.pipeline.artifacts import MissingArtifactError, latest_artifact_path, load_artifact
+from batch.pipeline.features import (
     FEATURE_NAMES,
     POST_FEATURES,
     USER_FEATURES,
@@ -30,9 +30,9 @@ from batch.features import (
     FeatureSet,
     block_matrix,
 )
-from batch.score import BLOCK_ROWS, block_users, moment_features_at, predict_raw, score_users
-from batch.train import TrainParams
-from batch.world_facts import SCALES
+from batch.pipeline.score import BLOCK_ROWS, block_users, moment_features_at, predict_raw, score_users
+from batch.pipeline.train import TrainParams
+from batch.world.facts import SCALES
 from common.settings import load_settings
 
 FULL_PAIRS = 163_205 * 7_023

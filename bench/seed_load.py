@@ -3,7 +3,7 @@
     .venv/bin/python bench/seed_load.py --scale small --runs 3
 
 Seeds a throw-away database next to POSTREC_DATABASE_URL's (``postrec_bench_seed_<scale>``), then reads it back
-with ``batch.extract`` (users, posts, the whole feed into polars), and drops the database unless ``--keep``.
+with ``batch.pipeline.extract`` (users, posts, the whole feed into polars), and drops the database unless ``--keep``.
 Prints the median over ``--runs`` and the process's peak RSS after the seeds and after the extracts.
 """
 
@@ -17,8 +17,8 @@ import time
 
 import sqlalchemy as sa
 
-from batch.extract import load_feed, load_posts, load_users
-from batch.seed import seed_database
+from batch.pipeline.extract import load_feed, load_posts, load_users
+from batch.world.seed import seed_database
 from common.db import ensure_database, make_engine, sqlalchemy_url
 from common.settings import load_settings
 
@@ -79,7 +79,7 @@ def main() -> None:
     print(f"scale={args.scale} runs={args.runs} feed_rows={seeds[0][0]:,}")
     print(f"generate+load: {seed_seconds:.1f} s median, {seeds[0][0] / seed_seconds:,.0f} feed rows/s")
     print(
-        f"extract (batch.extract users+posts+feed): {extract_seconds:.1f} s median, "
+        f"extract (batch.pipeline.extract users+posts+feed): {extract_seconds:.1f} s median, "
         f"{extracts[0][0] / extract_seconds:,.0f} rows/s"
     )
     print(f"peak RSS: {seed_peak:,.0f} MiB after seeding, {extract_peak:,.0f} MiB after extracting")

@@ -11,7 +11,7 @@ import argparse
 import logging
 from dataclasses import replace
 
-from batch.build import (
+from batch.pipeline.build import (
     BuildOptions,
     BuildState,
     run_steps,
@@ -22,7 +22,7 @@ from batch.build import (
     step_train_features,
     step_validate,
 )
-from batch.train import TrainParams
+from batch.pipeline.train import TrainParams
 from common.db import make_engine
 from common.settings import load_settings
 

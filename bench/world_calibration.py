@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from batch import world_facts as facts
-from batch.world import generate_feed, generate_world
+from batch.world import facts
+from batch.world.generator import generate_feed, generate_world
 from common.logs import rss_mb
 
 VIEW = pl.col("action") == "view"

@@ -8,8 +8,8 @@ from dataclasses import asdict
 import msgspec
 import numpy as np
 
-from batch.embed import EmbeddingInfo
-from batch.embed_features import EmbeddingFeatureSet, UserPostSpace, take_rows
+from batch.pipeline.embed import EmbeddingInfo
+from batch.pipeline.embed_features import EmbeddingFeatureSet, UserPostSpace, take_rows
 from worker.shards import Arrays
 
 

@@ -21,7 +21,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from batch.extract import load_feed
+from batch.pipeline.extract import load_feed
 from common.columns import Action, Col, Table
 from common.errors import PostrecError
 from common.keys import KeyLayout

@@ -28,7 +28,7 @@ import redis
 from rq.job import Dependency, Job
 from sqlalchemy.engine import Engine
 
-from batch.build import (
+from batch.pipeline.build import (
     TRAIN_STEPS,
     BuildOptions,
     BuildState,
@@ -42,9 +42,11 @@ from batch.build import (
     step_validate,
     trained_models,
 )
-from batch.embed_features import EmbeddingFeatureSet, EmbedParams
-from batch.features import Encoders, FeatureSet
-from batch.publish import (
+from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams
+from batch.pipeline.features import Encoders, FeatureSet
+from batch.pipeline.score import TopK, merge_top, popular_order, score_users
+from batch.pipeline.train import TrainParams
+from batch.publish.release import (
     CREATED_AT,
     delete_expired_versions,
     delete_version,
@@ -55,8 +57,6 @@ from batch.publish import (
     write_popular,
     write_rankings,
 )
-from batch.score import TopK, merge_top, popular_order, score_users
-from batch.train import TrainParams
 from common.ab import CONTROL, TEST
 from common.errors import NoPublishedVersionError, UnknownUserError, WorkerJobError
 from common.keys import KeyLayout

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from batch.features import FeatureSet
+from batch.pipeline.features import FeatureSet
 
 Arrays = dict[str, npt.NDArray[np.generic]]
 CUTOFF = "cutoff_us"

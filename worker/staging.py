@@ -13,8 +13,8 @@ import catboost
 import msgspec
 import redis
 
-from batch.embed_features import EmbeddingFeatureSet
-from batch.features import FeatureSet
+from batch.pipeline.embed_features import EmbeddingFeatureSet
+from batch.pipeline.features import FeatureSet
 from common.ab import TEST
 from common.keys import KeyLayout
 from worker.extras import ExtraLayout, extra_layout, extra_post_arrays, extra_user_arrays, shard_extra

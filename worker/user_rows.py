@@ -2,8 +2,9 @@
 
 ``refresh_user`` rescores a user between refreshes. The user's side of the features (activity counts, the user x
 topic counts and rates, the posts already shown, the posts liked) comes from every feed row of the user up to now:
-one small query through the feed's ``user_id`` index, counted by :func:`batch.feed_counts.count_feed` and turned
-into features by the batch's own :func:`batch.features.user_side`, smoothed with the version's global like rate.
+one small query through the feed's ``user_id`` index, counted by :func:`batch.pipeline.feed_counts.count_feed` and
+turned into features by the batch's own :func:`batch.pipeline.features.user_side`, smoothed with the version's global
+like rate.
 The post side is global and stays the live version's.
 """
 
@@ -19,9 +20,9 @@ import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from batch.extract import FEED_SCHEMA, USER_SCHEMA, copy_query
-from batch.features import Encoders, FeatureSet, user_side
-from batch.feed_counts import FeedCounts, count_feed
+from batch.pipeline.extract import FEED_SCHEMA, USER_SCHEMA, copy_query
+from batch.pipeline.features import Encoders, FeatureSet, user_side
+from batch.pipeline.feed_counts import FeedCounts, count_feed
 from common.columns import Action, Col, Table
 from common.errors import SourceUnavailableError, UnknownUserError, WorkerJobError
 
@@ -40,7 +41,7 @@ class UserRows:
     """One user's source rows as of now.
 
     Attributes:
-        user: Its ``user_data`` row (the columns of :data:`batch.extract.USER_SCHEMA`).
+        user: Its ``user_data`` row (the columns of :data:`batch.pipeline.extract.USER_SCHEMA`).
         feed: Every feed row of the user (timestamp, user_id, post_id, action) with the topic of its post, null for
             a post missing from the catalog (counted in the user's totals but in no topic, as the batch does).
     """
@@ -86,7 +87,7 @@ def _load_user_feed(engine: Engine, user_id: int) -> pl.DataFrame:
 
 
 def count_user_rows(rows: UserRows, fallback_cutoff: datetime) -> FeedCounts:
-    """The counts of every feed row of the user, by the batch's :func:`batch.feed_counts.count_feed`.
+    """The counts of every feed row of the user, by the batch's :func:`batch.pipeline.feed_counts.count_feed`.
 
     Args:
         rows: The user's rows.

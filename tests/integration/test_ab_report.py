@@ -11,7 +11,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from batch.ab_report import build_ab_report, read_served
+from batch.ab.report import build_ab_report, read_served
 from common.cli import main
 from common.keys import KeyLayout
 from common.payloads import VersionMeta

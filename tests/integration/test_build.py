@@ -15,12 +15,12 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from batch.artifacts import latest_artifact_path
-from batch.build import BuildOptions, run_build, run_score, score_group
-from batch.extract import load_feed, load_posts
-from batch.feed_counts import count_feed, load_feed_counts
-from batch.seed import seed_database
-from batch.train import TrainParams
+from batch.pipeline.artifacts import latest_artifact_path
+from batch.pipeline.build import BuildOptions, run_build, run_score, score_group
+from batch.pipeline.extract import load_feed, load_posts
+from batch.pipeline.feed_counts import count_feed, load_feed_counts
+from batch.pipeline.train import TrainParams
+from batch.world.seed import seed_database
 from common.ab import CONTROL, TEST, assign_group
 from common.cli import main
 from common.columns import Action, Col, Table

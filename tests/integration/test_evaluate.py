@@ -8,9 +8,9 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-from batch.evaluate import EvaluateOptions, run_evaluation
-from batch.report import EvaluationReport
-from batch.seed import seed_database
+from batch.evaluation.evaluate import EvaluateOptions, run_evaluation
+from batch.evaluation.report import EvaluationReport
+from batch.world.seed import seed_database
 from common.settings import Settings
 
 

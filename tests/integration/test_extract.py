@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from batch.extract import FEED_SCHEMA, copy_query, load_feed, load_posts, load_users
-from batch.validate import validate_source
+from batch.pipeline.extract import FEED_SCHEMA, copy_query, load_feed, load_posts, load_users
+from batch.pipeline.validate import validate_source
 from common.db import make_engine
 from common.errors import DataValidationError, SourceUnavailableError
 

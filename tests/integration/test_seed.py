@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from batch.seed import seed_database
-from batch.world_facts import MIN_VIEWS, SCALES
-from batch.world_store import load_truth
-from batch.world_truth import oracle_scores
+from batch.world.facts import MIN_VIEWS, SCALES
+from batch.world.seed import seed_database
+from batch.world.store import load_truth
+from batch.world.truth import oracle_scores
 from common.cli import main
 from common.columns import Table
 
@@ -117,13 +117,13 @@ def test_a_failed_seed_leaves_the_previous_data_and_indexes(engine: Engine, monk
     before = _checksum(engine)
 
     def failing_feed(world):  # the first chunk loads, then generation breaks
-        from batch.world import generate_feed
+        from batch.world.generator import generate_feed
 
         chunks = generate_feed(world)
         yield next(chunks)
         raise RuntimeError("generator broke mid-load")
 
-    monkeypatch.setattr("batch.seed.generate_feed", failing_feed)
+    monkeypatch.setattr("batch.world.seed.generate_feed", failing_feed)
     with pytest.raises(RuntimeError, match="mid-load"):
         seed_database(engine, "tiny", 8)
     assert _checksum(engine) == before

@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from batch.viewed import load_viewed
+from batch.pipeline.viewed import load_viewed
 from tests.integration.test_extract import USERS, insert
 
 POSTS = [(1, "one", "business"), (2, "two", "movie"), (3, "three", "covid")]

@@ -13,12 +13,12 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from batch.build import BuildState, step_score
-from batch.extract import load_feed, load_posts
-from batch.features import USER_FEATURES, USER_TOPIC_FEATURES, Encoders, Feature, FeatureSet, viewed_flags
-from batch.feed_counts import Agg, count_feed
-from batch.publish import REQUIRED_FIELDS
-from batch.seed import seed_database
+from batch.pipeline.build import BuildState, step_score
+from batch.pipeline.extract import load_feed, load_posts
+from batch.pipeline.features import USER_FEATURES, USER_TOPIC_FEATURES, Encoders, Feature, FeatureSet, viewed_flags
+from batch.pipeline.feed_counts import Agg, count_feed
+from batch.publish.release import REQUIRED_FIELDS
+from batch.world.seed import seed_database
 from common.columns import Action, Col, Table
 from common.errors import SourceUnavailableError, UnknownUserError, WorkerJobError
 from common.keys import KeyLayout

@@ -18,8 +18,8 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from sqlalchemy.engine import Engine
 
-from batch.publish import REQUIRED_FIELDS
-from batch.seed import seed_database
+from batch.publish.release import REQUIRED_FIELDS
+from batch.world.seed import seed_database
 from common.keys import KeyLayout
 from common.settings import Settings
 from tests.api_fixtures import make_version, publish

@@ -1,0 +1,376 @@
+"""``postrec evaluate``: hitrate@5 as the course checker measures it, for models, baselines and the oracle.
+
+Steps: build the ``control`` and ``test`` models as of T from data before T only (published under an evaluation
+prefix, never the live one), score every evaluated user with both (not only with its group's model), build the
+baselines' and the oracle's lists, publish each as a version there too, then ask for 5
+posts per evaluated user through the API's own serving script (list minus liked set), and score the answers
+against the likes of ``[T, T + window)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import redis
+from sqlalchemy.engine import Engine
+
+from api.store import RECOMMEND_LUA
+from batch.evaluation import baselines
+from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
+from batch.evaluation.metrics import (
+    bootstrap_interval,
+    catalog_coverage,
+    gap_closure,
+    group_means,
+    hit_matrix,
+    hitrate_per_user,
+    ndcg_per_user,
+    precision_per_user,
+)
+from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
+from batch.pipeline.build import (
+    BuildOptions,
+    BuildState,
+    data_end,
+    embedding_label,
+    run_build,
+    score_group,
+    trained_models,
+)
+from batch.pipeline.extract import copy_query, load_feed
+from batch.pipeline.features import FEATURE_NAMES
+from batch.pipeline.positions import pairs_csr
+from batch.pipeline.score import NO_POST, TopK, top_k
+from batch.publish.release import Release, new_version_id, publish_release, utc_now
+from common.ab import CONTROL, TEST
+from common.columns import Action, Col, Table
+from common.keys import KeyLayout
+from common.payloads import VersionMeta
+from common.settings import Settings
+
+if TYPE_CHECKING:  # the world's truth is imported only when the oracle is asked for
+    from batch.world.truth import WorldTruth
+
+log = logging.getLogger(__name__)
+
+RANDOM, POPULAR, SEGMENT, ALS, ORACLE = "random", "popular", "segment_popular", "als", "oracle"
+# The oracle with users known only topic by topic: the ceiling of ``control``'s kind of user features.
+TOPIC_ORACLE: Final = "oracle_topic_level"
+READ_BATCH: Final = 1000
+ORACLE_NOTE: Final = (
+    f"{ORACLE}: the generator's true like probabilities in the window (the ceiling); {TOPIC_ORACLE}: the same with"
+    " each user's sub-topic tastes and exposure interests replaced by their topic means, the ceiling of a model whose"
+    " user features stop at the topic (control's), however well it learns."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluateOptions:
+    """One evaluation run.
+
+    Attributes:
+        as_of: Cutoff T; None = the end of the data minus the window.
+        window: Length of the hold-out window after T.
+        limit: Posts asked for per user (the checker asks for 5).
+        k: Length of the published lists.
+        out_dir: Where the report goes.
+        shuffle_holdout: The leakage guard: score against likes moved to other users and posts.
+        oracle: Include the world's ground truth (only for generated worlds).
+    """
+
+    as_of: datetime | None = None
+    window: timedelta = timedelta(days=7)
+    limit: int = 5
+    k: int = 200
+    out_dir: Path = Path("reports")
+    shuffle_holdout: bool = False
+    oracle: bool = True
+
+
+def evaluation_settings(settings: Settings) -> Settings:
+    """The same deployment with its own key prefix and artifact folder, so nothing live is touched."""
+    return replace(
+        settings, prefix=f"{settings.prefix}-eval", data_dir=settings.data_dir / "eval", version_grace_seconds=0
+    )
+
+
+def run_evaluation(settings: Settings, engine: Engine, options: EvaluateOptions) -> EvaluationReport:
+    """Evaluate every recommender as of T; writes the report and returns it."""
+    as_of = options.as_of or data_end(engine) - options.window
+    eval_settings = evaluation_settings(settings)
+    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url, socket_timeout=60)
+    try:
+        report = _evaluate(eval_settings, engine, client, replace(options, as_of=as_of))
+    finally:
+        _delete_prefix(client, eval_settings.prefix)
+        client.close()
+    write_report(report, options.out_dir, previous=options.out_dir / "evaluation.json")
+    return report
+
+
+def _evaluate(
+    settings: Settings, engine: Engine, client: redis.Redis[bytes], options: EvaluateOptions
+) -> EvaluationReport:
+    assert options.as_of is not None  # noqa: S101 - resolved by the caller
+    build = BuildOptions(as_of=options.as_of, k=options.k, models=(CONTROL, TEST))
+    state = run_build(settings, engine, build)
+    holdout = _holdout(engine, state, options)
+    log.info("evaluation: as_of=%s users=%d", options.as_of, holdout.user_ids.size)
+    keys = KeyLayout(settings.prefix)
+    versions = _publish_models(client, keys, state, holdout, options) | _publish_others(
+        client, keys, state, holdout, options
+    )
+    served = {
+        name: read_served(client, keys, version, holdout.user_ids, options.limit) for name, version in versions.items()
+    }
+    return _report(engine, state, holdout, served, options)
+
+
+def _holdout(engine: Engine, state: BuildState, options: EvaluateOptions) -> Holdout:
+    assert options.as_of is not None  # noqa: S101
+    window = load_feed(engine, start=options.as_of, end=options.as_of + options.window, action=Action.LIKE)
+    holdout = build_holdout(state.likes, window)
+    if options.shuffle_holdout:
+        holdout = shuffled_holdout(holdout, state.features["score"].post_ids.astype(np.int64), state.settings.seed)
+    return holdout
+
+
+def baseline_rankings(
+    state: BuildState, user_ids: npt.NDArray[np.int64], k: int, with_oracle: bool, window: tuple[datetime, datetime]
+) -> dict[str, npt.NDArray[np.int64]]:
+    """(users x k) post ids of every baseline, from likes before as_of only; the oracle from the ground truth."""
+    likes = state.likes.select(Col.USER_ID, Col.POST_ID)
+    post_ids = state.features["score"].post_ids.astype(np.int64)
+    seed, k = state.settings.seed, min(k, post_ids.size)
+    makers: dict[str, Callable[[], npt.NDArray[np.int64]]] = {
+        RANDOM: lambda: baselines.random_ranking(user_ids, post_ids, k, seed),
+        POPULAR: lambda: baselines.popular_ranking(likes, user_ids, post_ids, k),
+        SEGMENT: lambda: baselines.segment_popular_ranking(likes, state.users, user_ids, post_ids, k),
+        ALS: lambda: baselines.als_ranking(likes, user_ids, post_ids, k, seed),
+    }
+    rankings = {name: make() for name, make in makers.items()}
+    if with_oracle:
+        rankings |= oracle_rankings(state.engine, user_ids, post_ids, k, window)
+    return rankings
+
+
+def oracle_rankings(
+    engine: Engine,
+    user_ids: npt.NDArray[np.int64],
+    post_ids: npt.NDArray[np.int64],
+    k: int,
+    window: tuple[datetime, datetime],
+) -> dict[str, npt.NDArray[np.int64]]:
+    """The oracle's lists and the topic-level oracle's (users' sub-topic tastes and interests known only as their
+    topic means), from one read of the truth and of what each user was shown before the window."""
+    from batch.world.store import load_truth
+    from batch.world.truth import topic_level_truth
+
+    truth = load_truth(engine)
+    seen = seen_before_mask(engine, user_ids, post_ids, window[0])
+    return {
+        ORACLE: oracle_ranking(truth, seen, user_ids, post_ids, k, window),
+        TOPIC_ORACLE: oracle_ranking(topic_level_truth(truth), seen, user_ids, post_ids, k, window),
+    }
+
+
+def oracle_ranking(
+    truth: WorldTruth,
+    seen: npt.NDArray[np.bool_],
+    user_ids: npt.NDArray[np.int64],
+    post_ids: npt.NDArray[np.int64],
+    k: int,
+    window: tuple[datetime, datetime],
+) -> npt.NDArray[np.int64]:
+    """Posts by the true probability of a like in the window, given what each user was shown before it (``seen``,
+    users x posts)."""
+    from batch.world.truth import oracle_scores
+
+    rows = []
+    for start in range(0, user_ids.size, READ_BATCH):
+        block = slice(start, start + READ_BATCH)
+        scores = oracle_scores(truth, user_ids[block], post_ids, window[0], window[1], seen_before=seen[block])
+        rows.append(post_ids[top_k(scores, k)])
+    return np.concatenate(rows) if rows else np.empty((0, k), dtype=np.int64)
+
+
+def seen_before_mask(
+    engine: Engine, user_ids: npt.NDArray[np.int64], post_ids: npt.NDArray[np.int64], cutoff: datetime
+) -> npt.NDArray[np.bool_]:
+    """Users x posts: whether the user was shown the post before ``cutoff`` (the oracle conditions on it)."""
+    # Repeats are made distinct on the client, chunk by chunk: PostgreSQL misjudges the groups of such a DISTINCT.
+    sql = (
+        f"SELECT {Col.USER_ID}, {Col.POST_ID} FROM {Table.FEED} "
+        f'WHERE "{Col.TIMESTAMP}" < %(cutoff)s AND {Col.USER_ID} = ANY(%(users)s)'
+    )
+    schema = {Col.USER_ID: pl.Int64(), Col.POST_ID: pl.Int64()}
+    params = {"cutoff": cutoff, "users": user_ids.tolist()}
+    pairs = copy_query(engine, sql, schema, params, reduce=pl.DataFrame.unique)
+    indptr, cols = pairs_csr(user_ids.astype(np.int32), post_ids.astype(np.int32), pairs)
+    seen = np.zeros((user_ids.size, post_ids.size), dtype=bool)
+    seen[np.repeat(np.arange(user_ids.size), np.diff(indptr)), cols] = True
+    return seen
+
+
+def _publish_models(
+    client: redis.Redis[bytes], keys: KeyLayout, state: BuildState, holdout: Holdout, options: EvaluateOptions
+) -> dict[str, str]:
+    """Every evaluated user's list from each trained model, whatever its A/B group, each as its own version."""
+    versions = {}
+    for name in trained_models(state):
+        top = score_group(state, name, holdout.user_ids, options.k)
+        versions[name] = _publish_lists(client, keys, state, name, holdout.user_ids, top.post_ids.astype(np.int64))
+    return versions
+
+
+def _publish_others(
+    client: redis.Redis[bytes], keys: KeyLayout, state: BuildState, holdout: Holdout, options: EvaluateOptions
+) -> dict[str, str]:
+    assert options.as_of is not None  # noqa: S101
+    window = (options.as_of, options.as_of + options.window)
+    rankings = baseline_rankings(state, holdout.user_ids, options.k, options.oracle, window)
+    return {
+        name: _publish_lists(client, keys, state, name, holdout.user_ids, posts) for name, posts in rankings.items()
+    }
+
+
+def _publish_lists(
+    client: redis.Redis[bytes],
+    keys: KeyLayout,
+    state: BuildState,
+    name: str,
+    user_ids: npt.NDArray[np.int64],
+    post_ids: npt.NDArray[np.int64],
+) -> str:
+    version = new_version_id(state.as_of)
+    meta = VersionMeta(
+        version=version,
+        as_of=state.as_of.isoformat(),
+        created_at=utc_now(),
+        models=json.dumps({name: name}),
+        salt=state.settings.ab_salt,
+        control_percent=state.settings.control_percent,
+        k=int(post_ids.shape[1]),
+        users=int(user_ids.size),
+        posts=state.posts.height,
+    )
+    rankings = TopK(user_ids.astype(np.int32), post_ids.astype(np.int32), np.zeros(post_ids.shape, dtype=np.float32))
+    popular = baselines.popularity_order(state.likes, state.features["score"].post_ids.astype(np.int64))
+    publish_release(client, keys, Release(meta, rankings, state.posts, popular.tolist()), grace_seconds=10**6)
+    return version
+
+
+def read_served(
+    client: redis.Redis[bytes], keys: KeyLayout, version: str, user_ids: npt.NDArray[np.int64], limit: int
+) -> npt.NDArray[np.int64]:
+    """What the API would answer each user, through its own serving script: (users x limit), NO_POST padded."""
+    sha = str(client.script_load(RECOMMEND_LUA))  # type: ignore[no-untyped-call]
+    served = np.full((user_ids.size, limit), NO_POST, dtype=np.int64)
+    for start in range(0, user_ids.size, READ_BATCH):
+        with client.pipeline(transaction=False) as pipe:
+            for user in user_ids[start : start + READ_BATCH].tolist():
+                args = (limit, 1, "", user, "evaluation", version)
+                keys_ = (keys.recs(version, user), keys.liked(user), keys.popular(version), keys.served)
+                pipe.evalsha(sha, 4, *keys_, *args)
+            replies = pipe.execute()
+        for offset, reply in enumerate(replies):
+            posts = [int(post) for post in (reply or [])]
+            served[start + offset, : len(posts)] = posts
+    return served
+
+
+def _report(
+    engine: Engine,
+    state: BuildState,
+    holdout: Holdout,
+    served: dict[str, npt.NDArray[np.int64]],
+    options: EvaluateOptions,
+) -> EvaluationReport:
+    groups = _groups(engine, state, holdout)
+    partial = {
+        name: _score(name, top, holdout, state.posts.height, groups, state.settings.seed)
+        for name, top in served.items()
+    }
+    popular = partial[POPULAR].hitrate
+    oracle = partial[ORACLE].hitrate if ORACLE in partial else float("nan")
+    scores = [replace(score, gap_closure=gap_closure(score.hitrate, popular, oracle)) for score in partial.values()]
+    return EvaluationReport(
+        as_of=state.as_of.isoformat(),
+        window_days=options.window.total_seconds() / 86400,
+        users=int(holdout.user_ids.size),
+        posts=state.posts.height,
+        scores=sorted(scores, key=lambda s: s.hitrate),
+        feature_importance=_importance(state),
+        calibration=state.calibration,
+        notes=_notes(options, state),
+    )
+
+
+def _score(
+    name: str, served: npt.NDArray[np.int64], holdout: Holdout, catalog: int, groups: dict[str, list[str]], seed: int
+) -> RecommenderScore:
+    hits = hit_matrix(served, holdout.relevant)
+    per_user = hitrate_per_user(hits)
+    low, high = bootstrap_interval(per_user, seed=seed)
+    return RecommenderScore(
+        name=name,
+        hitrate=float(per_user.mean()),
+        hitrate_low=low,
+        hitrate_high=high,
+        precision=float(precision_per_user(hits).mean()),
+        ndcg=float(ndcg_per_user(hits, holdout.relevant_counts).mean()),
+        coverage=catalog_coverage(served, catalog),
+        gap_closure=float("nan"),
+        by_group={kind: group_means(per_user, labels) for kind, labels in groups.items()},
+    )
+
+
+def _groups(engine: Engine, state: BuildState, holdout: Holdout) -> dict[str, list[str]]:
+    sql = (
+        f"SELECT {Col.USER_ID}, count(*) FROM {Table.FEED} "
+        f"WHERE {Col.ACTION} = 'view' AND \"{Col.TIMESTAMP}\" < %(cutoff)s GROUP BY {Col.USER_ID}"
+    )
+    views = copy_query(engine, sql, {Col.USER_ID: pl.Int32(), "views": pl.UInt32()}, {"cutoff": state.as_of})
+    likes = state.likes.select(Col.USER_ID, Col.POST_ID)
+    settings = state.settings
+    return user_groups(views, likes, state.posts, holdout.user_ids, settings.ab_salt, settings.control_percent)
+
+
+def _importance(state: BuildState) -> dict[str, float]:
+    if state.model is None:
+        return {}
+    values = state.model.get_feature_importance()
+    return {name: float(value) for name, value in zip(FEATURE_NAMES, values, strict=True)}
+
+
+def _notes(options: EvaluateOptions, state: BuildState) -> list[str]:
+    notes = [
+        "Hit: any of the 5 posts served (list minus posts liked before T, via the API's script) liked in the window.",
+        f"control and test trained on data before T only, on the same rows; test embeddings: {_embedding(state)}.",
+        "Validation metrics (test_: the test model): "
+        + ", ".join(f"{name}={value:.4f}" for name, value in state.metrics.items()),
+    ]
+    if options.oracle:
+        notes.append(ORACLE_NOTE)
+    if options.shuffle_holdout:
+        notes.append("LEAKAGE GUARD: hold-out likes shuffled across users and posts; every model should be ~random.")
+    return notes
+
+
+def _embedding(state: BuildState) -> str:
+    return embedding_label(state.embedding) if state.embedding is not None else "none"
+
+
+def _delete_prefix(client: redis.Redis[bytes], prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])

@@ -1,0 +1,384 @@
+"""Features of the ``test`` model derived from the post embeddings and from who liked what.
+
+Per post (text only, so no cutoff applies): a few principal components of its embedding, its KMeans cluster and
+its distance to every cluster centre. Per user x post: the cosine between the post and the user's taste (the
+time-decayed mean of the embeddings of the posts the user liked before the cutoff), and the dot product of the
+user's and the post's implicit-ALS factors, fitted on likes before the cutoff. Both user x post scores are
+:class:`UserPostSpace` objects, scored in blocks of users against the whole catalog, in float32, so a full-scale
+matrix (163,205 x 7,023) never has to exist at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from batch.pipeline.embed import EmbeddingInfo, FloatMatrix, IdArray, PostEmbeddings
+from batch.pipeline.positions import pairs_csr
+from common.columns import Action, Col
+
+log = logging.getLogger(__name__)
+
+PAIR_CHUNK: Final = 65_536
+USEC_PER_DAY: Final = 86_400 * 1_000_000
+
+
+class EmbedFeature:
+    """Names of the embedding-derived features."""
+
+    COMPONENT: Final = "emb_pc_{}"
+    CLUSTER: Final = "emb_cluster"
+    DISTANCE: Final = "emb_dist_{}"
+    TASTE_COSINE: Final = "taste_cosine"
+    ALS_SCORE: Final = "als_score"
+
+
+def component_names(count: int) -> tuple[str, ...]:
+    """Column names of ``count`` principal components."""
+    return tuple(EmbedFeature.COMPONENT.format(i) for i in range(count))
+
+
+def distance_names(count: int) -> tuple[str, ...]:
+    """Column names of the distances to ``count`` cluster centres."""
+    return tuple(EmbedFeature.DISTANCE.format(i) for i in range(count))
+
+
+def post_embedding_features(
+    embeddings: PostEmbeddings, components: int = 5, clusters: int = 15, seed: int = 0
+) -> pl.DataFrame:
+    """Per post: principal components, KMeans cluster and distance to each cluster centre (all float32).
+
+    Args:
+        embeddings: The catalog's vectors.
+        components: Principal components kept (fewer when there are fewer posts or dimensions).
+        clusters: KMeans clusters (fewer when there are fewer posts).
+        seed: Seed of PCA and KMeans, so a rebuild gives the same features.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    vectors = embeddings.vectors
+    kept = max(1, min(components, *vectors.shape))
+    reduced = PCA(n_components=kept, random_state=seed).fit_transform(vectors).astype(np.float32)
+    kmeans = KMeans(n_clusters=max(1, min(clusters, vectors.shape[0])), n_init=4, random_state=seed).fit(vectors)
+    distances = kmeans.transform(vectors).astype(np.float32)
+    return pl.DataFrame(
+        {
+            Col.POST_ID: embeddings.post_ids,
+            **dict(zip(component_names(kept), reduced.T, strict=True)),
+            EmbedFeature.CLUSTER: kmeans.labels_.astype(np.float32),
+            **dict(zip(distance_names(distances.shape[1]), distances.T, strict=True)),
+        }
+    )
+
+
+def post_matrix(features: pl.DataFrame, post_ids: npt.ArrayLike) -> FloatMatrix:
+    """The feature columns (all but post_id) as a float32 matrix whose rows follow ``post_ids``; unknown posts NaN."""
+    wanted = pl.DataFrame({Col.POST_ID: np.asarray(post_ids, dtype=np.int32)})
+    joined = wanted.join(features.with_columns(pl.col(Col.POST_ID).cast(pl.Int32)), on=Col.POST_ID, how="left")
+    values = joined.drop(Col.POST_ID).cast(pl.Float32).to_numpy()
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class PostMixtures:
+    """User vectors kept as what they are made of: each is a weighted sum of post vectors, normalised to length 1.
+
+    At full scale 163,205 taste vectors of 384 floats take 250 MB per cutoff; the like weights they are made of take
+    a quarter of that, and a block of users' vectors is a sparse product away when scoring asks for it. Each row is
+    computed on its own, so a block's vectors are the same numbers the whole matrix would hold.
+
+    Attributes:
+        weights: (users x posts) CSR of each user's weight on each post.
+        basis: (posts x dim) float32 post vectors.
+    """
+
+    weights: sp.csr_matrix
+    basis: FloatMatrix
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(users, dim), as the dense matrix would have."""
+        return self.weights.shape[0], self.basis.shape[1]
+
+    def take(self, positions: npt.NDArray[np.int64]) -> FloatMatrix:
+        """The normalised vectors of the users at ``positions`` (repeats allowed), float32."""
+        # Training rows name each user many times: each distinct user's vector is computed once.
+        distinct, inverse = np.unique(positions, return_inverse=True)
+        vectors = _normalised(np.asarray(self.weights[distinct] @ self.basis, dtype=np.float32))
+        return vectors[inverse]
+
+
+UserVectors = FloatMatrix | PostMixtures
+
+
+def take_rows(vectors: UserVectors, positions: npt.NDArray[np.int64]) -> FloatMatrix:
+    """Rows ``positions`` of a dense matrix or of :class:`PostMixtures`, as a dense float32 matrix."""
+    if isinstance(vectors, PostMixtures):
+        return vectors.take(positions)
+    rows: FloatMatrix = vectors[positions]
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class UserPostSpace:
+    """Users and posts as vectors of one space; a user-post score is the dot product of their vectors.
+
+    Attributes:
+        name: The feature this space's score is.
+        user_ids: Sorted ids of the users with a vector; any other user scores 0 against every post.
+        user_vectors: (users x dim) float32, dense or as :class:`PostMixtures`.
+        post_ids: Sorted ids of the posts with a vector; any other post scores 0.
+        post_vectors: (posts x dim) float32.
+    """
+
+    name: str
+    user_ids: IdArray
+    user_vectors: UserVectors
+    post_ids: IdArray
+    post_vectors: FloatMatrix
+
+    def user_rows(self, user_ids: npt.ArrayLike) -> FloatMatrix:
+        """Vectors of the given users, zero for users without one."""
+        return _rows(self.user_ids, self.user_vectors, user_ids)
+
+    def post_rows(self, post_ids: npt.ArrayLike) -> FloatMatrix:
+        """Vectors of the given posts, zero for posts without one."""
+        return _rows(self.post_ids, self.post_vectors, post_ids)
+
+    def score_block(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike | None = None) -> FloatMatrix:
+        """(users x posts) float32 scores; posts default to :attr:`post_ids`, in that order."""
+        posts = self.post_vectors if post_ids is None else self.post_rows(post_ids)
+        block: FloatMatrix = self.user_rows(user_ids) @ posts.T
+        return block
+
+    def score_blocks(
+        self, user_ids: npt.ArrayLike, block_users: int = 4096, post_ids: npt.ArrayLike | None = None
+    ) -> Iterator[tuple[IdArray, FloatMatrix]]:
+        """(user ids of the block, scores of the block) for consecutive blocks of ``block_users`` users."""
+        users = np.asarray(user_ids, dtype=np.int32)
+        for start in range(0, users.size, block_users):
+            chunk = users[start : start + block_users]
+            yield chunk, self.score_block(chunk, post_ids)
+
+    def score_pairs(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike, chunk: int = PAIR_CHUNK) -> FloatMatrix:
+        """Score of each (user, post) pair, float32, computed in chunks to bound memory."""
+        users, posts = np.asarray(user_ids), np.asarray(post_ids)
+        scores = np.empty(users.size, dtype=np.float32)
+        for start in range(0, users.size, chunk):
+            part = slice(start, start + chunk)
+            scores[part] = np.einsum("ij,ij->i", self.user_rows(users[part]), self.post_rows(posts[part]))
+        return scores
+
+
+def _rows(sorted_ids: IdArray, vectors: UserVectors, wanted: npt.ArrayLike) -> FloatMatrix:
+    ids = np.asarray(wanted, dtype=np.int64)
+    rows = np.zeros((ids.size, vectors.shape[1]), dtype=np.float32)
+    if sorted_ids.size == 0:
+        return rows
+    positions = np.minimum(np.searchsorted(sorted_ids, ids), sorted_ids.size - 1)
+    known = sorted_ids[positions] == ids
+    rows[known] = take_rows(vectors, positions[known])
+    return rows
+
+
+def likes_before(likes: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
+    """Like rows strictly before the cutoff (view rows dropped when the frame has an action column)."""
+    earlier = likes.filter(pl.col(Col.TIMESTAMP) < cutoff)
+    return earlier.filter(pl.col(Col.ACTION) == Action.LIKE) if Col.ACTION in likes.columns else earlier
+
+
+def taste_space(
+    likes: pl.DataFrame, embeddings: PostEmbeddings, cutoff: datetime, half_life_days: float = 30.0
+) -> UserPostSpace:
+    """Each user's taste: the time-decayed mean embedding of the posts liked before the cutoff, normalised.
+
+    A like ``age`` days before the cutoff weighs ``0.5 ** (age / half_life_days)``. The score is the cosine between
+    taste and post (post vectors are normalised); users without a like before the cutoff score 0. The tastes are
+    kept as :class:`PostMixtures` of the like weights, not as a dense matrix.
+
+    Args:
+        likes: Like rows (user_id, post_id, timestamp); rows at or after the cutoff are ignored.
+        embeddings: The catalog's vectors; likes of posts outside it are ignored.
+        cutoff: Only likes strictly before it count.
+        half_life_days: Age at which a like counts half as much as one at the cutoff.
+    """
+    known = likes_before(likes, cutoff).join(
+        pl.DataFrame({Col.POST_ID: embeddings.post_ids}), on=Col.POST_ID, how="semi"
+    )
+    user_ids = np.unique(known[Col.USER_ID].to_numpy()).astype(np.int32)
+    weights = _decay_weights(known[Col.TIMESTAMP], cutoff, half_life_days)
+    matrix = _sparse(known, user_ids, embeddings.post_ids, weights)
+    tastes = PostMixtures(matrix, embeddings.vectors)
+    return UserPostSpace(EmbedFeature.TASTE_COSINE, user_ids, tastes, embeddings.post_ids, embeddings.vectors)
+
+
+def _decay_weights(timestamps: pl.Series, cutoff: datetime, half_life_days: float) -> npt.NDArray[np.float32]:
+    age_days = (pl.lit(cutoff) - timestamps).dt.total_microseconds() / USEC_PER_DAY
+    ages = timestamps.to_frame().select(age_days).to_series().to_numpy()
+    return np.power(0.5, ages / half_life_days).astype(np.float32)
+
+
+def _sparse(
+    pairs: pl.DataFrame, user_ids: IdArray, post_ids: IdArray, values: npt.NDArray[np.float32]
+) -> sp.csr_matrix:
+    rows = np.searchsorted(user_ids, pairs[Col.USER_ID].to_numpy())
+    cols = np.searchsorted(post_ids, pairs[Col.POST_ID].to_numpy())
+    # Duplicates are summed: a post liked twice counts twice.
+    return sp.csr_matrix((values, (rows, cols)), shape=(user_ids.size, post_ids.size), dtype=np.float32)
+
+
+def _normalised(vectors: FloatMatrix) -> FloatMatrix:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit: FloatMatrix = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return unit
+
+
+def als_space(
+    likes: pl.DataFrame,
+    cutoff: datetime,
+    user_ids: npt.ArrayLike,
+    post_ids: npt.ArrayLike,
+    factors: int = 32,
+    regularization: float = 0.01,
+    seed: int = 0,
+    num_threads: int = 0,
+) -> UserPostSpace:
+    """Implicit-ALS factors of the user x post like matrix before the cutoff; the score is their dot product.
+
+    Args:
+        likes: Like rows (user_id, post_id, timestamp); rows at or after the cutoff are ignored.
+        cutoff: Only likes strictly before it count.
+        user_ids: The fixed user set (rows of the matrix); users without a like get zero factors.
+        post_ids: The catalog (columns); likes of other posts are ignored.
+        factors: Latent dimensions.
+        regularization: L2 penalty on the factors.
+        seed: Seed of the factor initialisation, so a rebuild gives the same scores.
+        num_threads: implicit's worker threads (0: one per core).
+    """
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    users, posts = np.unique(np.asarray(user_ids, dtype=np.int32)), np.unique(np.asarray(post_ids, dtype=np.int32))
+    # One 1 per (user, post) liked, repeats and unknown ids dropped; built on int64 keys, not a dataframe unique and
+    # joins, which took 1.4 GB more at full scale.
+    indptr, columns = pairs_csr(users, posts, likes_before(likes, cutoff))
+    ones = np.ones(columns.size, dtype=np.float32)
+    matrix = sp.csr_matrix((ones, columns.astype(np.int32), indptr), shape=(users.size, posts.size))
+    with threadpool_limits(1, "blas"):  # implicit runs its own threads; a BLAS pool on top only thrashes
+        model = AlternatingLeastSquares(
+            factors=factors, regularization=regularization, iterations=15, random_state=seed, num_threads=num_threads
+        )
+        model.fit(matrix, show_progress=False)
+    user_factors = np.asarray(model.user_factors, dtype=np.float32)
+    user_factors[np.diff(matrix.indptr) == 0] = 0.0  # no like yet: no evidence of taste, not a random one
+    log.info("als factors: users=%d posts=%d likes=%d factors=%d", users.size, posts.size, matrix.nnz, factors)
+    return UserPostSpace(EmbedFeature.ALS_SCORE, users, user_factors, posts, np.asarray(model.item_factors, np.float32))
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedParams:
+    """Settings of the embedding features, saved with the model that uses them.
+
+    Attributes:
+        components: Principal components of the post embedding kept as features.
+        clusters: KMeans clusters of the post embeddings.
+        half_life_days: Age at which a like counts half in a user's taste.
+        als_factors: Latent dimensions of the implicit-ALS factors.
+        seed: Seed of PCA, KMeans and ALS.
+    """
+
+    components: int = 5
+    clusters: int = 15
+    half_life_days: float = 30.0
+    als_factors: int = 32
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingFeatureSet:
+    """The embedding-derived features for one cutoff, ready to be added to the ``control`` features.
+
+    Attributes:
+        info: How the post vectors were made (for the version's metadata).
+        post_ids: Sorted post ids; row i of ``posts`` is ``post_ids[i]``.
+        posts: (posts x ``post_names``) float32: components, cluster, distances.
+        post_names: Names of the columns of ``posts``.
+        spaces: The user x post scores (taste cosine, ALS), one feature each.
+    """
+
+    info: EmbeddingInfo
+    post_ids: IdArray
+    posts: FloatMatrix
+    post_names: tuple[str, ...]
+    spaces: tuple[UserPostSpace, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Feature names in the order of the columns of :meth:`pair_matrix` and :meth:`fill_block`."""
+        return (*self.post_names, *(space.name for space in self.spaces))
+
+    def pair_matrix(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike) -> FloatMatrix:
+        """(pairs x :attr:`names`) float32 for arbitrary (user, post) pairs, e.g. training rows."""
+        posts = np.asarray(post_ids)
+        scores = [space.score_pairs(user_ids, posts)[:, None] for space in self.spaces]
+        return np.hstack([self.post_values(posts), *scores]).astype(np.float32, copy=False)
+
+    def fill_block(self, out: FloatMatrix, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike) -> None:
+        """Write the features of every (user, post) of a block into ``out`` (users * posts x :attr:`names`).
+
+        Rows are user-major, (user 0, post 0), (user 0, post 1), ..., as in
+        ``batch.pipeline.features.block_matrix``; ``out`` may be a column slice of a larger column-major matrix.
+        """
+        users, posts = np.asarray(user_ids), np.asarray(post_ids)
+        post_values = self.post_values(posts)
+        for column in range(len(self.post_names)):
+            out[:, column].reshape(users.size, posts.size)[:] = post_values[None, :, column]
+        for offset, space in enumerate(self.spaces, start=len(self.post_names)):
+            out[:, offset].reshape(users.size, posts.size)[:] = space.score_block(users, posts)
+
+    def post_values(self, post_ids: npt.ArrayLike) -> FloatMatrix:
+        """(posts x :attr:`post_names`) rows following ``post_ids``; NaN (missing) for a post not in the set."""
+        values = _rows(self.post_ids, self.posts, post_ids)
+        ids = np.asarray(post_ids)
+        unknown = ~np.isin(ids, self.post_ids)
+        values[unknown] = np.nan
+        return values
+
+
+def build_embedding_features(
+    embeddings: PostEmbeddings,
+    likes: pl.DataFrame,
+    user_ids: npt.ArrayLike,
+    cutoff: datetime,
+    params: EmbedParams | None = None,
+) -> EmbeddingFeatureSet:
+    """Post features, taste cosines and ALS scores for one cutoff.
+
+    Args:
+        embeddings: The catalog's vectors, from :func:`batch.pipeline.embed.embed_posts`.
+        likes: Like rows (user_id, post_id, timestamp); only those before the cutoff are used.
+        user_ids: The fixed user set.
+        cutoff: Nothing at or after it is seen.
+        params: Feature settings; the defaults when omitted.
+    """
+    params = params or EmbedParams()
+    frame = post_embedding_features(embeddings, params.components, params.clusters, params.seed)
+    taste = taste_space(likes, embeddings, cutoff, params.half_life_days)
+    als = als_space(likes, cutoff, user_ids, embeddings.post_ids, factors=params.als_factors, seed=params.seed)
+    names = tuple(name for name in frame.columns if name != Col.POST_ID)
+    return EmbeddingFeatureSet(
+        info=embeddings.info,
+        post_ids=embeddings.post_ids,
+        posts=post_matrix(frame, embeddings.post_ids),
+        post_names=names,
+        spaces=(taste, als),
+    )

@@ -1,0 +1,166 @@
+"""Labelled (user, post, time) rows for training and validation, from one time window of the feed.
+
+Scoring ranks every post for every user, most of which the user was never shown, so the training rows mix the
+posts shown in the window (liked or not) with posts never shown to the user before the window's end, labelled 0.
+How many never-shown posts join per liked one is the ``unseen_per_positive`` parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from sqlalchemy.engine import Engine
+
+from batch.pipeline.extract import copy_query
+from common.columns import Action, Col, Table
+
+# Users are sampled by a hash of their id, identically in PostgreSQL and here, in thousandths.
+SAMPLE_BASE: Final = 1000
+HASH_MULTIPLIER: Final = 2654435761
+
+
+class Sample:
+    """Columns of a sample frame beside user_id, post_id and timestamp."""
+
+    LABEL: Final = "label"
+    SHOWN: Final = "shown"
+
+
+SAMPLE_SCHEMA: Final = {
+    Col.USER_ID: pl.Int32(),
+    Col.POST_ID: pl.Int32(),
+    Col.TIMESTAMP: pl.Datetime("us"),
+    Sample.LABEL: pl.Int8(),
+    Sample.SHOWN: pl.Int8(),
+}
+VIEW_SCHEMA: Final = {
+    Col.TIMESTAMP: pl.Datetime("us"),
+    Col.USER_ID: pl.Int32(),
+    Col.POST_ID: pl.Int32(),
+    Col.TARGET: pl.Int8(),
+}
+# (user ids, post ids) -> whether each pair was shown before the end of the window, e.g. ``FeatureSet.was_shown``
+# of the feature set cut at the window's end.
+SeenTest = Callable[[npt.NDArray[np.int32], npt.NDArray[np.int32]], npt.NDArray[np.bool_]]
+
+
+def user_sample_expr(per_mille: int, seed: int) -> pl.Expr:
+    """Polars twin of the SQL user sample: keeps about ``per_mille`` thousandths of users, chosen by ``seed``."""
+    hashed = (pl.col(Col.USER_ID).cast(pl.Int64) * HASH_MULTIPLIER + seed) % SAMPLE_BASE
+    return hashed < per_mille
+
+
+def _user_sample_sql(alias: str) -> str:
+    return f"mod({alias}.{Col.USER_ID}::bigint * {HASH_MULTIPLIER} + %(seed)s, {SAMPLE_BASE}) < %(per_mille)s"
+
+
+def load_window_views(engine: Engine, start: datetime, end: datetime, per_mille: int, seed: int) -> pl.DataFrame:
+    """View rows (timestamp, user_id, post_id, target) with ``start <= timestamp < end`` of sampled users."""
+    sql = (
+        f'SELECT f."{Col.TIMESTAMP}", f.{Col.USER_ID}, f.{Col.POST_ID}, f.{Col.TARGET} FROM {Table.FEED} f'
+        f' WHERE f."{Col.TIMESTAMP}" >= %(start)s AND f."{Col.TIMESTAMP}" < %(end)s'
+        f" AND f.{Col.ACTION} = '{Action.VIEW}' AND {_user_sample_sql('f')}"
+    )
+    params = {"start": start, "end": end, "per_mille": per_mille, "seed": seed}
+    return copy_query(engine, sql, VIEW_SCHEMA, params)
+
+
+def count_window_views(engine: Engine, start: datetime, end: datetime) -> int:
+    """Number of view rows in the window, to size the user sample."""
+    sql = (
+        f'SELECT count(*) FROM {Table.FEED} f WHERE f."{Col.TIMESTAMP}" >= %(start)s'
+        f" AND f.\"{Col.TIMESTAMP}\" < %(end)s AND f.{Col.ACTION} = '{Action.VIEW}'"
+    )
+    return int(copy_query(engine, sql, {"n": pl.Int64()}, {"start": start, "end": end}).item())
+
+
+def shown_samples(views: pl.DataFrame) -> pl.DataFrame:
+    """One row per (user, post) shown in the window: first view time, label 1 when any view was liked."""
+    return (
+        views.group_by(Col.USER_ID, Col.POST_ID)
+        .agg(
+            pl.col(Col.TIMESTAMP).min(),
+            pl.col(Col.TARGET).fill_null(0).max().cast(pl.Int8).alias(Sample.LABEL),
+        )
+        .with_columns(pl.lit(1, pl.Int8).alias(Sample.SHOWN))
+        .select(SAMPLE_SCHEMA.keys())
+        .sort(Col.USER_ID, Col.POST_ID)
+    )
+
+
+def _draws(shown: pl.DataFrame, per_positive: float) -> tuple[pl.DataFrame, pl.Series]:
+    """Per user with a like: never-shown rows needed, and where its shown rows' times start in the returned times
+    (sorted by user, then time) and how many there are."""
+    ordered = shown.select(Col.USER_ID, Col.TIMESTAMP, Sample.LABEL).sort(Col.USER_ID, Col.TIMESTAMP)
+    per_user = (
+        ordered.with_row_index("start")
+        .group_by(Col.USER_ID)
+        .agg(
+            (pl.col(Sample.LABEL).cast(pl.Float64).sum() * per_positive).round().cast(pl.Int64).alias("need"),
+            pl.col("start").first().cast(pl.Int64),
+            pl.len().cast(pl.Int64).alias("views"),
+        )
+    )
+    return per_user.filter(pl.col("need") > 0).sort(Col.USER_ID), ordered[Col.TIMESTAMP]
+
+
+def unseen_samples(
+    shown: pl.DataFrame,
+    was_seen: SeenTest,
+    post_ids: npt.NDArray[np.int32],
+    per_positive: float,
+    seed: int,
+) -> pl.DataFrame:
+    """Negatives drawn from posts never shown to the user, ``per_positive`` per liked post of that user.
+
+    Each gets the time of a random view of the same user in the window, so time features carry no label.
+
+    Args:
+        shown: :func:`shown_samples` of the window.
+        was_seen: Whether a (user, post) was shown before the window's end, window included.
+        post_ids: The catalog.
+        per_positive: Never-shown negatives per positive; 0 trains on shown posts alone.
+        seed: Random seed of the draw.
+    """
+    draws, times = _draws(shown, per_positive)
+    if draws.height == 0 or post_ids.size == 0:
+        return pl.DataFrame(schema=SAMPLE_SCHEMA)
+    rng = np.random.default_rng(seed)
+    # Draw twice what is needed (plus a few), then drop seen posts and repeats: most of a catalog is unseen.
+    counts = draws["need"].to_numpy() * 2 + 4
+    users = np.repeat(draws[Col.USER_ID].to_numpy(), counts).astype(np.int32)
+    posts = rng.choice(post_ids, size=int(counts.sum())).astype(np.int32)
+    fresh = ~was_seen(users, posts)
+    kept = (
+        pl.DataFrame({Col.USER_ID: users[fresh], Col.POST_ID: posts[fresh]})
+        .unique(maintain_order=True)
+        .join(shown.select(Col.USER_ID, Col.POST_ID), on=[Col.USER_ID, Col.POST_ID], how="anti", maintain_order="left")
+        .join(draws, on=Col.USER_ID, maintain_order="left")
+        .filter(pl.int_range(pl.len()).over(Col.USER_ID) < pl.col("need"))
+    )
+    pick = (rng.random(kept.height) * kept["views"].to_numpy()).astype(np.int64)
+    return kept.select(
+        pl.col(Col.USER_ID),
+        pl.col(Col.POST_ID),
+        times.gather(kept["start"].to_numpy() + pick).alias(Col.TIMESTAMP),
+        pl.lit(0, pl.Int8).alias(Sample.LABEL),
+        pl.lit(0, pl.Int8).alias(Sample.SHOWN),
+    )
+
+
+def window_samples(
+    views: pl.DataFrame,
+    was_seen: SeenTest,
+    post_ids: npt.NDArray[np.int32],
+    per_positive: float,
+    seed: int,
+) -> pl.DataFrame:
+    """Shown rows and never-shown negatives of one window, sorted by user and post."""
+    shown = shown_samples(views)
+    unseen = unseen_samples(shown, was_seen, post_ids, per_positive, seed)
+    return pl.concat([shown, unseen]).sort(Col.USER_ID, Col.POST_ID, Sample.SHOWN)

@@ -1,0 +1,223 @@
+"""Exhaustive scoring: every user against every post, keeping the top K per user.
+
+:func:`score_users` is the shard function: ``postrec build`` calls it over all users in blocks, and the RQ
+worker can call it on any slice of users. Memory is bounded by the block size, not by users x posts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+import catboost
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from batch.pipeline.embed_features import EmbeddingFeatureSet
+from batch.pipeline.features import (
+    FEATURE_NAMES,
+    POST_FEATURES,
+    Feature,
+    FeatureSet,
+    IntArray,
+    block_matrix,
+    moment_features,
+    serving_moment,
+)
+from batch.pipeline.positions import IndexArray, csr_entries
+from common.logs import progress
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float32]
+# Rows per predict call: about 110 MB of float32 features at 28 columns, large enough that per-call overhead
+# vanishes, small enough that a block's matrix stays well inside the memory budget.
+BLOCK_ROWS: Final = 1_000_000
+NO_POST: Final = -1
+
+
+@dataclass(frozen=True, slots=True)
+class TopK:
+    """The best posts of some users, best first.
+
+    Attributes:
+        user_ids: (users,) the users, in the order asked for.
+        post_ids: (users x k) post ids; :data:`NO_POST` pads a user with fewer than k unliked posts.
+        scores: (users x k) the model's raw scores; -inf where the post id is :data:`NO_POST`.
+    """
+
+    user_ids: IntArray
+    post_ids: IntArray
+    scores: FloatArray
+
+    def lists(self) -> Iterator[tuple[int, list[int]]]:
+        """(user id, post ids without padding) per user."""
+        for user_id, row in zip(self.user_ids.tolist(), self.post_ids, strict=True):
+            yield user_id, row[row != NO_POST].tolist()
+
+
+def sortable_keys(scores: FloatArray) -> npt.NDArray[np.int64]:
+    """Unique int64 keys ordering (score desc, then position asc) as larger-is-better.
+
+    The float32 score's bits are mapped to an int32 of the same order, placed above the inverted column position,
+    so ties are broken deterministically by the smaller post id (posts are sorted by id).
+    """
+    bits = (scores + np.float32(0.0)).view(np.int32)  # + 0.0 turns -0.0 into 0.0, so the two tie
+    ordered = (bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))).astype(np.int64)
+    positions = np.arange(scores.shape[1], dtype=np.int64)
+    keys: npt.NDArray[np.int64] = (ordered << 32) | (np.int64(0xFFFFFFFF) - positions)
+    return keys
+
+
+def top_k(scores: FloatArray, k: int) -> IndexArray:
+    """Column positions of each row's k best scores, best first (ties: smaller position first)."""
+    n_columns = scores.shape[1]
+    k = min(k, n_columns)
+    keys = sortable_keys(scores)
+    if k < n_columns:
+        candidates = np.argpartition(keys, n_columns - k, axis=1)[:, n_columns - k :]
+    else:
+        candidates = np.broadcast_to(np.arange(n_columns), keys.shape)
+    order = np.argsort(-np.take_along_axis(keys, candidates, axis=1), axis=1)
+    best: IndexArray = np.take_along_axis(candidates, order, axis=1)
+    return best
+
+
+def _liked_mask(features: FeatureSet, users: IndexArray) -> tuple[IndexArray, IndexArray]:
+    return csr_entries(features.liked_indptr, features.liked_posts, users)
+
+
+def predict_raw(model: catboost.CatBoost, matrix: FloatArray, threads: int = -1) -> npt.NDArray[np.float64]:
+    """CatBoost's raw scores (log-odds) of a feature matrix."""
+    raw: npt.NDArray[np.float64] = model.predict(matrix, prediction_type="RawFormulaVal", thread_count=threads)
+    return raw
+
+
+def model_block(
+    features: FeatureSet, users: IndexArray, moment: FloatArray, extra: EmbeddingFeatureSet | None = None
+) -> FloatArray:
+    """The block matrix of a model: the ``control`` features, then ``extra``'s columns when given (``test``)."""
+    if extra is None:
+        return block_matrix(features, users, moment)
+    matrix = block_matrix(features, users, moment, extra_columns=len(extra.names))
+    extra.fill_block(matrix[:, len(FEATURE_NAMES) :], features.user_ids[users], features.post_ids)
+    return matrix
+
+
+def _score_block(
+    model: catboost.CatBoost,
+    features: FeatureSet,
+    users: IndexArray,
+    moment: FloatArray,
+    k: int,
+    threads: int,
+    extra: EmbeddingFeatureSet | None,
+) -> tuple[IntArray, FloatArray]:
+    raw = predict_raw(model, model_block(features, users, moment, extra), threads)
+    return _best_unliked(features, users, raw.astype(np.float32).reshape(users.size, features.post_ids.size), k)
+
+
+def _best_unliked(features: FeatureSet, users: IndexArray, scores: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
+    """Top k of a (users x posts) score block, after leaving out each user's liked posts (scores is modified)."""
+    scores[_liked_mask(features, users)] = -np.inf
+    best = top_k(scores, k)
+    best_scores = np.take_along_axis(scores, best, axis=1)
+    post_ids = np.where(np.isfinite(best_scores), features.post_ids[best], NO_POST).astype(np.int32)
+    return post_ids, best_scores
+
+
+def block_users(n_posts: int, block_rows: int = BLOCK_ROWS) -> int:
+    """How many users one block holds so that it has about ``block_rows`` rows."""
+    return max(1, block_rows // max(n_posts, 1))
+
+
+def score_users(
+    model: catboost.CatBoost,
+    features: FeatureSet,
+    user_ids: npt.ArrayLike,
+    k: int,
+    *,
+    block_rows: int = BLOCK_ROWS,
+    threads: int = -1,
+    show_progress: bool = False,
+    extra: EmbeddingFeatureSet | None = None,
+) -> TopK:
+    """Score every post for each user and keep the k best, leaving out posts the user liked before the cutoff.
+
+    Args:
+        model: A CatBoost model trained on :data:`batch.pipeline.features.FEATURE_NAMES`.
+        features: The feature set at the scoring cutoff (its liked posts are left out).
+        user_ids: The users to score, e.g. one shard; each must be in ``features``.
+        k: How many posts to keep per user.
+        block_rows: Rows of one predict call; bounds memory.
+        threads: CatBoost threads (-1: all cores).
+        show_progress: Report progress per block (for long runs).
+        extra: The embedding features at the same cutoff, for a ``test`` model; None for ``control``.
+
+    Returns:
+        The top k per user, in the order of ``user_ids``.
+    """
+    users = features.user_positions(user_ids)
+    k = min(k, features.post_ids.size)
+    moment = moment_features_at(features)
+    size = block_users(features.post_ids.size, block_rows)
+    starts = range(0, users.size, size)
+    if show_progress:
+        starts = progress(starts, len(starts), "scoring", log)  # type: ignore[assignment]
+    blocks = [_score_block(model, features, users[start : start + size], moment, k, threads, extra) for start in starts]
+    empty_ids, empty_scores = np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)
+    return TopK(
+        user_ids=features.user_ids[users],
+        post_ids=np.concatenate([ids for ids, _ in blocks]) if blocks else empty_ids,
+        scores=np.concatenate([scores for _, scores in blocks]) if blocks else empty_scores,
+    )
+
+
+def merge_top(parts: list[TopK]) -> TopK:
+    """One TopK of several (e.g. the A/B groups'), rows ordered by user id."""
+    user_ids = np.concatenate([part.user_ids for part in parts])
+    order = np.argsort(user_ids, kind="stable")
+    return TopK(
+        user_ids=user_ids[order],
+        post_ids=np.concatenate([part.post_ids for part in parts])[order],
+        scores=np.concatenate([part.scores for part in parts])[order],
+    )
+
+
+def moment_features_at(features: FeatureSet) -> FloatArray:
+    """The time features scoring uses for a feature set (see :func:`batch.pipeline.features.serving_moment`)."""
+    moment: FloatArray = moment_features(pl.Series([serving_moment(features.cutoff)]))[0]
+    return moment
+
+
+def popular_scores(features: FeatureSet) -> FloatArray:
+    """The ``popular`` model: a post's like count before the cutoff."""
+    scores: FloatArray = features.posts[:, POST_FEATURES.index(Feature.POST_LIKES)].astype(np.float32)
+    return scores
+
+
+def popular_top(features: FeatureSet, user_ids: npt.ArrayLike, k: int, block_rows: int = BLOCK_ROWS) -> TopK:
+    """Posts by like count (ties: smaller post id), leaving out what each user liked before the cutoff; users are
+    ranked in blocks of about ``block_rows`` (user, post) rows."""
+    users = features.user_positions(user_ids)
+    k = min(k, features.post_ids.size)
+    scores, n_posts = popular_scores(features), features.post_ids.size
+    post_ids, best_scores = np.full((users.size, k), NO_POST, dtype=np.int32), np.empty((users.size, k), np.float32)
+    # In blocks like the models' scoring: one (users x posts) score matrix and its sort keys for 5,000 users were
+    # over 1 GB at full scale.
+    size = block_users(n_posts, block_rows)
+    for start in range(0, users.size, size):
+        block = slice(start, start + size)
+        block_scores = np.broadcast_to(scores, (users[block].size, n_posts)).copy()
+        post_ids[block], best_scores[block] = _best_unliked(features, users[block], block_scores, k)
+    return TopK(user_ids=features.user_ids[users], post_ids=post_ids, scores=best_scores)
+
+
+def popular_order(features: FeatureSet) -> IntArray:
+    """The whole catalog by like count before the cutoff, ties by post id: the fallback list."""
+    order = top_k(popular_scores(features)[None, :], features.post_ids.size)[0]
+    ranked: IntArray = features.post_ids[order]
+    return ranked

@@ -1,0 +1,204 @@
+"""Embedding-derived features: clusters and components per post, user tastes and ALS factors before a cutoff."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from batch.pipeline.embed import EmbeddingInfo, PostEmbeddings
+from batch.pipeline.embed_features import (
+    EmbedFeature,
+    EmbedParams,
+    PostMixtures,
+    UserPostSpace,
+    als_space,
+    build_embedding_features,
+    component_names,
+    distance_names,
+    post_embedding_features,
+    post_matrix,
+    taste_space,
+)
+
+CUTOFF = datetime(2021, 12, 1)
+
+
+def embeddings(vectors: list[list[float]], post_ids: list[int] | None = None) -> PostEmbeddings:
+    matrix = np.asarray(vectors, dtype=np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    ids = np.asarray(post_ids or list(range(1, len(vectors) + 1)), dtype=np.int32)
+    return PostEmbeddings(post_ids=ids, vectors=matrix, info=EmbeddingInfo(method="hand", dim=matrix.shape[1]))
+
+
+def likes(rows: list[tuple[int, int, datetime]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={"user_id": pl.Int32, "post_id": pl.Int32, "timestamp": pl.Datetime("us")},
+        orient="row",
+    )
+
+
+def test_post_features_put_separated_groups_in_their_own_clusters() -> None:
+    group_a = [[1.0, 0.1 * i, 0.0] for i in range(4)]
+    group_b = [[0.0, 0.1 * i, 1.0] for i in range(4)]
+    frame = post_embedding_features(embeddings(group_a + group_b), components=2, clusters=2)
+    assert frame.columns == ["post_id", *component_names(2), EmbedFeature.CLUSTER, *distance_names(2)]
+    labels = frame[EmbedFeature.CLUSTER].to_list()
+    assert len(set(labels[:4])) == 1 and len(set(labels[4:])) == 1 and labels[0] != labels[4]
+    own = frame.select(pl.col(distance_names(2)[int(labels[0])])).to_series()[:4]
+    other = frame.select(pl.col(distance_names(2)[int(labels[4])])).to_series()[:4]
+    assert (own < other).all()
+
+
+def test_post_features_shrink_to_a_tiny_catalog() -> None:
+    frame = post_embedding_features(embeddings([[1.0, 0.0], [0.0, 1.0]]), components=5, clusters=15)
+    assert frame.columns == ["post_id", *component_names(2), EmbedFeature.CLUSTER, *distance_names(2)]
+
+
+def test_post_matrix_follows_the_requested_order() -> None:
+    features = pl.DataFrame({"post_id": [1, 2], "a": [10.0, 20.0], "b": [1.0, 2.0]})
+    matrix = post_matrix(features, [2, 9, 1])
+    np.testing.assert_array_equal(matrix[[0, 2]], [[20.0, 2.0], [10.0, 1.0]])
+    assert np.isnan(matrix[1]).all() and matrix.dtype == np.float32
+
+
+POSTS_2D = embeddings([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+
+
+def test_taste_is_the_time_decayed_mean_of_liked_posts() -> None:
+    rows = [(10, 1, CUTOFF - timedelta(days=60)), (10, 2, CUTOFF - timedelta(days=30))]
+    space = taste_space(likes(rows), POSTS_2D, CUTOFF, half_life_days=30)
+    # Weights 0.25 and 0.5: taste along (1, 2) / sqrt(5).
+    np.testing.assert_allclose(space.user_rows([10])[0], np.array([1.0, 2.0]) / math.sqrt(5), rtol=1e-6)
+    np.testing.assert_allclose(space.score_block([10]), [[1 / math.sqrt(5), 2 / math.sqrt(5), 2.2 / math.sqrt(5)]])
+
+
+def test_tastes_asked_for_in_blocks_are_the_rows_of_the_whole_taste_matrix() -> None:
+    rng = np.random.default_rng(3)
+    catalog = embeddings(rng.normal(size=(40, 8)).tolist())
+    rows = [(int(u), int(p), CUTOFF - timedelta(hours=int(h))) for u, p, h in rng.integers(1, 40, size=(300, 3))]
+    space = taste_space(likes(rows), catalog, CUTOFF)
+    assert isinstance(space.user_vectors, PostMixtures)
+
+    whole = space.user_vectors.take(np.arange(space.user_ids.size))
+    block = space.user_rows(space.user_ids[[5, 0, 17]])
+
+    np.testing.assert_array_equal(block, whole[[5, 0, 17]])
+    np.testing.assert_allclose(np.linalg.norm(whole, axis=1), 1.0, rtol=1e-5)
+    assert space.user_vectors.shape == whole.shape == (space.user_ids.size, 8)
+
+
+@pytest.mark.parametrize(("half_life", "closer_to"), [(1.0, 2), (10_000.0, 1)])
+def test_half_life_sets_how_much_old_likes_count(half_life: float, closer_to: int) -> None:
+    rows = [
+        (10, 1, CUTOFF - timedelta(days=20)),
+        (10, 1, CUTOFF - timedelta(days=21)),
+        (10, 2, CUTOFF - timedelta(days=1)),
+    ]
+    scores = taste_space(likes(rows), POSTS_2D, CUTOFF, half_life_days=half_life).score_block([10])[0]
+    assert int(np.argmax(scores[:2])) + 1 == closer_to
+
+
+def test_users_without_likes_and_unknown_posts_score_zero() -> None:
+    space = taste_space(likes([(10, 1, CUTOFF - timedelta(days=1))]), POSTS_2D, CUTOFF)
+    block = space.score_block([11, 10], post_ids=[3, 99])
+    np.testing.assert_allclose(block, [[0.0, 0.0], [0.6, 0.0]], atol=1e-7)
+
+
+def test_pairs_and_blocks_agree() -> None:
+    rows = [
+        (10, 1, CUTOFF - timedelta(days=3)),
+        (11, 3, CUTOFF - timedelta(days=2)),
+        (12, 2, CUTOFF - timedelta(days=1)),
+    ]
+    space = taste_space(likes(rows), POSTS_2D, CUTOFF)
+    blocks = list(space.score_blocks([12, 10, 11], block_users=2))
+    assert [ids.tolist() for ids, _ in blocks] == [[12, 10], [11]]
+    full = np.vstack([block for _, block in blocks])
+    pairs = space.score_pairs([10, 11, 12, 12], [3, 1, 2, 3], chunk=3)
+    np.testing.assert_allclose(pairs, [full[1, 2], full[2, 0], full[0, 1], full[0, 2]], rtol=1e-6)
+    assert pairs.dtype == np.float32 and full.dtype == np.float32
+
+
+def community_likes() -> pl.DataFrame:
+    """Users 0..9 like posts 1..5, users 10..19 like posts 6..10; user 0 never liked post 5."""
+    rows = []
+    for user in range(20):
+        own = range(1, 6) if user < 10 else range(6, 11)
+        rows += [(user, post, CUTOFF - timedelta(days=1 + user % 3)) for post in own if (user, post) != (0, 5)]
+    return likes(rows)
+
+
+def als(frame: pl.DataFrame) -> UserPostSpace:
+    return als_space(frame, CUTOFF, user_ids=range(21), post_ids=range(1, 11), factors=2, seed=3, num_threads=1)
+
+
+def test_als_ranks_a_post_of_the_users_community_above_the_others() -> None:
+    space = als(community_likes())
+    scores = space.score_block([0])[0]
+    assert scores[4] > scores[5:].max()  # post 5, unseen by user 0, beats every post of the other community
+    assert not space.user_rows([20]).any()  # user 20 never liked anything: zero factors
+
+
+LATE = [(0, 7, CUTOFF), (0, 8, CUTOFF + timedelta(hours=2)), (10, 1, CUTOFF + timedelta(days=3)), (5, 9, CUTOFF)]
+
+
+@pytest.mark.parametrize("build", ["taste", "als"])
+def test_likes_at_or_after_the_cutoff_change_nothing(build: str) -> None:
+    before = community_likes()
+    vectors = embeddings([[1.0 + (p % 3), float(p), 2.0] for p in range(1, 11)])
+
+    def scores(frame: pl.DataFrame) -> np.ndarray:
+        space = taste_space(frame, vectors, CUTOFF) if build == "taste" else als(frame)
+        return space.score_block(np.arange(21))
+
+    with_late = pl.concat([before, likes(LATE)])
+    np.testing.assert_array_equal(scores(before), scores(with_late))
+    one_earlier = pl.concat([before, likes([(0, 7, CUTOFF - timedelta(microseconds=1))])])
+    assert not np.array_equal(scores(before), scores(one_earlier))  # the check itself can fail
+
+
+def test_view_rows_are_not_likes() -> None:
+    rows = likes([(10, 1, CUTOFF - timedelta(days=1)), (10, 2, CUTOFF - timedelta(days=1))])
+    feed = rows.with_columns(pl.Series("action", ["like", "view"]))
+    space = taste_space(feed, POSTS_2D, CUTOFF)
+    np.testing.assert_allclose(space.user_rows([10]), [[1.0, 0.0]])
+
+
+PARAMS = EmbedParams(components=2, clusters=3, half_life_days=10, als_factors=2, seed=1)
+
+
+def catalog_vectors() -> PostEmbeddings:
+    return embeddings([[1.0 + (p % 3), float(p), 2.0] for p in range(1, 11)])
+
+
+def test_feature_set_names_pairs_and_blocks_agree() -> None:
+    features = build_embedding_features(catalog_vectors(), community_likes(), range(21), CUTOFF, PARAMS)
+    assert features.names == (
+        *component_names(2),
+        EmbedFeature.CLUSTER,
+        *distance_names(3),
+        EmbedFeature.TASTE_COSINE,
+        EmbedFeature.ALS_SCORE,
+    )
+    users, posts = np.array([0, 12, 20]), np.array([5, 1, 99, 7])
+    block = np.full((users.size * posts.size, len(features.names) + 2), -1.0, dtype=np.float32, order="F")
+    features.fill_block(block[:, 1:-1], users, posts)
+    pairs = features.pair_matrix(np.repeat(users, posts.size), np.tile(posts, users.size))
+    np.testing.assert_allclose(block[:, 1:-1], pairs, rtol=1e-5, atol=1e-6)
+    assert (block[:, [0, -1]] == -1.0).all()  # columns outside the slice are left alone
+    unknown_post = pairs[2::4]
+    assert np.isnan(unknown_post[:, :6]).all() and (unknown_post[:, 6:] == 0).all()
+    assert pairs[0, -1] > pairs[3, -1]  # ALS: user 0 prefers post 5 (its community) to post 7
+
+
+def test_feature_set_ignores_likes_after_the_cutoff() -> None:
+    def matrix(frame: pl.DataFrame) -> np.ndarray:
+        features = build_embedding_features(catalog_vectors(), frame, range(21), CUTOFF, PARAMS)
+        return features.pair_matrix(np.repeat(np.arange(21), 10), np.tile(np.arange(1, 11), 21))
+
+    np.testing.assert_array_equal(matrix(community_likes()), matrix(pl.concat([community_likes(), likes(LATE)])))

@@ -1,0 +1,182 @@
+"""Training samples, windows, a reproducible fit, hitrate, and artifacts that refuse a different feature list."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from batch.pipeline.artifacts import MissingArtifactError, latest_artifact_path, load_artifact, save_artifact
+from batch.pipeline.features import FEATURE_NAMES, Encoders
+from batch.pipeline.samples import VIEW_SCHEMA, Sample, shown_samples, unseen_samples, user_sample_expr, window_samples
+from batch.pipeline.score import score_users
+from batch.pipeline.train import LabelledSet, TrainParams, fit_model, hitrate, plan_windows
+from common.columns import Col
+from common.errors import ArtifactMismatchError
+from tests.unit.batch.pipeline.test_score import make_features
+
+CATALOG = np.arange(1, 41, dtype=np.int32)
+
+
+def t(day: int, hour: int = 12) -> datetime:
+    return datetime(2021, 12, day, hour)
+
+
+@pytest.fixture
+def views() -> pl.DataFrame:
+    rows = [
+        (t(1), 1, 1, 0),
+        (t(1, 13), 1, 1, 1),  # seen twice, liked once: one positive row at the first view
+        (t(2), 1, 2, 0),
+        (t(3), 1, 3, 1),
+        (t(4), 2, 4, 0),
+        (t(5), 2, 5, 1),
+        (t(6), 3, 6, 0),  # no like: gets no never-shown negatives
+    ]
+    return pl.DataFrame(rows, schema=VIEW_SCHEMA, orient="row")
+
+
+def test_windows_end_at_as_of_and_do_not_overlap():
+    windows = plan_windows(datetime(2021, 12, 30), label_days=14, valid_days=7)
+
+    assert windows.valid_start == datetime(2021, 12, 23)
+    assert windows.label_start == datetime(2021, 12, 9)
+    assert windows.label_start < windows.valid_start < windows.as_of
+
+
+def test_shown_rows_are_one_per_pair_liked_if_any_view_was(views):
+    shown = shown_samples(views)
+
+    first = shown.filter((pl.col(Col.USER_ID) == 1) & (pl.col(Col.POST_ID) == 1)).row(0, named=True)
+    assert shown.height == 6
+    assert first[Sample.LABEL] == 1 and first[Col.TIMESTAMP] == t(1)
+    assert shown[Sample.LABEL].to_list() == [1, 0, 1, 0, 1, 0]
+
+
+def seen_in(pairs: pl.DataFrame):
+    known = set(pairs.select(Col.USER_ID, Col.POST_ID).iter_rows())
+
+    def was_seen(users: np.ndarray, posts: np.ndarray) -> np.ndarray:
+        return np.array([pair in known for pair in zip(users.tolist(), posts.tolist(), strict=True)], dtype=bool)
+
+    return was_seen
+
+
+@pytest.mark.parametrize("per_positive", [0.0, 1.0, 3.0])
+def test_never_shown_negatives_avoid_seen_posts_and_follow_the_mix(views, per_positive):
+    shown = shown_samples(views)
+    seen = pl.DataFrame({Col.USER_ID: [1, 1, 2], Col.POST_ID: [7, 8, 9]}, schema_overrides={Col.USER_ID: pl.Int32})
+    seen = pl.concat([seen.cast({Col.POST_ID: pl.Int32}), views.select(Col.USER_ID, Col.POST_ID)])
+
+    unseen = unseen_samples(shown, seen_in(seen), CATALOG, per_positive, seed=3)
+
+    per_user = dict(unseen.group_by(Col.USER_ID).len().iter_rows())
+    assert per_user == ({} if per_positive == 0 else {1: 2 * per_positive, 2: per_positive})
+    assert unseen.join(seen, on=[Col.USER_ID, Col.POST_ID], how="semi").height == 0
+    assert (unseen[Sample.LABEL] == 0).all() and (unseen[Sample.SHOWN] == 0).all()
+    user_times = views.group_by(Col.USER_ID).agg(pl.col(Col.TIMESTAMP).alias("times"))
+    for user, moment in unseen.select(Col.USER_ID, Col.TIMESTAMP).iter_rows():
+        assert moment in user_times.filter(pl.col(Col.USER_ID) == user)["times"][0].to_list()
+
+
+def test_window_samples_are_reproducible_for_a_seed(views):
+    seen = seen_in(views)
+
+    first = window_samples(views, seen, CATALOG, 2.0, seed=5)
+    again = window_samples(views, seen, CATALOG, 2.0, seed=5)
+    other = window_samples(views, seen, CATALOG, 2.0, seed=6)
+
+    assert first.equals(again)
+    assert not first.equals(other)
+
+
+def test_user_sample_keeps_about_the_share_asked_for():
+    users = pl.DataFrame({Col.USER_ID: np.arange(200, 20_200, dtype=np.int32)})
+
+    kept = users.filter(user_sample_expr(per_mille=250, seed=1)).height
+
+    assert 4_500 < kept < 5_500
+    assert users.filter(user_sample_expr(per_mille=1000, seed=1)).height == users.height
+
+
+def labelled_set(seed: int = 0) -> LabelledSet:
+    features = make_features(seed=seed)
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, features.user_ids.size, 300)
+    posts = rng.integers(0, features.post_ids.size, 300)
+    samples = pl.DataFrame(
+        {
+            Col.USER_ID: features.user_ids[users],
+            Col.POST_ID: features.post_ids[posts],
+            Col.TIMESTAMP: [t(1) + timedelta(hours=int(h)) for h in rng.integers(0, 200, 300)],
+            Sample.LABEL: ((features.users[users, 0] + features.posts[posts, 3]) > 1.0).astype(np.int8),
+            Sample.SHOWN: np.ones(300, dtype=np.int8),
+        }
+    )
+    return LabelledSet(features, samples)
+
+
+def test_a_fixed_seed_gives_the_same_model_and_top_5():
+    params = TrainParams(iterations=20, depth=3, seed=11, threads=1)
+    data = labelled_set()
+
+    first, second = fit_model(data, params), fit_model(data, params)
+
+    top_first = score_users(first, data.features, data.features.user_ids, k=5).post_ids
+    top_second = score_users(second, data.features, data.features.user_ids, k=5).post_ids
+    np.testing.assert_array_equal(top_first, top_second)
+    assert first.feature_names_ == list(FEATURE_NAMES)
+
+
+def test_a_single_class_window_is_refused():
+    data = labelled_set()
+    flat = LabelledSet(data.features, data.samples.with_columns(pl.lit(0, pl.Int8).alias(Sample.LABEL)))
+
+    with pytest.raises(ValueError, match="single class"):
+        fit_model(flat, TrainParams(iterations=5))
+
+
+def test_hitrate_counts_users_with_any_recommended_post_liked_in_the_window():
+    recommended = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], dtype=np.int32)
+    likes = pl.DataFrame({Col.USER_ID: [10, 10, 11, 12], Col.POST_ID: [3, 99, 98, 7]})
+
+    assert hitrate(recommended, np.array([10, 11, 12], dtype=np.int32), likes) == pytest.approx(2 / 3)
+
+
+@pytest.fixture
+def artifact_dir(tmp_path):
+    model = fit_model(labelled_set(), TrainParams(iterations=5, depth=2, threads=1))
+    encoders = Encoders({"country": ("Russia",), "city": ("Moscow",), "os": (), "source": (), "topic": ("movie",)})
+    path = save_artifact(
+        tmp_path, "20211230T000000Z-abcdef", {"control": model}, encoders, {"created_at": "2021-12-30T01:00:00"}
+    )
+    return tmp_path, path
+
+
+def test_artifact_round_trip(artifact_dir):
+    data_dir, path = artifact_dir
+
+    artifact = load_artifact(latest_artifact_path(data_dir))
+
+    assert artifact.version == path.name
+    assert artifact.encoders.values["city"] == ("Moscow",)
+    assert artifact.metadata["code_version"]
+    assert not list(data_dir.glob("models/*.partial"))
+
+
+def test_artifact_with_another_feature_list_is_refused(artifact_dir):
+    _, path = artifact_dir
+    saved = json.loads((path / "features.json").read_text())
+    saved["features"] = [*saved["features"][1:], "retired_feature"]
+    (path / "features.json").write_text(json.dumps(saved))
+
+    with pytest.raises(ArtifactMismatchError, match="retired_feature"):
+        load_artifact(path)
+
+
+def test_no_artifact_says_to_build(tmp_path):
+    with pytest.raises(MissingArtifactError, match="postrec build"):
+        latest_artifact_path(tmp_path)

@@ -1,0 +1,61 @@
+"""Post texts: the kind of text per topic, and the sub-topic's vocabulary in it."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import pytest
+
+from batch.world.facts import FULL_POSTS, TOPIC_COUNTS
+from batch.world.posts import SUBTOPICS, generate_posts
+from batch.world.text import NEWS_TOPICS, generate_text
+from batch.world.vocab import SUBTOPIC_WORDS
+
+
+def _texts(topic: str, count: int = 40) -> list[str]:
+    rand = random.Random(3)
+    subtopics = list(SUBTOPIC_WORDS[topic])
+    return [generate_text(rand, topic, subtopics[i % len(subtopics)]) for i in range(count)]
+
+
+@pytest.mark.parametrize("topic", sorted(NEWS_TOPICS))
+def test_news_articles_have_hundreds_of_words(topic):
+    words = [len(text.split()) for text in _texts(topic)]
+    assert min(words) >= 100
+    assert np.mean(words) >= 200
+
+
+def test_covid_texts_are_short_tweets_with_hashtags():
+    for text in _texts("covid"):
+        assert len(text.split()) <= 40
+        assert re.search(r"#\w+", text)
+
+
+def test_movie_texts_are_reviews():
+    texts = _texts("movie")
+    assert all(60 <= len(text.split()) <= 400 for text in texts)
+    assert sum(("film" in text or "movie" in text) for text in texts) == len(texts)
+
+
+def test_the_subtopic_is_recoverable_from_the_text():
+    """Counting each sub-topic's words finds the right sub-topic: text carries signal beyond the topic label."""
+    rand = random.Random(4)
+    hits = 0
+    for index in range(300):
+        topic, subtopic = SUBTOPICS[index % len(SUBTOPICS)]
+        text = generate_text(rand, topic, subtopic).lower()
+        counts = {name: sum(text.count(word) for word in words) for name, words in SUBTOPIC_WORDS[topic].items()}
+        hits += max(counts, key=counts.__getitem__) == subtopic
+    assert hits / 300 >= 0.95
+
+
+def test_full_scale_posts_have_the_real_topic_counts():
+    posts = generate_posts(np.random.default_rng(6), FULL_POSTS)
+    frame = posts.to_frame()
+    counts = dict(frame["topic"].value_counts().iter_rows())
+    assert counts == TOPIC_COUNTS
+    assert frame["post_id"].min() == 1
+    assert frame["post_id"].max() == 7_319
+    assert frame["post_id"].is_unique().all()

@@ -1,0 +1,106 @@
+"""The world's truth and the oracle: consistent with the feed it generated, and well behaved at the edges."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+import pytest
+
+from batch.world.generator import generate_tables
+from batch.world.truth import (
+    WorldParams,
+    daily_post_exposure,
+    oracle_scores,
+    subtopic_exposure,
+    topic_level_truth,
+)
+from common.errors import DataValidationError
+
+WINDOW = (datetime(2021, 12, 16), datetime(2021, 12, 30))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    _users, _posts, feed, truth = generate_tables("tiny", 11)
+    return feed, truth
+
+
+def test_params_survive_json(tiny):
+    _, truth = tiny
+    assert WorldParams.from_json(truth.params.to_json()) == truth.params
+
+
+def test_exposure_mixes_are_distributions(tiny):
+    _, truth = tiny
+    mix = subtopic_exposure(truth, np.arange(len(truth.user_id)))
+    assert np.allclose(mix.sum(axis=1), 1.0)
+    assert mix.min() >= 0
+    daily = daily_post_exposure(truth)
+    assert np.all(daily[:, ~truth.post_shown] == 0)
+    for subtopic in np.unique(truth.post_subtopic[truth.post_shown]):
+        assert np.allclose(daily[:, truth.post_subtopic == subtopic].sum(axis=1), 1.0)
+
+
+def test_oracle_is_zero_outside_the_period_and_for_hidden_or_seen_posts(tiny):
+    _, truth = tiny
+    users, posts = truth.user_id[:20], truth.post_id
+    assert np.all(oracle_scores(truth, users, posts, datetime(2021, 9, 1), datetime(2021, 10, 1)) == 0)
+    assert np.all(oracle_scores(truth, users, posts, WINDOW[0], WINDOW[0]) == 0)
+    scores = oracle_scores(truth, users, posts, *WINDOW)
+    assert scores.dtype == np.float32
+    assert scores.shape == (20, len(posts))
+    assert np.all(scores[:, ~truth.post_shown] == 0)
+    seen = np.zeros(scores.shape, dtype=bool)
+    seen[:, :10] = True
+    conditional = oracle_scores(truth, users, posts, *WINDOW, seen_before=seen)
+    assert np.all(conditional[:, :10] == 0)
+    assert np.all(conditional[:, 10:] >= scores[:, 10:] - 1e-7)
+
+
+def test_a_longer_window_never_lowers_the_oracle(tiny):
+    _, truth = tiny
+    short = oracle_scores(truth, truth.user_id[:20], truth.post_id, datetime(2021, 12, 20), datetime(2021, 12, 25))
+    long = oracle_scores(truth, truth.user_id[:20], truth.post_id, datetime(2021, 12, 18), datetime(2021, 12, 30))
+    assert np.all(long >= short - 1e-7)
+
+
+def test_unknown_ids_are_rejected(tiny):
+    _, truth = tiny
+    with pytest.raises(DataValidationError, match="re-seed"):
+        oracle_scores(truth, [1], truth.post_id, *WINDOW)
+
+
+def test_expected_likes_in_a_window_match_the_generated_feed(tiny):
+    """The oracle is the model the feed was drawn from: its expected like count is the realised one."""
+    feed, truth = tiny
+    expected = oracle_scores(truth, truth.user_id, truth.post_id, *WINDOW).sum()
+    in_window = (pl.col("timestamp") >= WINDOW[0]) & (pl.col("timestamp") < WINDOW[1])
+    realised = feed.filter(in_window & (pl.col("action") == "view") & (pl.col("target") == 1)).height
+    assert realised == pytest.approx(expected, rel=0.1)
+
+
+def test_liked_pairs_score_far_above_the_average_pair(tiny):
+    feed, truth = tiny
+    scores = oracle_scores(truth, truth.user_id, truth.post_id, *WINDOW)
+    in_window = (pl.col("timestamp") >= WINDOW[0]) & (pl.col("timestamp") < WINDOW[1])
+    likes = feed.filter(in_window & (pl.col("action") == "like"))
+    liked = scores[truth.user_rows(likes["user_id"].to_numpy()), truth.post_rows(likes["post_id"].to_numpy())]
+    assert liked.mean() > 5 * scores.mean()
+
+
+def test_topic_level_truth_keeps_topic_means_and_hides_sub_topic_differences(tiny):
+    truth = tiny[1]
+    blurred = topic_level_truth(truth)
+    topics = np.array(truth.params.subtopic_topics)
+    for topic in np.unique(topics):
+        members = topics == topic
+        for field in ("user_subtopic_taste", "user_interest"):
+            exact, known = getattr(truth, field)[:, members], getattr(blurred, field)[:, members]
+            assert np.allclose(known.mean(axis=1), exact.mean(axis=1))
+            assert np.allclose(known, known[:, :1])  # one value per user within the topic
+    assert np.array_equal(blurred.user_topic_taste, truth.user_topic_taste)
+    assert np.array_equal(blurred.post_quality, truth.post_quality)
+    only_tastes = topic_level_truth(truth, tastes=True, interests=False)
+    assert np.array_equal(only_tastes.user_interest, truth.user_interest)
