@@ -8,7 +8,8 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first, pinned by constraints.txt, so code changes do not reinstall them.
 COPY pyproject.toml constraints.txt README.md ./
-RUN mkdir -p api batch common worker && pip install -c constraints.txt . && pip uninstall -y postrec
+RUN mkdir -p postrec api batch common worker && pip install -c constraints.txt . && pip uninstall -y postrec
+COPY postrec postrec
 COPY api api
 COPY batch batch
 COPY common common

@@ -11,7 +11,7 @@ PORT ?= 8000
 WORKERS ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: install services db run reseed test lint stop clean lock
+.PHONY: install services db run reseed test test-unit lint stop clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,13 +40,19 @@ run: db
 reseed: db
 	$(BIN)/postrec seed --scale $(SCALE)
 
-test: db
+# Lint first: a ruff, mypy or import-layer failure fails the test command (and CI) before any test runs.
+test: lint db
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The unit tests alone: no PostgreSQL or Redis needed, nothing started.
+test-unit: install
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 stop:
 	@[ -x $(BIN)/postrec ] && $(BIN)/postrec services down || true

@@ -14,10 +14,11 @@ from api.errors import make_error_handler
 from api.metrics import Metrics, metrics_middleware
 from api.routes import ApiParts, build_route_handlers
 from api.serving import Recommender
-from api.store import Store, make_client
+from api.store import Store
 from api.versions import VersionWatcher
 from api.wire import RedisAddress, RedisWire
 from common.keys import KeyLayout
+from common.redis_clients import api_client
 from common.settings import Settings, load_settings
 
 API_DESCRIPTION: Final = (
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | 
             from ``settings.redis_url`` and closes it on shutdown.
     """
     settings = settings or load_settings()
-    client = redis if redis is not None else make_client(settings.redis_url, settings.api_redis_timeout_ms / 1000)
+    client = redis if redis is not None else api_client(settings.redis_url, settings.api_redis_timeout_ms / 1000)
     wire = RedisWire(RedisAddress.of_client(client), settings.api_redis_timeout_ms / 1000)
     store = Store(client, wire, KeyLayout(settings.prefix), settings.served_stream_maxlen)
     watcher = VersionWatcher(store)

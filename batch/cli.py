@@ -55,15 +55,15 @@ def _register_seed(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_ab_report(settings: Settings, args: argparse.Namespace) -> int:
-    import redis
 
     from batch.ab.render import write_ab_report
     from batch.ab.report import as_naive_utc, build_ab_report
     from common.db import make_engine
     from common.keys import KeyLayout
+    from common.redis_clients import Role, redis_client
 
     since, until = as_naive_utc(args.since), as_naive_utc(args.until or datetime.now(UTC))
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url, Role.BATCH)
     engine = make_engine(settings.database_url)
     try:
         report = build_ab_report(client, engine, KeyLayout(settings.prefix), since, until, settings.control_percent)
@@ -117,8 +117,9 @@ def _cmd_rollback(settings: Settings, _args: argparse.Namespace) -> int:
     from batch.publish.release import rollback
     from common.errors import StoreUnavailableError
     from common.keys import KeyLayout
+    from common.redis_clients import Role, redis_client
 
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
+    client = redis_client(settings.redis_url, Role.BATCH)
     try:
         live, replaced = rollback(client, KeyLayout(settings.prefix))
     except redis.ConnectionError as exc:

@@ -23,11 +23,11 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from batch.evaluation.baselines import popular_ranking
 from batch.evaluation.evaluate import oracle_ranking, seen_before_mask
 from batch.evaluation.holdout import Holdout, build_holdout
-from batch.evaluation.metrics import gap_closure, hit_matrix, hitrate_per_user
 from batch.pipeline.extract import load_feed, load_posts
+from batch.ranking.baselines import popular_ranking
+from batch.ranking.metrics import gap_closure, hit_matrix, hitrate_per_user
 from batch.world.store import load_truth
 from batch.world.truth import WorldTruth, topic_level_truth
 from common.columns import Action, Col

@@ -33,9 +33,10 @@ from batch.publish.release import new_version_id
 from common.db import ensure_database, make_engine, sqlalchemy_url
 from common.keys import KeyLayout
 from common.settings import Settings, load_settings
+from worker.jobs import enqueue_shards
 from worker.likes import sync_likes
 from worker.queues import open_queue, purge_queues
-from worker.refresh import enqueue_shards, prepare_refresh, stage_version
+from worker.refresh import prepare_refresh, stage_version
 from worker.roles import BATCH
 
 POSTREC = str(Path(sys.executable).parent / "postrec")

@@ -1,16 +1,11 @@
-"""The ``postrec`` console script. Each package registers its own subcommands; handlers import lazily so that
-``postrec serve`` never loads the batch's heavy dependencies."""
+"""``postrec db init`` and ``postrec services up|down``: the subcommands that need only the contract."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
-from collections.abc import Sequence
 
-from common.errors import PostrecError
-from common.logs import configure_logging
-from common.settings import Settings, load_settings
+from common.settings import Settings
 
 log = logging.getLogger("postrec")
 
@@ -44,7 +39,8 @@ def _cmd_services_down(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _register_common(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the database and embedded-server subcommands."""
     db = commands.add_parser("db", help="PostgreSQL schema management").add_subparsers(dest="db_command", required=True)
     db.add_parser("init", help="create the database, tables and indexes (idempotent)").set_defaults(
         handler=_cmd_db_init
@@ -58,36 +54,3 @@ def _register_common(commands: argparse._SubParsersAction[argparse.ArgumentParse
     services.add_parser("down", help="stop the embedded servers started under the data dir").set_defaults(
         handler=_cmd_services_down
     )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every package's subcommands."""
-    from api.cli import register as register_api
-    from batch.cli import register as register_batch
-    from worker.cli import register as register_worker
-
-    parser = argparse.ArgumentParser(prog="postrec", description=__doc__)
-    parser.add_argument("--log-level", default=None, help="logging level (default: POSTREC_LOG_LEVEL or INFO)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (_register_common, register_batch, register_api, register_worker):
-        register(commands)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``postrec`` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        settings = load_settings()
-        configure_logging(args.log_level or settings.log_level)
-        return int(args.handler(settings, args))
-    except PostrecError as exc:
-        log.error("%s", exc)
-        return 2
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

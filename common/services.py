@@ -22,6 +22,7 @@ import redis
 from sqlalchemy.engine import make_url
 
 from common.errors import ConfigError, PostrecError, ServiceStartError
+from common.redis_clients import Role, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def postgres_answers(database_url: str) -> bool:
 
 def redis_answers(redis_url: str) -> bool:
     """True when Redis at the URL answers PING."""
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
+    client = redis_client(redis_url, Role.PROBE)
     try:
         return bool(client.ping())
     except (redis.ConnectionError, redis.TimeoutError):

@@ -9,6 +9,7 @@ import redis
 from sqlalchemy.engine import Engine
 
 from common.db import make_engine
+from common.redis_clients import Role, redis_client
 
 
 @contextmanager
@@ -22,9 +23,9 @@ def open_engine(database_url: str) -> Iterator[Engine]:
 
 
 @contextmanager
-def open_redis(redis_url: str) -> Iterator[redis.Redis[bytes]]:
-    """A Redis client with bytes replies (as RQ needs them), closed when the block ends."""
-    client = redis.Redis.from_url(redis_url)
+def open_redis(redis_url: str, role: Role = Role.JOB) -> Iterator[redis.Redis[bytes]]:
+    """A Redis client with bytes replies (as RQ needs them) and the role's timeouts, closed when the block ends."""
+    client = redis_client(redis_url, role)
     try:
         yield client
     finally:

@@ -63,6 +63,9 @@ def open_queue(connection: redis.Redis[bytes], prefix: str, role: str) -> Queue:
     return Queue(queue_name(prefix, role), connection=connection)
 
 
+JOBS_MODULE: Final = "worker.jobs"
+
+
 def policies(settings: Settings) -> dict[str, JobPolicy]:
     """Policy of every job kind, by job function name."""
     retries, interval = settings.job_retries, settings.job_retry_interval_seconds
@@ -81,7 +84,7 @@ def policies(settings: Settings) -> dict[str, JobPolicy]:
 def enqueue_job(
     connection: redis.Redis[bytes],
     settings: Settings,
-    func: Callable[..., Any],
+    func: Callable[..., Any] | str,
     *args: Any,  # noqa: ANN401 - plain job arguments: ids, version strings
     depends_on: Dependency | None = None,
 ) -> Job:
@@ -90,13 +93,15 @@ def enqueue_job(
     Args:
         connection: Redis client RQ keeps its jobs in (bytes replies, as RQ needs).
         settings: Settings of the deployment: prefix, time limits, retries.
-        func: A module-level job function of :mod:`worker.jobs`.
+        func: A module-level job function of :mod:`worker.jobs`, or its name: modules that :mod:`worker.jobs`
+            itself calls into enqueue by name, so that imports run one way.
         *args: Its plain arguments.
         depends_on: Jobs that must finish first.
     """
-    policy = policies(settings)[func.__name__]
+    name = func if isinstance(func, str) else func.__name__
+    policy = policies(settings)[name]
     return open_queue(connection, settings.prefix, policy.role).enqueue_call(
-        func,
+        f"{JOBS_MODULE}.{name}",
         args=args,
         timeout=policy.timeout_s,
         result_ttl=policy.result_ttl_s,

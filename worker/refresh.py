@@ -44,7 +44,7 @@ from batch.pipeline.build import (
 )
 from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams
 from batch.pipeline.features import Encoders, FeatureSet
-from batch.pipeline.score import TopK, merge_top, popular_order, score_users
+from batch.pipeline.score import popular_order, score_users
 from batch.pipeline.train import TrainParams
 from batch.publish.release import (
     CREATED_AT,
@@ -57,12 +57,13 @@ from batch.publish.release import (
     write_popular,
     write_rankings,
 )
+from batch.ranking.topk import TopK, merge_top
 from common.ab import CONTROL, TEST
 from common.errors import NoPublishedVersionError, UnknownUserError, WorkerJobError
 from common.keys import KeyLayout
 from common.payloads import VersionMeta
 from common.settings import Settings
-from worker import jobs, staging
+from worker import staging
 from worker.queues import enqueue_job
 from worker.staging import RefreshPlan, ShardCounts
 from worker.user_rows import load_user_rows, user_features_now
@@ -197,9 +198,9 @@ def enqueue_shards(connection: redis.Redis[bytes], settings: Settings, plan: Ref
     Returns:
         The final job.
     """
-    shard_jobs = [enqueue_job(connection, settings, jobs.score_shard, plan.version, s) for s in range(plan.shards)]
+    shard_jobs = [enqueue_job(connection, settings, "score_shard", plan.version, s) for s in range(plan.shards)]
     depends_on = Dependency(jobs=shard_jobs, allow_failure=True) if shard_jobs else None
-    return enqueue_job(connection, settings, jobs.finalize_version, plan.version, depends_on=depends_on)
+    return enqueue_job(connection, settings, "finalize_version", plan.version, depends_on=depends_on)
 
 
 def score_shard(client: redis.Redis[bytes], settings: Settings, version: str, shard: int) -> ShardCounts:

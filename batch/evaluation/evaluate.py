@@ -23,19 +23,7 @@ import polars as pl
 import redis
 from sqlalchemy.engine import Engine
 
-from api.store import RECOMMEND_LUA
-from batch.evaluation import baselines
 from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
-from batch.evaluation.metrics import (
-    bootstrap_interval,
-    catalog_coverage,
-    gap_closure,
-    group_means,
-    hit_matrix,
-    hitrate_per_user,
-    ndcg_per_user,
-    precision_per_user,
-)
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
 from batch.pipeline.build import (
     BuildOptions,
@@ -49,12 +37,25 @@ from batch.pipeline.build import (
 from batch.pipeline.extract import copy_query, load_feed
 from batch.pipeline.features import FEATURE_NAMES
 from batch.pipeline.positions import pairs_csr
-from batch.pipeline.score import NO_POST, TopK, top_k
 from batch.publish.release import Release, new_version_id, publish_release, utc_now
+from batch.ranking import baselines
+from batch.ranking.metrics import (
+    bootstrap_interval,
+    catalog_coverage,
+    gap_closure,
+    group_means,
+    hit_matrix,
+    hitrate_per_user,
+    ndcg_per_user,
+    precision_per_user,
+)
+from batch.ranking.topk import NO_POST, TopK, top_k
 from common.ab import CONTROL, TEST
 from common.columns import Action, Col, Table
 from common.keys import KeyLayout
 from common.payloads import VersionMeta
+from common.redis_clients import Role, redis_client
+from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, recommend_call
 from common.settings import Settings
 
 if TYPE_CHECKING:  # the world's truth is imported only when the oracle is asked for
@@ -107,7 +108,7 @@ def run_evaluation(settings: Settings, engine: Engine, options: EvaluateOptions)
     """Evaluate every recommender as of T; writes the report and returns it."""
     as_of = options.as_of or data_end(engine) - options.window
     eval_settings = evaluation_settings(settings)
-    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url, socket_timeout=60)
+    client = redis_client(settings.redis_url, Role.BATCH)
     try:
         report = _evaluate(eval_settings, engine, client, replace(options, as_of=as_of))
     finally:
@@ -278,9 +279,8 @@ def read_served(
     for start in range(0, user_ids.size, READ_BATCH):
         with client.pipeline(transaction=False) as pipe:
             for user in user_ids[start : start + READ_BATCH].tolist():
-                args = (limit, 1, "", user, "evaluation", version)
-                keys_ = (keys.recs(version, user), keys.liked(user), keys.popular(version), keys.served)
-                pipe.evalsha(sha, 4, *keys_, *args)
+                script_keys, argv = recommend_call(keys, version, user, limit, 1, "", "evaluation")
+                pipe.evalsha(sha, RECOMMEND_KEYS, *script_keys, *argv)
             replies = pipe.execute()
         for offset, reply in enumerate(replies):
             posts = [int(post) for post in (reply or [])]

@@ -53,17 +53,19 @@ from batch.pipeline.samples import (
     load_window_views,
     window_samples,
 )
-from batch.pipeline.score import TopK, merge_top, popular_order, score_users
+from batch.pipeline.score import popular_order, score_users
 from batch.pipeline.train import LabelledSet, TrainParams, Windows, calibration, evaluate, fit_model, plan_windows
 from batch.pipeline.validate import validate_source
 from batch.pipeline.viewed import load_viewed
 from batch.publish.release import Release, new_version_id, publish_release, utc_now
+from batch.ranking.topk import TopK, merge_top
 from common.ab import CONTROL, TEST, assign_group
 from common.columns import Action, Col, Table
 from common.errors import ArtifactMismatchError, SourceUnavailableError, StoreUnavailableError
 from common.keys import KeyLayout
 from common.logs import peak_rss_mb, release_free_heap, rss_mb
 from common.payloads import VersionMeta
+from common.redis_clients import Role, redis_client
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -394,7 +396,7 @@ def step_publish(state: BuildState) -> int:
     if not state.options.publish:
         return 0
     settings = state.settings
-    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=60)
+    client = redis_client(settings.redis_url, Role.BATCH)
     try:
         release = _release(state)
         state.previous = publish_release(client, KeyLayout(settings.prefix), release, settings.version_grace_seconds)
@@ -409,7 +411,7 @@ def check_store(settings: Settings) -> None:
     Raises:
         StoreUnavailableError: Redis cannot be reached.
     """
-    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
+    client = redis_client(settings.redis_url, Role.PROBE)
     try:
         client.ping()
     except redis.RedisError as exc:

@@ -21,11 +21,11 @@ import numpy.typing as npt
 import polars as pl
 from sklearn.metrics import log_loss, roc_auc_score
 
-from batch.evaluation.metrics import hit_matrix, hitrate_per_user
 from batch.pipeline.embed_features import EmbeddingFeatureSet
 from batch.pipeline.features import FEATURE_NAMES, FeatureSet, FloatArray, moment_features, pair_matrix
 from batch.pipeline.samples import Sample
 from batch.pipeline.score import popular_top, score_users
+from batch.ranking.metrics import hit_matrix, hitrate_per_user
 from common.columns import Col
 
 log = logging.getLogger(__name__)

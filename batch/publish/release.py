@@ -21,8 +21,8 @@ import msgspec
 import polars as pl
 import redis
 
-from batch.pipeline.score import TopK
 from batch.publish.rankings_wire import RankingWriter
+from batch.ranking.topk import TopK
 from common.columns import Col
 from common.errors import NoPublishedVersionError, PublishError
 from common.keys import KeyLayout

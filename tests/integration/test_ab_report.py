@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from batch.ab.report import build_ab_report, read_served
-from common.cli import main
 from common.keys import KeyLayout
 from common.payloads import VersionMeta
 from common.settings import Settings
+from postrec.cli import main
 
 SINCE, UNTIL = datetime(2021, 12, 20, 8, 0), datetime(2021, 12, 21, 0, 0)
 BASE_MS = 1640001600000 - 10  # 2021-12-20 11:59:59.990 UTC: entry ids start here and go up by 1 ms

@@ -13,8 +13,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.store import RECOMMEND_LUA
 from common.keys import KeyLayout
+from common.serving import RECOMMEND_LUA
 from common.settings import Settings
 from tests.api_fixtures import OwnRedis, make_version, publish
 

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.ranking import first_unliked
-from api.store import Store, make_client
+from api.store import Store
 from api.wire import RedisAddress, RedisWire
 from common.keys import KeyLayout
+from common.redis_clients import api_client
 from common.settings import Settings
 
 post_ids = st.integers(min_value=1, max_value=60)
@@ -28,7 +29,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 @pytest.fixture
 def store(base_settings: Settings, keys: KeyLayout, loop: asyncio.AbstractEventLoop) -> Iterator[Store]:
-    client = make_client(base_settings.redis_url, timeout_s=1.0)
+    client = api_client(base_settings.redis_url, timeout_s=1.0)
     wire = RedisWire(RedisAddress.of_client(client), timeout_s=1.0)
     yield Store(client, wire, keys, served_maxlen=1000)
     loop.run_until_complete(wire.close())
@@ -73,7 +74,7 @@ def test_script_answers_none_for_a_user_without_a_list(store: Store, loop: async
 def test_served_stream_stays_capped(
     base_settings: Settings, keys: KeyLayout, redis_client: redis.Redis, loop: asyncio.AbstractEventLoop
 ) -> None:
-    client = make_client(base_settings.redis_url, timeout_s=1.0)
+    client = api_client(base_settings.redis_url, timeout_s=1.0)
     wire = RedisWire(RedisAddress.of_client(client), timeout_s=1.0)
     capped = Store(client, wire, keys, served_maxlen=100)
     redis_client.rpush(keys.recs("v", 1), 3, 2, 1)

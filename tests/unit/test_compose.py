@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from common.cli import build_parser
 from common.settings import ENV_PREFIX, Settings
+from postrec.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")

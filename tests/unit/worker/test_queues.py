@@ -6,8 +6,8 @@ import inspect
 
 import pytest
 
-from common.cli import build_parser
 from common.settings import Settings
+from postrec.cli import build_parser
 from worker import jobs
 from worker.queues import JobPolicy, policies, queue_names
 from worker.roles import BATCH, LIVE

@@ -145,6 +145,6 @@ def test_bfloat16_vectors_stay_within_a_small_angle_of_float32(tmp_path: Path) -
 
 
 def test_importing_the_batch_and_the_cli_does_not_load_torch() -> None:
-    code = "import sys, batch.pipeline.embed, common.cli; common.cli.build_parser(); print('torch' in sys.modules)"
+    code = "import sys, batch.pipeline.embed, postrec.cli; postrec.cli.build_parser(); print('torch' in sys.modules)"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.strip() == "False"

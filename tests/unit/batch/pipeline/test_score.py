@@ -20,17 +20,8 @@ from batch.pipeline.features import (
     FeatureSet,
     pair_matrix,
 )
-from batch.pipeline.score import (
-    NO_POST,
-    TopK,
-    merge_top,
-    popular_order,
-    popular_top,
-    predict_raw,
-    score_users,
-    sortable_keys,
-    top_k,
-)
+from batch.pipeline.score import popular_order, popular_top, predict_raw, score_users
+from batch.ranking.topk import NO_POST, TopK, merge_top, sortable_keys, top_k
 
 N_USERS, N_POSTS, N_TOPICS = 7, 13, 3
 

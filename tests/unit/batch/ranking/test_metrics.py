@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from batch.evaluation.metrics import (
+from batch.ranking.metrics import (
     bootstrap_interval,
     catalog_coverage,
     gap_closure,

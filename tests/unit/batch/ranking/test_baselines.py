@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from batch.evaluation.baselines import als_ranking, popular_ranking, random_ranking, segment_popular_ranking
+from batch.ranking.baselines import als_ranking, popular_ranking, random_ranking, segment_popular_ranking
 
 POSTS = np.array([1, 2, 3, 4, 5], dtype=np.int64)
 USERS = np.array([10, 11, 12], dtype=np.int64)
