@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import tomllib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
 
 from common.settings import ENV_PREFIX, Settings
 from postrec.cli import build_parser
@@ -125,13 +127,42 @@ def test_dockerfile_copies_only_files_that_exist() -> None:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
 
 
-def test_dockerfile_is_slim_multi_stage_pinned_and_non_root() -> None:
-    text = dockerfile()
-    assert text.count("FROM python:3.11-slim") == 2
-    assert "COPY --from=build" in text
-    assert all("-c constraints.txt" in line for line in text.splitlines() if "pip install" in line)
-    user = re.search(r"^USER (\S+)", text, re.MULTILINE)
-    assert user is not None and user.group(1) not in {"root", "0"}
+def stages() -> list[tuple[str, list[str]]]:
+    """(base image, instruction lines) of each ``FROM`` stage of the Dockerfile."""
+    found: list[tuple[str, list[str]]] = []
+    for line in dockerfile().splitlines():
+        if line.startswith("FROM "):
+            found.append((line.split()[1], []))
+        elif found and line and not line.startswith("#"):
+            found[-1][1].append(line)
+    return found
+
+
+def project() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_base_images_run_a_python_the_project_accepts() -> None:
+    accepted = SpecifierSet(project()["project"]["requires-python"])
+    for image, _ in stages():
+        version = re.fullmatch(r"python:(\d+\.\d+)(?:\.\d+)?-slim", image)
+        assert version is not None, f"base image {image} is not an official slim Python image"
+        assert f"{version.group(1)}.0" in accepted, f"{image} does not satisfy requires-python {accepted}"
+
+
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    copied = {line.split()[1] for _, lines in stages() for line in lines if line.startswith("COPY ")}
+    patterns = project()["tool"]["setuptools"]["packages"]["find"]["include"]
+    top_level = {pattern.rstrip("*") for pattern in patterns}
+    assert top_level <= copied, f"the image lacks {sorted(top_level - copied)}: `postrec` would fail to import them"
+
+
+def test_runtime_stage_takes_the_build_stage_venv_and_drops_root() -> None:
+    (_, build), (_, runtime) = stages()
+    assert all("-c constraints.txt" in line for line in build if "pip install" in line)
+    assert any(line.startswith("COPY --from=build /opt/venv") for line in runtime)
+    users = [line.split()[1] for line in runtime if line.startswith("USER ")]
+    assert users and users[-1] not in {"root", "0"}
 
 
 def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
