@@ -36,7 +36,6 @@ from batch.pipeline.build import (
 )
 from batch.pipeline.extract import copy_query, load_feed
 from batch.pipeline.features import FEATURE_NAMES
-from batch.pipeline.positions import pairs_csr
 from batch.publish.release import Release, new_version_id, publish_release, utc_now
 from batch.ranking import baselines
 from batch.ranking.metrics import (
@@ -49,6 +48,7 @@ from batch.ranking.metrics import (
     ndcg_per_user,
     precision_per_user,
 )
+from batch.ranking.positions import pairs_csr
 from batch.ranking.topk import NO_POST, TopK, top_k
 from common.ab import CONTROL, TEST
 from common.columns import Action, Col, Table

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from batch.pipeline.embed import EmbeddingInfo, FloatMatrix, IdArray, PostEmbeddings
-from batch.pipeline.positions import pairs_csr
+from batch.ranking.positions import pairs_csr
 from common.columns import Action, Col
 
 log = logging.getLogger(__name__)

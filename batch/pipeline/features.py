@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from batch.pipeline.feed_counts import Agg, FeedCounts
-from batch.pipeline.positions import (
+from batch.ranking.positions import (
     BoolArray,
     Csr,
     IndexArray,

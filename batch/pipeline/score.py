@@ -25,7 +25,7 @@ from batch.pipeline.features import (
     moment_features,
     serving_moment,
 )
-from batch.pipeline.positions import IndexArray, csr_entries
+from batch.ranking.positions import IndexArray, csr_entries
 from batch.ranking.topk import NO_POST, TopK, top_k
 from common.logs import progress
 

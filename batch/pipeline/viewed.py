@@ -21,7 +21,7 @@ import polars as pl
 from sqlalchemy.engine import Engine
 
 from batch.pipeline.extract import copy_chunks
-from batch.pipeline.positions import Csr, IndexArray, PositionArray, pair_keys, position_dtype
+from batch.ranking.positions import Csr, IndexArray, PositionArray, pair_keys, position_dtype
 from common.columns import Action, Col, Table
 
 BUCKET: Final = "bucket"

@@ -28,7 +28,7 @@ from batch.pipeline.features import (
     text_stats,
 )
 from batch.pipeline.feed_counts import Agg, count_feed
-from batch.pipeline.positions import pairs_csr
+from batch.ranking.positions import pairs_csr
 from common.columns import Col
 from common.errors import ArtifactMismatchError
 

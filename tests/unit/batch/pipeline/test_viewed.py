@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 import batch.pipeline.viewed
-from batch.pipeline.positions import pairs_csr, position_dtype
 from batch.pipeline.viewed import BUCKET, ViewedPairs
+from batch.ranking.positions import pairs_csr, position_dtype
 from common.columns import Col
 
 USER_IDS = np.array([3, 5, 8, 13], dtype=np.int32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batch.pipeline.positions import csr_contains, csr_entries, positions_or_last
+from batch.ranking.positions import csr_contains, csr_entries, positions_or_last
 
 
 def random_csr(rng: np.random.Generator, rows: int, columns: int) -> tuple[np.ndarray, np.ndarray, set]:
