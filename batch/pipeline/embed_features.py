@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from batch.pipeline.embed import EmbeddingInfo, FloatMatrix, IdArray, PostEmbeddings
-from batch.ranking.positions import pairs_csr
+from batch.ranking.positions import id_positions, pairs_csr, positions_or_last
 from common.columns import Action, Col
 
 log = logging.getLogger(__name__)
@@ -183,10 +183,7 @@ class UserPostSpace:
 def _rows(sorted_ids: IdArray, vectors: UserVectors, wanted: npt.ArrayLike) -> FloatMatrix:
     ids = np.asarray(wanted, dtype=np.int64)
     rows = np.zeros((ids.size, vectors.shape[1]), dtype=np.float32)
-    if sorted_ids.size == 0:
-        return rows
-    positions = np.minimum(np.searchsorted(sorted_ids, ids), sorted_ids.size - 1)
-    known = sorted_ids[positions] == ids
+    positions, known = positions_or_last(sorted_ids, ids)
     rows[known] = take_rows(vectors, positions[known])
     return rows
 
@@ -231,8 +228,8 @@ def _decay_weights(timestamps: pl.Series, cutoff: datetime, half_life_days: floa
 def _sparse(
     pairs: pl.DataFrame, user_ids: IdArray, post_ids: IdArray, values: npt.NDArray[np.float32]
 ) -> sp.csr_matrix:
-    rows = np.searchsorted(user_ids, pairs[Col.USER_ID].to_numpy())
-    cols = np.searchsorted(post_ids, pairs[Col.POST_ID].to_numpy())
+    rows = id_positions(user_ids, pairs[Col.USER_ID].to_numpy(), "user")
+    cols = id_positions(post_ids, pairs[Col.POST_ID].to_numpy(), "post")
     # Duplicates are summed: a post liked twice counts twice.
     return sp.csr_matrix((values, (rows, cols)), shape=(user_ids.size, post_ids.size), dtype=np.float32)
 

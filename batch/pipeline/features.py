@@ -28,6 +28,7 @@ from batch.ranking.positions import (
     PositionArray,
     csr_contains,
     csr_entries,
+    id_positions,
     pairs_csr,
     positions_or_last,
 )
@@ -302,11 +303,11 @@ class FeatureSet:
 
     def user_positions(self, user_ids: npt.ArrayLike) -> IndexArray:
         """Row positions of the given user ids; unknown ids raise ``KeyError``."""
-        return _positions(self.user_ids, np.asarray(user_ids), "user")
+        return id_positions(self.user_ids, user_ids, "user")
 
     def post_positions(self, post_ids: npt.ArrayLike) -> IndexArray:
         """Row positions of the given post ids; unknown ids raise ``KeyError``."""
-        return _positions(self.post_ids, np.asarray(post_ids), "post")
+        return id_positions(self.post_ids, post_ids, "post")
 
     def was_shown(self, user_ids: npt.NDArray[np.int32], post_ids: npt.NDArray[np.int32]) -> BoolArray:
         """Whether each (user id, post id) was shown before the cutoff; False for ids outside the set."""
@@ -316,21 +317,12 @@ class FeatureSet:
         return shown & known & known_post
 
 
-def _positions(sorted_ids: IntArray, wanted: npt.NDArray[np.generic], what: str) -> IndexArray:
-    positions = np.searchsorted(sorted_ids, wanted).astype(np.int64)
-    clipped = np.minimum(positions, max(sorted_ids.size - 1, 0))
-    if sorted_ids.size == 0 or not np.array_equal(sorted_ids[clipped], wanted):
-        unknown = wanted[(sorted_ids.size == 0) | (sorted_ids[clipped] != wanted)]
-        raise KeyError(f"unknown {what} ids, e.g. {unknown[:5].tolist()}")
-    return positions
-
-
 def _user_topic_array(user_ids: IntArray, users: pl.DataFrame, counts: FeedCounts, encoders: Encoders) -> FloatArray:
     n_users, n_topics = user_ids.size, encoders.topic_slots()
     views = np.zeros((n_users, n_topics), dtype=np.float32)
     likes = np.zeros((n_users, n_topics), dtype=np.float32)
     known = counts.user_topics.join(users.select(Col.USER_ID), on=Col.USER_ID, how="semi")
-    rows = _positions(user_ids, known[Col.USER_ID].to_numpy(), "user")
+    rows = id_positions(user_ids, known[Col.USER_ID].to_numpy(), "user")
     cols = known.select(encoders.code(Col.TOPIC)).to_series().to_numpy().astype(np.int64)
     np.add.at(views, (rows, cols), known[Agg.VIEWS].to_numpy().astype(np.float32))
     np.add.at(likes, (rows, cols), known[Agg.LIKES].to_numpy().astype(np.float32))

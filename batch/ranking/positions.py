@@ -11,6 +11,7 @@ import polars as pl
 from common.columns import Col
 
 IndexArray = npt.NDArray[np.int64]
+IdArray = npt.NDArray[np.integer[Any]]
 PositionArray = npt.NDArray[np.signedinteger[Any]]
 BoolArray = npt.NDArray[np.bool_]
 # (row pointers, column positions sorted within each row), e.g. the posts each user was shown.
@@ -25,7 +26,7 @@ def position_dtype(count: int) -> np.dtype[np.signedinteger[Any]]:
     return np.dtype(np.int64)
 
 
-def positions_or_last(sorted_ids: npt.NDArray[np.int32], wanted: npt.NDArray[Any]) -> tuple[IndexArray, BoolArray]:
+def positions_or_last(sorted_ids: IdArray, wanted: npt.NDArray[Any]) -> tuple[IndexArray, BoolArray]:
     """Position of each wanted id in ``sorted_ids`` (int64; the last position for a missing one) and whether it is
     there at all."""
     if sorted_ids.size == 0:
@@ -33,6 +34,19 @@ def positions_or_last(sorted_ids: npt.NDArray[np.int32], wanted: npt.NDArray[Any
     positions = np.searchsorted(sorted_ids, wanted).astype(np.int64, copy=False)
     np.minimum(positions, sorted_ids.size - 1, out=positions)
     return positions, sorted_ids[positions] == wanted
+
+
+def id_positions(sorted_ids: IdArray, wanted: npt.ArrayLike, what: str) -> IndexArray:
+    """Position of each wanted id in ``sorted_ids`` (int64).
+
+    Raises:
+        KeyError: Some ids are not in ``sorted_ids``; the message names a few of them and ``what`` they are.
+    """
+    ids = np.asarray(wanted)
+    positions, known = positions_or_last(sorted_ids, ids)
+    if not known.all():
+        raise KeyError(f"unknown {what} ids, e.g. {ids[~known][:5].tolist()}")
+    return positions
 
 
 def pair_keys(

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from batch.ranking.positions import positions_or_last
 from batch.world.dist import FloatArray, IntArray, sigmoid
 from batch.world.facts import FIRST_MINUTE, MONTH_OF_DAY_STARTS, PERIOD_DAYS, PERIOD_START
 from common.errors import DataValidationError
@@ -143,8 +144,8 @@ class WorldTruth:
 
 def _rows(known: IntArray, ids: npt.ArrayLike, kind: str) -> IntArray:
     wanted = np.asarray(ids, dtype=np.int64)
-    rows = np.clip(np.searchsorted(known, wanted), 0, len(known) - 1)
-    missing = known[rows] != wanted
+    rows, found = positions_or_last(known, wanted)
+    missing = ~found
     if missing.any():
         raise DataValidationError(f"{kind} ids not in the world's truth: {wanted[missing][:5].tolist()}; re-seed")
     return rows

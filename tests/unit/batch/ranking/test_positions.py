@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batch.ranking.positions import csr_contains, csr_entries, positions_or_last
+from batch.ranking.positions import csr_contains, csr_entries, id_positions, positions_or_last
 
 
 def random_csr(rng: np.random.Generator, rows: int, columns: int) -> tuple[np.ndarray, np.ndarray, set]:
@@ -45,3 +45,13 @@ def test_entries_list_the_asked_rows_in_the_order_asked() -> None:
 def test_positions_mark_missing_ids() -> None:
     positions, known = positions_or_last(np.array([3, 7, 9], dtype=np.int32), np.array([9, 4, 3, 10]))
     assert positions[known].tolist() == [2, 0] and known.tolist() == [True, False, True, False]
+
+
+def test_id_positions_finds_each_id_and_names_unknown_ones() -> None:
+    sorted_ids = np.array([3, 7, 20, 41], dtype=np.int32)
+
+    assert id_positions(sorted_ids, [41, 3, 20, 20], "post").tolist() == [3, 0, 2, 2]
+    with pytest.raises(KeyError, match=r"unknown user ids, e\.g\. \[8, 99\]"):
+        id_positions(sorted_ids, [7, 8, 99], "user")
+    with pytest.raises(KeyError, match="unknown post ids"):
+        id_positions(sorted_ids[:0], [3], "post")
