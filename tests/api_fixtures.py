@@ -53,13 +53,13 @@ class Version:
             version=self.version,
             as_of=self.as_of,
             created_at=self.created_at,
-            models='{"control": "fixture", "test": "fixture"}',
+            models={"control": "fixture", "test": "fixture"},
             salt=self.salt,
             control_percent=self.control_percent,
             k=self.k,
             users=len(self.lists),
             posts=len(self.posts),
-            metrics=msgspec.json.encode(self.metrics).decode(),
+            metrics=self.metrics,
         )
 
 

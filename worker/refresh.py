@@ -15,7 +15,6 @@ rescores one user of the live version on that user's data of now (see :mod:`work
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -33,7 +32,7 @@ from batch.pipeline.build import (
     BuildOptions,
     BuildState,
     Step,
-    embedding_label,
+    models_meta,
     run_steps,
     split_users,
     step_extract,
@@ -53,6 +52,7 @@ from batch.publish.release import (
     expected_lengths,
     make_live,
     utc_now,
+    version_meta,
     write_catalog,
     write_popular,
     write_rankings,
@@ -128,8 +128,8 @@ def load_live_models(client: redis.Redis[bytes], keys: KeyLayout, state: BuildSt
     state.encoders = Encoders.from_json(staging.load_encoders_json(client, keys, live))
     state.embed_params = EmbedParams(**plan.embed_params)  # type: ignore[arg-type]
     meta = VersionMeta.from_hash(client.hgetall(keys.meta(live)))
-    state.model_version = str(json.loads(meta.models).get(plan.models[0], live))
-    state.metrics = json.loads(meta.metrics)
+    state.model_version = meta.models.get(plan.models[0], live)
+    state.metrics = dict(meta.metrics)
     return len(models)
 
 
@@ -174,20 +174,15 @@ def stage_version(client: redis.Redis[bytes], keys: KeyLayout, state: BuildState
 
 
 def _meta(state: BuildState, settings: Settings, posts: int) -> dict[str, str]:
-    models: dict[str, str] = {name: state.model_version for name in trained_models(state)}
-    if state.embedding is not None and TEST in models:
-        models["embedding"] = embedding_label(state.embedding)
-    meta = VersionMeta(
+    meta = version_meta(
         version=state.version,
-        as_of=state.as_of.isoformat(),
-        created_at=utc_now(),
-        models=json.dumps(models),
-        salt=settings.ab_salt,
-        control_percent=settings.control_percent,
+        as_of=state.as_of,
+        settings=settings,
+        models=models_meta(state),
         k=settings.k,
         users=0,  # counted from the shards by the final job
         posts=posts,
-        metrics=json.dumps(state.metrics),
+        metrics=state.metrics,
     )
     return meta.to_hash()
 

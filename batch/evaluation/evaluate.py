@@ -9,7 +9,6 @@ against the likes of ``[T, T + window)``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -36,7 +35,7 @@ from batch.pipeline.build import (
 )
 from batch.pipeline.extract import copy_query, load_feed
 from batch.pipeline.features import FEATURE_NAMES
-from batch.publish.release import Release, new_version_id, publish_release, utc_now
+from batch.publish.release import Release, new_version_id, publish_release, version_meta
 from batch.ranking import baselines
 from batch.ranking.metrics import (
     bootstrap_interval,
@@ -53,7 +52,6 @@ from batch.ranking.topk import NO_POST, TopK, top_k
 from common.ab import CONTROL, TEST
 from common.columns import Action, Col, Table
 from common.keys import KeyLayout
-from common.payloads import VersionMeta
 from common.redis_clients import Role, redis_client
 from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, recommend_call
 from common.settings import Settings
@@ -253,13 +251,11 @@ def _publish_lists(
     post_ids: npt.NDArray[np.int64],
 ) -> str:
     version = new_version_id(state.as_of)
-    meta = VersionMeta(
+    meta = version_meta(
         version=version,
-        as_of=state.as_of.isoformat(),
-        created_at=utc_now(),
-        models=json.dumps({name: name}),
-        salt=state.settings.ab_salt,
-        control_percent=state.settings.control_percent,
+        as_of=state.as_of,
+        settings=state.settings,
+        models={name: name},
         k=int(post_ids.shape[1]),
         users=int(user_ids.size),
         posts=state.posts.height,

@@ -15,7 +15,6 @@ failure in any earlier step (PostgreSQL unreachable, invalid data, a crash) leav
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
 import time
@@ -57,14 +56,13 @@ from batch.pipeline.score import popular_order, score_users
 from batch.pipeline.train import LabelledSet, TrainParams, Windows, calibration, evaluate, fit_model, plan_windows
 from batch.pipeline.validate import validate_source
 from batch.pipeline.viewed import load_viewed
-from batch.publish.release import Release, new_version_id, publish_release, utc_now
+from batch.publish.release import Release, new_version_id, publish_release, utc_now, version_meta
 from batch.ranking.topk import TopK, merge_top
 from common.ab import CONTROL, TEST, assign_group
 from common.columns import Action, Col, Table
 from common.errors import ArtifactMismatchError, SourceUnavailableError, StoreUnavailableError
 from common.keys import KeyLayout
 from common.logs import peak_rss_mb, release_free_heap, rss_mb
-from common.payloads import VersionMeta
 from common.redis_clients import Role, redis_client
 from common.settings import Settings
 
@@ -365,27 +363,26 @@ def step_score(state: BuildState) -> int:
     return int(state.rankings.user_ids.size * features.post_ids.size)
 
 
-def _models_meta(state: BuildState) -> str:
+def models_meta(state: BuildState) -> dict[str, str]:
+    """What the version's meta records as its models: the model version of each group, and the embedding method."""
     models: dict[str, str] = {name: state.model_version for name in trained_models(state)}
     if state.embedding is not None and TEST in models:
         models["embedding"] = embedding_label(state.embedding)
-    return json.dumps(models)
+    return models
 
 
 def _release(state: BuildState) -> Release:
     assert state.rankings is not None  # noqa: S101 - set by the step before
     features, settings = state.features["score"], state.settings
-    meta = VersionMeta(
+    meta = version_meta(
         version=state.version,
-        as_of=state.as_of.isoformat(),
-        created_at=utc_now(),
-        models=_models_meta(state),
-        salt=settings.ab_salt,
-        control_percent=settings.control_percent,
+        as_of=state.as_of,
+        settings=settings,
+        models=models_meta(state),
         k=state.options.k,
         users=int((state.rankings.post_ids[:, 0] >= 0).sum()),
         posts=state.posts.height,
-        metrics=json.dumps(state.metrics),
+        metrics=state.metrics,
     )
     liked = state.likes.select(Col.USER_ID, Col.POST_ID)
     return Release(meta, state.rankings, state.posts, popular_order(features).tolist(), liked)

@@ -10,9 +10,10 @@ abandoned half-written ones are deleted on a later publish, once ``version_grace
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -27,6 +28,7 @@ from common.columns import Col
 from common.errors import NoPublishedVersionError, PublishError
 from common.keys import KeyLayout
 from common.payloads import Post, VersionMeta
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,43 @@ def new_version_id(as_of: datetime) -> str:
 def utc_now() -> str:
     """The current time as ISO 8601 UTC, as meta's ``created_at`` holds it."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def version_meta(
+    *,
+    version: str,
+    as_of: datetime,
+    settings: Settings,
+    models: Mapping[str, str],
+    k: int,
+    users: int,
+    posts: int,
+    metrics: Mapping[str, float] | None = None,
+) -> VersionMeta:
+    """The one constructor of a version's meta (build, score, refresh and evaluation all call it).
+
+    Args:
+        version: The version id.
+        as_of: Only data before it was used.
+        settings: The deployment's settings: the A/B salt and control percent recorded with the version.
+        models: A/B group (or ``embedding``) -> the model version or method that scored it.
+        k: List length.
+        users: Users with a non-empty list (0 while shards are still to count them).
+        posts: Posts in the catalog.
+        metrics: Validation figures; values that are not finite (a metric that could not be measured) are left out.
+    """
+    return VersionMeta(
+        version=version,
+        as_of=as_of.isoformat(),
+        created_at=utc_now(),
+        models=dict(models),
+        salt=settings.ab_salt,
+        control_percent=settings.control_percent,
+        k=k,
+        users=users,
+        posts=posts,
+        metrics={name: float(value) for name, value in (metrics or {}).items() if math.isfinite(value)},
+    )
 
 
 @dataclass(frozen=True, slots=True)

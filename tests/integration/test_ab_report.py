@@ -51,7 +51,7 @@ def publish_meta(client: redis.Redis, keys: KeyLayout, version: str, control_per
         version=version,
         as_of="2021-12-20T00:00:00",
         created_at="2021-12-20T00:00:00",
-        models='{"control": "catboost", "test": "catboost+embeddings"}',
+        models={"control": "catboost", "test": "catboost+embeddings"},
         salt="s",
         control_percent=control_percent,
         k=200,

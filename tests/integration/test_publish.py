@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -55,13 +54,13 @@ def make_release(seed: int = 0, users: int = N_USERS) -> Release:
         version=version,
         as_of="2021-12-30T00:00:00",
         created_at="",
-        models=json.dumps({"control": version}),
+        models={"control": version},
         salt="s",
         control_percent=50,
         k=K,
         users=users,
         posts=POSTS.height,
-        metrics=json.dumps({"auc": 0.7}),
+        metrics={"auc": 0.7},
     )
     liked = pl.DataFrame({Col.USER_ID: [200, 200, 201], Col.POST_ID: [5, 6, 7]})
     rankings = TopK(user_ids, post_ids, np.zeros(post_ids.shape, dtype=np.float32))
