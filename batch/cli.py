@@ -14,7 +14,7 @@ from common.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from batch.pipeline.build import BuildOptions
+    from batch.pipeline.options import BuildOptions
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +85,15 @@ def _register_ab_report(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions:
-    from dataclasses import replace
+    from batch.pipeline.options import BuildOptions
 
-    from batch.pipeline.build import BuildOptions
-    from batch.pipeline.train import TrainParams
-
-    params = replace(TrainParams(), seed=settings.seed)
-    if getattr(args, "unseen_per_positive", None) is not None:
-        params = replace(params, unseen_per_positive=args.unseen_per_positive)
-    model = getattr(args, "model", None)
-    return BuildOptions(as_of=args.as_of, k=args.k or settings.k, params=params, model_path=model)
+    return BuildOptions.from_settings(
+        settings,
+        as_of=args.as_of,
+        k=args.k,
+        model_path=getattr(args, "model", None),
+        unseen_per_positive=getattr(args, "unseen_per_positive", None),
+    )
 
 
 def _cmd_build(settings: Settings, args: argparse.Namespace) -> int:
@@ -104,10 +103,11 @@ def _cmd_build(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     try:
         run = run_build if args.command == "build" else run_score
-        state = run(settings, engine, _build_options(args, settings))
+        built = run(settings, engine, _build_options(args, settings))
     finally:
         engine.dispose()
-    log.info("published version %s (model %s); previous: %s", state.version, state.model_version, state.previous)
+    model_version = built.prepared.models.version
+    log.info("published version %s (model %s); previous: %s", built.version, model_version, built.previous)
     return 0
 
 

@@ -28,15 +28,15 @@ import sqlalchemy as sa
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
-from batch.pipeline.build import BuildState
+from batch.pipeline.prepared import Prepared
+from batch.pipeline.source import Source
 from batch.publish.release import new_version_id
 from common.db import ensure_database, make_engine, sqlalchemy_url
 from common.keys import KeyLayout
 from common.settings import Settings, load_settings
-from worker.jobs import enqueue_shards
 from worker.likes import sync_likes
 from worker.queues import open_queue, purge_queues
-from worker.refresh import prepare_refresh, stage_version
+from worker.refresh import enqueue_shards, prepare_refresh, stage_version
 from worker.roles import BATCH
 
 POSTREC = str(Path(sys.executable).parent / "postrec")
@@ -126,15 +126,15 @@ def wait_for(job: Job) -> None:
         raise RuntimeError(f"job {job.id} failed: {job.latest_result()}")
 
 
-def score_once(settings: Settings, state: BuildState, client: redis.Redis[bytes], workers: int) -> tuple[float, float]:
+def score_once(settings: Settings, state: Prepared, client: redis.Redis[bytes], workers: int) -> tuple[float, float]:
     """Stage a new version of the already trained state, then score it on ``workers`` workers. Returns seconds of
     staging and of scoring up to the flip."""
     env = environment(settings, settings.prefix)
     processes = start_workers(env, workers, client, open_queue(client, settings.prefix, BATCH))
     try:
         started = time.perf_counter()
-        state.version = new_version_id(state.as_of)
-        plan = stage_version(client, KeyLayout(settings.prefix), state, settings)
+        source: Source = replace(state.source, version=new_version_id(state.source.as_of))
+        plan = stage_version(client, KeyLayout(settings.prefix), replace(state, source=source), settings)
         staged = time.perf_counter()
         wait_for(enqueue_shards(client, settings, plan))
         return staged - started, time.perf_counter() - staged
@@ -154,7 +154,7 @@ def bench_refresh(settings: Settings, worker_counts: list[int], runs: int) -> No
             f"{time.perf_counter() - started:.1f} s",
             flush=True,
         )
-        users, posts = state.features["score"].user_ids.size, state.features["score"].post_ids.size
+        users, posts = state.score_features.user_ids.size, state.score_features.post_ids.size
         print(f"scoring {users} users x {posts} posts in shards of {settings.shard_users} users", flush=True)
         for workers in worker_counts:
             timings = [score_once(settings, state, client, workers) for _ in range(runs)]

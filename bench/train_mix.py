@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import replace
 
-from batch.pipeline.build import (
-    BuildOptions,
-    BuildState,
-    run_steps,
-    step_evaluate,
-    step_extract,
-    step_samples,
-    step_train,
-    step_train_features,
-    step_validate,
-)
-from batch.pipeline.train import TrainParams
+import polars as pl
+
+from batch.pipeline.cutoffs import Cutoff, plan_windows
+from batch.pipeline.embed_features import EmbedParams
+from batch.pipeline.feature_sets import feature_sets
+from batch.pipeline.features import fit_encoders
+from batch.pipeline.options import BuildOptions, TrainParams
+from batch.pipeline.samples import labelled_rows
+from batch.pipeline.source import read_source
+from batch.pipeline.train import train_models, validate_models
+from common.ab import CONTROL
+from common.columns import Col
 from common.db import make_engine
 from common.settings import load_settings
 
@@ -36,15 +35,20 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     settings = load_settings()
     engine = make_engine(settings.database_url)
-    state = BuildState(settings, engine, BuildOptions(publish=False))
-    run_steps(state, [("validate", step_validate), ("extract", step_extract), ("features", step_train_features)])
+    options = BuildOptions.from_settings(settings, publish=False)
+    source = read_source(engine, options)
+    windows = plan_windows(source.as_of, options.params.label_days, options.params.valid_days)
+    encoders = fit_encoders(source.users, source.posts)
+    cutoffs = {cutoff: windows.cutoff(cutoff) for cutoff in Cutoff}
+    sets = feature_sets(settings, engine, source, encoders, cutoffs, False, EmbedParams())
+    window_likes = source.likes.filter(pl.col(Col.TIMESTAMP) >= windows.valid_start)
     print(f"{'unseen/positive':>16} {'auc':>7} {'logloss':>8} {'hitrate@5':>10} {'popular@5':>10} {'train rows':>11}")
     for mix in args.mixes:
         params = TrainParams(unseen_per_positive=mix, iterations=args.iterations, depth=args.depth, seed=settings.seed)
-        trial = replace(state, options=BuildOptions(params=params, publish=False))
-        run_steps(trial, [("samples", step_samples), ("train", step_train), ("evaluate", step_evaluate)])
-        m = trial.metrics
-        rows = trial.train_set.samples.height if trial.train_set is not None else 0
+        samples = labelled_rows(engine, sets, windows, params)
+        models = train_models(sets, samples, params, (CONTROL,))
+        m = validate_models(models, sets, samples, window_likes, params).metrics
+        rows = samples.train.height
         print(
             f"{mix:>16.1f} {m['auc']:>7.4f} {m['logloss']:>8.4f} {m['hitrate_at_5']:>10.4f} "
             f"{m['popular_hitrate_at_5']:>10.4f} {rows:>11}"

@@ -17,8 +17,7 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, replace
-from functools import partial
+from dataclasses import asdict
 from typing import Any, Final, NoReturn
 
 import catboost
@@ -27,24 +26,14 @@ import redis
 from rq.job import Dependency, Job
 from sqlalchemy.engine import Engine
 
-from batch.pipeline.build import (
-    TRAIN_STEPS,
-    BuildOptions,
-    BuildState,
-    Step,
-    models_meta,
-    run_steps,
-    split_users,
-    step_extract,
-    step_score_embeddings,
-    step_score_features,
-    step_validate,
-    trained_models,
-)
+from batch.pipeline.build import prepare_rescore, prepare_version
 from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams
 from batch.pipeline.features import Encoders, FeatureSet
-from batch.pipeline.score import popular_order, score_users
-from batch.pipeline.train import TrainParams
+from batch.pipeline.inputs import ModelInputs
+from batch.pipeline.options import BuildOptions
+from batch.pipeline.prepared import Models, Prepared
+from batch.pipeline.score import popular_order, score_users, split_users
+from batch.pipeline.steps import step
 from batch.publish.release import (
     CREATED_AT,
     delete_expired_versions,
@@ -58,7 +47,7 @@ from batch.publish.release import (
     write_rankings,
 )
 from batch.ranking.topk import TopK, merge_top
-from common.ab import CONTROL, TEST
+from common.ab import TEST
 from common.errors import NoPublishedVersionError, UnknownUserError, WorkerJobError
 from common.keys import KeyLayout
 from common.payloads import VersionMeta
@@ -78,15 +67,9 @@ def input_ttl_s(settings: Settings) -> int:
     return settings.refresh_timeout_seconds * (settings.job_retries + 2)
 
 
-def build_options(settings: Settings) -> BuildOptions:
-    """The batch's options for a refresh: the settings' list length and seed, the data's end as as_of, and the
-    models the settings' A/B split serves."""
-    return BuildOptions(k=settings.k, params=replace(TrainParams(), seed=settings.seed))
-
-
 def prepare_refresh(
     settings: Settings, engine: Engine, client: redis.Redis[bytes], train: bool = True
-) -> tuple[RefreshPlan, BuildState]:
+) -> tuple[RefreshPlan, Prepared]:
     """Run the batch's steps up to scoring, then stage the new version for its shards.
 
     Args:
@@ -96,41 +79,34 @@ def prepare_refresh(
         train: Train a new model (``refresh``); False reuses the live version's model (``rescore``).
 
     Returns:
-        The plan the final job checks, and the batch's state.
+        The plan the final job checks, and the version prepared for scoring.
     """
     keys = KeyLayout(settings.prefix)
-    steps = TRAIN_STEPS if train else _rescore_steps(client, keys)
-    state = run_steps(BuildState(settings, engine, build_options(settings)), steps)
-    return stage_version(client, keys, state, settings), state
+    options = BuildOptions.from_settings(settings)
+    if train:
+        prepared = prepare_version(settings, engine, options)
+    else:
+        prepared = prepare_rescore(settings, engine, options, load_live_models(client, keys))
+    return stage_version(client, keys, prepared, settings), prepared
 
 
-def _rescore_steps(client: redis.Redis[bytes], keys: KeyLayout) -> tuple[tuple[str, Step], ...]:
-    return (
-        ("validate", step_validate),
-        ("extract", step_extract),
-        ("load live models", partial(load_live_models, client, keys)),
-        ("features", step_score_features),
-        ("embeddings", step_score_embeddings),
-    )
-
-
-def load_live_models(client: redis.Redis[bytes], keys: KeyLayout, state: BuildState) -> int:
-    """A step: the live version's models, encoders, embedding settings and metrics, read from Redis.
+def load_live_models(client: redis.Redis[bytes], keys: KeyLayout) -> Models:
+    """Step load live models: the live version's models, encoders, embedding settings and metrics, from Redis.
 
     Raises:
         NoPublishedVersionError: Nothing is live.
         WorkerJobError: The live version was not made by a refresh (it has no inputs in Redis).
     """
-    live = live_version(client, keys)
-    plan = staging.load_plan(client, keys, live)
-    models = staging.load_models(client, keys, plan)
-    state.model, state.test_model = models.get(CONTROL), models.get(TEST)
-    state.encoders = Encoders.from_json(staging.load_encoders_json(client, keys, live))
-    state.embed_params = EmbedParams(**plan.embed_params)  # type: ignore[arg-type]
-    meta = VersionMeta.from_hash(client.hgetall(keys.meta(live)))
-    state.model_version = meta.models.get(plan.models[0], live)
-    state.metrics = dict(meta.metrics)
-    return len(models)
+    with step("load live models") as done:
+        live = live_version(client, keys)
+        plan = staging.load_plan(client, keys, live)
+        models = staging.load_models(client, keys, plan)
+        encoders = Encoders.from_json(staging.load_encoders_json(client, keys, live))
+        embed_params = EmbedParams(**plan.embed_params)  # type: ignore[arg-type]
+        meta = VersionMeta.from_hash(client.hgetall(keys.meta(live)))
+        version = meta.models.get(plan.models[0], live)
+        done.rows = len(models)
+    return Models(models, version, encoders, dict(meta.metrics), embed_params)
 
 
 def live_version(client: redis.Redis[bytes], keys: KeyLayout) -> str:
@@ -145,24 +121,24 @@ def live_version(client: redis.Redis[bytes], keys: KeyLayout) -> str:
     return raw.decode()
 
 
-def stage_version(client: redis.Redis[bytes], keys: KeyLayout, state: BuildState, settings: Settings) -> RefreshPlan:
+def stage_version(client: redis.Redis[bytes], keys: KeyLayout, prepared: Prepared, settings: Settings) -> RefreshPlan:
     """Write the new version's catalog and popular list, its shards' inputs and its plan."""
-    assert state.encoders is not None  # noqa: S101 - set by the batch's steps
-    version, features, ttl = state.version, state.features["score"], input_ttl_s(settings)
-    models = trained_models(state)
+    version, features, ttl = prepared.source.version, prepared.score_features, input_ttl_s(settings)
+    models = prepared.models.by_group
     client.hset(keys.meta(version), CREATED_AT, utc_now())  # an incomplete meta: the version is being written
-    posts = write_catalog(client, keys, version, state.posts)
+    posts = write_catalog(client, keys, version, prepared.source.posts)
     popular = popular_order(features).tolist()
     write_popular(client, keys, version, popular)
-    extra = state.embeddings.get("score") if TEST in models else None
+    embedding = prepared.inputs(TEST).embedding if TEST in models else None
+    encoders = prepared.models.encoders.to_json()
     first_users = staging.stage_inputs(
-        client, keys, version, models, state.encoders.to_json(), features, extra, settings.shard_users, ttl
+        client, keys, version, models, encoders, features, embedding, settings.shard_users, ttl
     )
     plan = RefreshPlan(
         version=version,
-        meta=_meta(state, settings, posts),
+        meta=_meta(prepared, settings, posts),
         models=sorted(models),
-        embed_params=asdict(state.embed_params) if extra is not None else {},
+        embed_params=asdict(prepared.models.embed_params) if embedding is not None else {},
         shard_first_users=first_users,
         users=int(features.user_ids.size),
         posts=posts,
@@ -173,16 +149,16 @@ def stage_version(client: redis.Redis[bytes], keys: KeyLayout, state: BuildState
     return plan
 
 
-def _meta(state: BuildState, settings: Settings, posts: int) -> dict[str, str]:
+def _meta(prepared: Prepared, settings: Settings, posts: int) -> dict[str, str]:
     meta = version_meta(
-        version=state.version,
-        as_of=state.as_of,
+        version=prepared.source.version,
+        as_of=prepared.source.as_of,
         settings=settings,
-        models=models_meta(state),
+        models=prepared.models_meta(),
         k=settings.k,
         users=0,  # counted from the shards by the final job
         posts=posts,
-        metrics=state.metrics,
+        metrics=prepared.models.metrics,
     )
     return meta.to_hash()
 
@@ -210,8 +186,8 @@ def score_shard(client: redis.Redis[bytes], settings: Settings, version: str, sh
     plan = staging.load_plan(client, keys, version)
     models = staging.load_models(client, keys, plan)
     features = staging.load_shard_features(client, keys, version, shard)
-    extra = staging.load_shard_extra(client, keys, plan, shard)
-    rankings = score_groups(plan, models, features, extra, features.user_ids.tolist())
+    embedding = staging.load_shard_embedding(client, keys, plan, shard)
+    rankings = score_groups(plan, models, features, embedding, features.user_ids.tolist())
     delete_lists(client, keys, version, rankings.user_ids.tolist())
     write_rankings(client, keys, version, rankings)
     counts = check_lists(client, keys, version, rankings)
@@ -224,7 +200,7 @@ def score_groups(
     plan: RefreshPlan,
     models: dict[str, catboost.CatBoost],
     features: FeatureSet,
-    extra: EmbeddingFeatureSet | None,
+    embedding: EmbeddingFeatureSet | None,
     user_ids: Sequence[int],
 ) -> TopK:
     """The top K of each user by the model of its A/B group (the salt and percent recorded with the version).
@@ -239,7 +215,8 @@ def score_groups(
         if users.size and group not in models:
             raise WorkerJobError(f"version {plan.version} has no {group} model for {users.size} users of its split")
         if users.size:
-            parts.append(score_users(models[group], features, users, k, extra=extra if group == TEST else None))
+            inputs = ModelInputs(features, embedding if group == TEST else None)
+            parts.append(score_users(models[group], inputs, users, k))
     return merge_top(parts)
 
 
@@ -382,8 +359,8 @@ def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int, e
     plan = staging.load_plan(client, keys, version)
     one = live_user_features(client, keys, plan, user_id, engine)
     models = staging.load_models(client, keys, plan)
-    extra = staging.load_shard_extra(client, keys, plan, shard_of(plan, user_id))
-    rankings = score_groups(plan, models, one, extra, [user_id])
+    embedding = staging.load_shard_embedding(client, keys, plan, shard_of(plan, user_id))
+    rankings = score_groups(plan, models, one, embedding, [user_id])
     post_ids = next(rankings.lists())[1]
     with client.pipeline(transaction=True) as pipe:
         pipe.delete(keys.recs(version, user_id))

@@ -94,7 +94,7 @@ def stage_inputs(
     models: dict[str, catboost.CatBoost],
     encoders_json: str,
     features: FeatureSet,
-    extra: EmbeddingFeatureSet | None,
+    embedding: EmbeddingFeatureSet | None,
     shard_users: int,
     ttl_s: int,
 ) -> list[int]:
@@ -107,7 +107,7 @@ def stage_inputs(
         models: Model of each A/B group.
         encoders_json: The categorical encoders the models were trained with.
         features: The feature set at as_of.
-        extra: The ``test`` model's embedding features at as_of; None without a test model.
+        embedding: The ``test`` model's embedding features at as_of; None without a test model.
         shard_users: Users per shard.
         ttl_s: How long the inputs live unless the version goes live.
     """
@@ -115,15 +115,16 @@ def stage_inputs(
         put_blob(client, keys.refresh_input(version, model_input(group)), model_to_bytes(model), ttl_s)
     put_blob(client, keys.refresh_input(version, ENCODERS), encoders_json.encode(), ttl_s)
     put_blob(client, keys.refresh_input(version, POSTS), encode_arrays(post_arrays(features)), ttl_s)
-    if extra is not None:
-        put_blob(client, keys.refresh_input(version, EXTRA_LAYOUT), msgspec.json.encode(extra_layout(extra)), ttl_s)
-        put_blob(client, keys.refresh_input(version, EXTRA_POSTS), encode_arrays(extra_post_arrays(extra)), ttl_s)
+    if embedding is not None:
+        layout = msgspec.json.encode(extra_layout(embedding))
+        put_blob(client, keys.refresh_input(version, EXTRA_LAYOUT), layout, ttl_s)
+        put_blob(client, keys.refresh_input(version, EXTRA_POSTS), encode_arrays(extra_post_arrays(embedding)), ttl_s)
     first_users = []
     for shard, arrays in enumerate(iter_shards(features, shard_users)):
         put_blob(client, keys.refresh_input(version, shard_input(shard)), encode_arrays(arrays), ttl_s)
         first, last = int(arrays["user_ids"][0]), int(arrays["user_ids"][-1])
-        if extra is not None:
-            vectors = encode_arrays(extra_user_arrays(extra, first, last))
+        if embedding is not None:
+            vectors = encode_arrays(extra_user_arrays(embedding, first, last))
             put_blob(client, keys.refresh_input(version, extra_shard_input(shard)), vectors, ttl_s)
         first_users.append(first)
     return first_users
@@ -159,7 +160,7 @@ def load_shard_features(client: redis.Redis[bytes], keys: KeyLayout, version: st
     return shard_features(posts, users)
 
 
-def load_shard_extra(
+def load_shard_embedding(
     client: redis.Redis[bytes], keys: KeyLayout, plan: RefreshPlan, shard: int
 ) -> EmbeddingFeatureSet | None:
     """The embedding features of one shard's users; None when the version has no ``test`` model."""

@@ -24,17 +24,13 @@ from sqlalchemy.engine import Engine
 
 from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
-from batch.pipeline.build import (
-    BuildOptions,
-    BuildState,
-    data_end,
-    embedding_label,
-    run_build,
-    score_group,
-    trained_models,
-)
+from batch.pipeline.build import run_build
 from batch.pipeline.extract import copy_query, load_feed
 from batch.pipeline.features import FEATURE_NAMES
+from batch.pipeline.options import BuildOptions
+from batch.pipeline.prepared import Prepared, embedding_label
+from batch.pipeline.score import score_group
+from batch.pipeline.source import data_end
 from batch.publish.release import Release, new_version_id, publish_release, version_meta
 from batch.ranking import baselines
 from batch.ranking.metrics import (
@@ -102,6 +98,20 @@ def evaluation_settings(settings: Settings) -> Settings:
     )
 
 
+def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> BuildOptions:
+    """The build of the models as of T: both models whatever the split, the deployment's seed, nothing published."""
+    return BuildOptions.from_settings(settings, as_of=options.as_of, k=options.k, models=(CONTROL, TEST))
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatedBuild:
+    """The models' build as of T, with the deployment and database it ran on."""
+
+    settings: Settings
+    engine: Engine
+    prepared: Prepared
+
+
 def run_evaluation(settings: Settings, engine: Engine, options: EvaluateOptions) -> EvaluationReport:
     """Evaluate every recommender as of T; writes the report and returns it."""
     as_of = options.as_of or data_end(engine) - options.window
@@ -120,8 +130,8 @@ def _evaluate(
     settings: Settings, engine: Engine, client: redis.Redis[bytes], options: EvaluateOptions
 ) -> EvaluationReport:
     assert options.as_of is not None  # noqa: S101 - resolved by the caller
-    build = BuildOptions(as_of=options.as_of, k=options.k, models=(CONTROL, TEST))
-    state = run_build(settings, engine, build)
+    built = run_build(settings, engine, evaluation_build_options(settings, options))
+    state = EvaluatedBuild(settings, engine, built.prepared)
     holdout = _holdout(engine, state, options)
     log.info("evaluation: as_of=%s users=%d", options.as_of, holdout.user_ids.size)
     keys = KeyLayout(settings.prefix)
@@ -134,26 +144,28 @@ def _evaluate(
     return _report(engine, state, holdout, served, options)
 
 
-def _holdout(engine: Engine, state: BuildState, options: EvaluateOptions) -> Holdout:
+def _holdout(engine: Engine, state: EvaluatedBuild, options: EvaluateOptions) -> Holdout:
     assert options.as_of is not None  # noqa: S101
     window = load_feed(engine, start=options.as_of, end=options.as_of + options.window, action=Action.LIKE)
-    holdout = build_holdout(state.likes, window)
+    holdout = build_holdout(state.prepared.source.likes, window)
     if options.shuffle_holdout:
-        holdout = shuffled_holdout(holdout, state.features["score"].post_ids.astype(np.int64), state.settings.seed)
+        holdout = shuffled_holdout(
+            holdout, state.prepared.score_features.post_ids.astype(np.int64), state.settings.seed
+        )
     return holdout
 
 
 def baseline_rankings(
-    state: BuildState, user_ids: npt.NDArray[np.int64], k: int, with_oracle: bool, window: tuple[datetime, datetime]
+    state: EvaluatedBuild, user_ids: npt.NDArray[np.int64], k: int, with_oracle: bool, window: tuple[datetime, datetime]
 ) -> dict[str, npt.NDArray[np.int64]]:
     """(users x k) post ids of every baseline, from likes before as_of only; the oracle from the ground truth."""
-    likes = state.likes.select(Col.USER_ID, Col.POST_ID)
-    post_ids = state.features["score"].post_ids.astype(np.int64)
+    likes = state.prepared.source.likes.select(Col.USER_ID, Col.POST_ID)
+    post_ids = state.prepared.score_features.post_ids.astype(np.int64)
     seed, k = state.settings.seed, min(k, post_ids.size)
     makers: dict[str, Callable[[], npt.NDArray[np.int64]]] = {
         RANDOM: lambda: baselines.random_ranking(user_ids, post_ids, k, seed),
         POPULAR: lambda: baselines.popular_ranking(likes, user_ids, post_ids, k),
-        SEGMENT: lambda: baselines.segment_popular_ranking(likes, state.users, user_ids, post_ids, k),
+        SEGMENT: lambda: baselines.segment_popular_ranking(likes, state.prepared.source.users, user_ids, post_ids, k),
         ALS: lambda: baselines.als_ranking(likes, user_ids, post_ids, k, seed),
     }
     rankings = {name: make() for name, make in makers.items()}
@@ -221,18 +233,18 @@ def seen_before_mask(
 
 
 def _publish_models(
-    client: redis.Redis[bytes], keys: KeyLayout, state: BuildState, holdout: Holdout, options: EvaluateOptions
+    client: redis.Redis[bytes], keys: KeyLayout, state: EvaluatedBuild, holdout: Holdout, options: EvaluateOptions
 ) -> dict[str, str]:
     """Every evaluated user's list from each trained model, whatever its A/B group, each as its own version."""
     versions = {}
-    for name in trained_models(state):
-        top = score_group(state, name, holdout.user_ids, options.k)
+    for name in state.prepared.models.by_group:
+        top = score_group(state.prepared, name, holdout.user_ids, options.k)
         versions[name] = _publish_lists(client, keys, state, name, holdout.user_ids, top.post_ids.astype(np.int64))
     return versions
 
 
 def _publish_others(
-    client: redis.Redis[bytes], keys: KeyLayout, state: BuildState, holdout: Holdout, options: EvaluateOptions
+    client: redis.Redis[bytes], keys: KeyLayout, state: EvaluatedBuild, holdout: Holdout, options: EvaluateOptions
 ) -> dict[str, str]:
     assert options.as_of is not None  # noqa: S101
     window = (options.as_of, options.as_of + options.window)
@@ -245,24 +257,28 @@ def _publish_others(
 def _publish_lists(
     client: redis.Redis[bytes],
     keys: KeyLayout,
-    state: BuildState,
+    state: EvaluatedBuild,
     name: str,
     user_ids: npt.NDArray[np.int64],
     post_ids: npt.NDArray[np.int64],
 ) -> str:
-    version = new_version_id(state.as_of)
+    version = new_version_id(state.prepared.source.as_of)
     meta = version_meta(
         version=version,
-        as_of=state.as_of,
+        as_of=state.prepared.source.as_of,
         settings=state.settings,
         models={name: name},
         k=int(post_ids.shape[1]),
         users=int(user_ids.size),
-        posts=state.posts.height,
+        posts=state.prepared.source.posts.height,
     )
     rankings = TopK(user_ids.astype(np.int32), post_ids.astype(np.int32), np.zeros(post_ids.shape, dtype=np.float32))
-    popular = baselines.popularity_order(state.likes, state.features["score"].post_ids.astype(np.int64))
-    publish_release(client, keys, Release(meta, rankings, state.posts, popular.tolist()), grace_seconds=10**6)
+    popular = baselines.popularity_order(
+        state.prepared.source.likes, state.prepared.score_features.post_ids.astype(np.int64)
+    )
+    publish_release(
+        client, keys, Release(meta, rankings, state.prepared.source.posts, popular.tolist()), grace_seconds=10**6
+    )
     return version
 
 
@@ -286,27 +302,27 @@ def read_served(
 
 def _report(
     engine: Engine,
-    state: BuildState,
+    state: EvaluatedBuild,
     holdout: Holdout,
     served: dict[str, npt.NDArray[np.int64]],
     options: EvaluateOptions,
 ) -> EvaluationReport:
     groups = _groups(engine, state, holdout)
     partial = {
-        name: _score(name, top, holdout, state.posts.height, groups, state.settings.seed)
+        name: _score(name, top, holdout, state.prepared.source.posts.height, groups, state.settings.seed)
         for name, top in served.items()
     }
     popular = partial[POPULAR].hitrate
     oracle = partial[ORACLE].hitrate if ORACLE in partial else float("nan")
     scores = [replace(score, gap_closure=gap_closure(score.hitrate, popular, oracle)) for score in partial.values()]
     return EvaluationReport(
-        as_of=state.as_of.isoformat(),
+        as_of=state.prepared.source.as_of.isoformat(),
         window_days=options.window.total_seconds() / 86400,
         users=int(holdout.user_ids.size),
-        posts=state.posts.height,
+        posts=state.prepared.source.posts.height,
         scores=sorted(scores, key=lambda s: s.hitrate),
         feature_importance=_importance(state),
-        calibration=state.calibration,
+        calibration=state.prepared.calibration,
         notes=_notes(options, state),
     )
 
@@ -330,30 +346,35 @@ def _score(
     )
 
 
-def _groups(engine: Engine, state: BuildState, holdout: Holdout) -> dict[str, list[str]]:
+def _groups(engine: Engine, state: EvaluatedBuild, holdout: Holdout) -> dict[str, list[str]]:
     sql = (
         f"SELECT {Col.USER_ID}, count(*) FROM {Table.FEED} "
         f"WHERE {Col.ACTION} = 'view' AND \"{Col.TIMESTAMP}\" < %(cutoff)s GROUP BY {Col.USER_ID}"
     )
-    views = copy_query(engine, sql, {Col.USER_ID: pl.Int32(), "views": pl.UInt32()}, {"cutoff": state.as_of})
-    likes = state.likes.select(Col.USER_ID, Col.POST_ID)
+    views = copy_query(
+        engine, sql, {Col.USER_ID: pl.Int32(), "views": pl.UInt32()}, {"cutoff": state.prepared.source.as_of}
+    )
+    likes = state.prepared.source.likes.select(Col.USER_ID, Col.POST_ID)
     settings = state.settings
-    return user_groups(views, likes, state.posts, holdout.user_ids, settings.ab_salt, settings.control_percent)
+    return user_groups(
+        views, likes, state.prepared.source.posts, holdout.user_ids, settings.ab_salt, settings.control_percent
+    )
 
 
-def _importance(state: BuildState) -> dict[str, float]:
-    if state.model is None:
+def _importance(state: EvaluatedBuild) -> dict[str, float]:
+    model = state.prepared.models.by_group.get(CONTROL)
+    if model is None:
         return {}
-    values = state.model.get_feature_importance()
+    values = model.get_feature_importance()
     return {name: float(value) for name, value in zip(FEATURE_NAMES, values, strict=True)}
 
 
-def _notes(options: EvaluateOptions, state: BuildState) -> list[str]:
+def _notes(options: EvaluateOptions, state: EvaluatedBuild) -> list[str]:
     notes = [
         "Hit: any of the 5 posts served (list minus posts liked before T, via the API's script) liked in the window.",
         f"control and test trained on data before T only, on the same rows; test embeddings: {_embedding(state)}.",
         "Validation metrics (test_: the test model): "
-        + ", ".join(f"{name}={value:.4f}" for name, value in state.metrics.items()),
+        + ", ".join(f"{name}={value:.4f}" for name, value in state.prepared.models.metrics.items()),
     ]
     if options.oracle:
         notes.append(ORACLE_NOTE)
@@ -362,8 +383,9 @@ def _notes(options: EvaluateOptions, state: BuildState) -> list[str]:
     return notes
 
 
-def _embedding(state: BuildState) -> str:
-    return embedding_label(state.embedding) if state.embedding is not None else "none"
+def _embedding(state: EvaluatedBuild) -> str:
+    info = state.prepared.features.embedding
+    return embedding_label(info) if info is not None else "none"
 
 
 def _delete_prefix(client: redis.Redis[bytes], prefix: str) -> None:

@@ -7,7 +7,10 @@ How many never-shown posts join per liked one is the ``unseen_per_positive`` par
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
@@ -16,9 +19,18 @@ import numpy.typing as npt
 import polars as pl
 from sqlalchemy.engine import Engine
 
+from batch.pipeline.cutoffs import Cutoff, Windows
 from batch.pipeline.extract import copy_query
+from batch.pipeline.feature_sets import FeatureSets
+from batch.pipeline.options import TrainParams
+from batch.pipeline.steps import step
 from common.columns import Action, Col, Table
 
+log = logging.getLogger(__name__)
+
+SHOWN_ONLY: Final = 0.0
+# Sizing the user sample before any count is known: a little above the real like rate, so rows stay under the cap.
+EXPECTED_LIKE_RATE: Final = 0.15
 # Users are sampled by a hash of their id, identically in PostgreSQL and here, in thousandths.
 SAMPLE_BASE: Final = 1000
 HASH_MULTIPLIER: Final = 2654435761
@@ -164,3 +176,37 @@ def window_samples(
     shown = shown_samples(views)
     unseen = unseen_samples(shown, was_seen, post_ids, per_positive, seed)
     return pl.concat([shown, unseen]).sort(Col.USER_ID, Col.POST_ID, Sample.SHOWN)
+
+
+def sample_per_mille(views: int, like_rate: float, params: TrainParams) -> int:
+    """Thousandths of users to sample so the expected rows stay within ``max_train_rows``."""
+    expected_rows = views * (1.0 + like_rate * params.unseen_per_positive)
+    if expected_rows <= params.max_train_rows:
+        return SAMPLE_BASE
+    return max(1, math.floor(SAMPLE_BASE * params.max_train_rows / expected_rows))
+
+
+@dataclass(frozen=True, slots=True)
+class Samples:
+    """Labelled rows: training rows of the label window (shown + never-shown), validation rows of the validation
+    window (shown only)."""
+
+    train: pl.DataFrame
+    valid: pl.DataFrame
+
+
+def labelled_rows(engine: Engine, sets: FeatureSets, windows: Windows, params: TrainParams) -> Samples:
+    """Step samples: the labelled rows of both windows, users sampled to keep training within its row budget."""
+    with step("samples") as done:
+        views = count_window_views(engine, windows.label_start, windows.valid_start)
+        per_mille = sample_per_mille(views, EXPECTED_LIKE_RATE, params)
+        label_views = load_window_views(engine, windows.label_start, windows.valid_start, per_mille, params.seed)
+        # Shown before the end of a window = shown before the cutoff of the next feature set.
+        seen_by_valid, seen_by_end = sets.base[Cutoff.VALID].was_shown, sets.base[Cutoff.SCORE].was_shown
+        post_ids = sets.base[Cutoff.TRAIN].post_ids
+        train = window_samples(label_views, seen_by_valid, post_ids, params.unseen_per_positive, params.seed)
+        valid_views = load_window_views(engine, windows.valid_start, windows.as_of, per_mille, params.seed)
+        valid = window_samples(valid_views, seen_by_end, post_ids, SHOWN_ONLY, params.seed)
+        log.info("samples: user_per_mille=%d train_rows=%d valid_rows=%d", per_mille, train.height, valid.height)
+        done.rows = train.height + valid.height
+    return Samples(train, valid)

@@ -14,20 +14,23 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from batch.pipeline.embed_features import EmbeddingFeatureSet
+from batch.pipeline.artifacts import MissingArtifactError
 from batch.pipeline.features import (
-    FEATURE_NAMES,
     POST_FEATURES,
     Feature,
     FeatureSet,
     IntArray,
-    block_matrix,
     moment_features,
     serving_moment,
 )
+from batch.pipeline.inputs import ModelInputs
+from batch.pipeline.prepared import Prepared
+from batch.pipeline.steps import step
 from batch.ranking.positions import IndexArray, csr_entries
-from batch.ranking.topk import NO_POST, TopK, top_k
+from batch.ranking.topk import NO_POST, TopK, merge_top, top_k
+from common.ab import CONTROL, TEST, assign_group
 from common.logs import progress
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +50,11 @@ def predict_raw(model: catboost.CatBoost, matrix: FloatArray, threads: int = -1)
     return raw
 
 
-def model_block(
-    features: FeatureSet, users: IndexArray, moment: FloatArray, extra: EmbeddingFeatureSet | None = None
-) -> FloatArray:
-    """The block matrix of a model: the ``control`` features, then ``extra``'s columns when given (``test``)."""
-    if extra is None:
-        return block_matrix(features, users, moment)
-    matrix = block_matrix(features, users, moment, extra_columns=len(extra.names))
-    extra.fill_block(matrix[:, len(FEATURE_NAMES) :], features.user_ids[users], features.post_ids)
-    return matrix
-
-
 def _score_block(
-    model: catboost.CatBoost,
-    features: FeatureSet,
-    users: IndexArray,
-    moment: FloatArray,
-    k: int,
-    threads: int,
-    extra: EmbeddingFeatureSet | None,
+    model: catboost.CatBoost, inputs: ModelInputs, users: IndexArray, moment: FloatArray, k: int, threads: int
 ) -> tuple[IntArray, FloatArray]:
-    raw = predict_raw(model, model_block(features, users, moment, extra), threads)
+    features = inputs.features
+    raw = predict_raw(model, inputs.block_matrix(users, moment), threads)
     return _best_unliked(features, users, raw.astype(np.float32).reshape(users.size, features.post_ids.size), k)
 
 
@@ -87,30 +74,29 @@ def block_users(n_posts: int, block_rows: int = BLOCK_ROWS) -> int:
 
 def score_users(
     model: catboost.CatBoost,
-    features: FeatureSet,
+    inputs: ModelInputs,
     user_ids: npt.ArrayLike,
     k: int,
     *,
     block_rows: int = BLOCK_ROWS,
     threads: int = -1,
     show_progress: bool = False,
-    extra: EmbeddingFeatureSet | None = None,
 ) -> TopK:
     """Score every post for each user and keep the k best, leaving out posts the user liked before the cutoff.
 
     Args:
-        model: A CatBoost model trained on :data:`batch.pipeline.features.FEATURE_NAMES`.
-        features: The feature set at the scoring cutoff (its liked posts are left out).
-        user_ids: The users to score, e.g. one shard; each must be in ``features``.
+        model: A CatBoost model trained on ``inputs.names``.
+        inputs: The model's inputs at the scoring cutoff (its feature set's liked posts are left out).
+        user_ids: The users to score, e.g. one shard; each must be in the inputs' feature set.
         k: How many posts to keep per user.
         block_rows: Rows of one predict call; bounds memory.
         threads: CatBoost threads (-1: all cores).
         show_progress: Report progress per block (for long runs).
-        extra: The embedding features at the same cutoff, for a ``test`` model; None for ``control``.
 
     Returns:
         The top k per user, in the order of ``user_ids``.
     """
+    features = inputs.features
     users = features.user_positions(user_ids)
     k = min(k, features.post_ids.size)
     moment = moment_features_at(features)
@@ -118,7 +104,7 @@ def score_users(
     starts = range(0, users.size, size)
     if show_progress:
         starts = progress(starts, len(starts), "scoring", log)  # type: ignore[assignment]
-    blocks = [_score_block(model, features, users[start : start + size], moment, k, threads, extra) for start in starts]
+    blocks = [_score_block(model, inputs, users[start : start + size], moment, k, threads) for start in starts]
     empty_ids, empty_scores = np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)
     return TopK(
         user_ids=features.user_ids[users],
@@ -161,3 +147,37 @@ def popular_order(features: FeatureSet) -> IntArray:
     order = top_k(popular_scores(features)[None, :], features.post_ids.size)[0]
     ranked: IntArray = features.post_ids[order]
     return ranked
+
+
+def split_users(user_ids: npt.NDArray[np.int32], salt: str, control_percent: int) -> dict[str, npt.NDArray[np.int32]]:
+    """The users of each A/B group (see :func:`common.ab.assign_group`), in their given order."""
+    groups = np.array([assign_group(user, salt, control_percent) for user in user_ids.tolist()], dtype=object)
+    return {name: user_ids[groups == name] for name in (CONTROL, TEST)}
+
+
+def score_group(
+    prepared: Prepared, name: str, user_ids: npt.ArrayLike, k: int, threads: int = -1, show_progress: bool = False
+) -> TopK:
+    """Top k of the users with the model of group ``name`` on the features at as_of.
+
+    Raises:
+        MissingArtifactError: The run holds no model of that group.
+    """
+    models = prepared.models.by_group
+    if name not in models:
+        raise MissingArtifactError(f"no {name} model in this run: build with a split that serves {name}")
+    inputs = prepared.inputs(name)
+    return score_users(models[name], inputs, user_ids, k, threads=threads, show_progress=show_progress)
+
+
+def score_all(prepared: Prepared, settings: Settings, k: int, threads: int) -> TopK:
+    """Step score: exhaustive top-K of every user at as_of, each user by the model of its A/B group."""
+    with step("score") as done:
+        features = prepared.score_features
+        groups = split_users(features.user_ids, settings.ab_salt, settings.control_percent)
+        parts = [score_group(prepared, name, users, k, threads, True) for name, users in groups.items() if users.size]
+        first = next(iter(prepared.models.by_group))
+        rankings = merge_top(parts) if parts else score_group(prepared, first, [], 1)
+        log.info("scored: %s", " ".join(f"{name}_users={users.size}" for name, users in groups.items()))
+        done.rows = int(rankings.user_ids.size * features.post_ids.size)
+    return rankings

@@ -11,8 +11,8 @@ window: no row's features see the time of its label or anything after it.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Final
 
 import catboost
@@ -21,11 +21,16 @@ import numpy.typing as npt
 import polars as pl
 from sklearn.metrics import log_loss, roc_auc_score
 
-from batch.pipeline.embed_features import EmbeddingFeatureSet
-from batch.pipeline.features import FEATURE_NAMES, FeatureSet, FloatArray, moment_features, pair_matrix
-from batch.pipeline.samples import Sample
+from batch.pipeline.cutoffs import Cutoff
+from batch.pipeline.feature_sets import FeatureSets
+from batch.pipeline.features import FeatureSet, FloatArray, moment_features
+from batch.pipeline.inputs import ModelInputs
+from batch.pipeline.options import TrainParams
+from batch.pipeline.samples import Sample, Samples
 from batch.pipeline.score import popular_top, score_users
+from batch.pipeline.steps import step
 from batch.ranking.metrics import hit_matrix, hitrate_per_user
+from common.ab import CONTROL, TEST
 from common.columns import Col
 
 log = logging.getLogger(__name__)
@@ -34,71 +39,21 @@ HITRATE_AT: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
-class Windows:
-    """The temporal split's boundaries (label window, validation window) ending at ``as_of``."""
-
-    label_start: datetime
-    valid_start: datetime
-    as_of: datetime
-
-    def to_dict(self) -> dict[str, str]:
-        """ISO strings, for metadata."""
-        return {name: value.isoformat() for name, value in asdict(self).items()}
-
-
-def plan_windows(as_of: datetime, label_days: float, valid_days: float) -> Windows:
-    """Validation window = the last ``valid_days`` before as_of, label window = the ``label_days`` before it."""
-    valid_start = as_of - timedelta(days=valid_days)
-    return Windows(label_start=valid_start - timedelta(days=label_days), valid_start=valid_start, as_of=as_of)
-
-
-@dataclass(frozen=True, slots=True)
-class TrainParams:
-    """Knobs of training. Tree count and depth bound exhaustive scoring's speed (see bench/score.py).
-
-    Attributes:
-        iterations: Trees.
-        depth: Depth of each (oblivious) tree.
-        learning_rate: Boosting step.
-        unseen_per_positive: Never-shown negatives per liked post in the training rows.
-        label_days: Length of the label window.
-        valid_days: Length of the validation window.
-        max_train_rows: Expected training rows; users are sampled to fit (memory budget).
-        max_eval_users: Users ranked exhaustively for hitrate@5 on the validation window.
-        seed: Seed of sampling and of CatBoost.
-        threads: CatBoost threads (-1: all cores).
-    """
-
-    iterations: int = 200
-    depth: int = 6
-    learning_rate: float = 0.1
-    unseen_per_positive: float = 8.0
-    label_days: float = 14.0
-    valid_days: float = 7.0
-    max_train_rows: int = 3_000_000
-    max_eval_users: int = 5_000
-    seed: int = 42
-    threads: int = -1
-
-
-@dataclass(frozen=True, slots=True)
 class LabelledSet:
-    """Samples of one window with the feature set at the window's start.
+    """Labelled rows of one window with a model's inputs at the window's start.
 
     Attributes:
-        features: The ``control`` features at the window's start.
+        inputs: What the model reads, cut before the window.
         samples: The labelled rows.
-        extra: The embedding features at the same cutoff: set for the ``test`` model, None for ``control``.
     """
 
-    features: FeatureSet
+    inputs: ModelInputs
     samples: pl.DataFrame
-    extra: EmbeddingFeatureSet | None = None
 
     @property
-    def feature_names(self) -> list[str]:
-        """Column names of :func:`sample_matrix`'s matrix."""
-        return [*FEATURE_NAMES, *(self.extra.names if self.extra is not None else ())]
+    def features(self) -> FeatureSet:
+        """The base feature set of the inputs."""
+        return self.inputs.features
 
 
 def sample_matrix(labelled: LabelledSet) -> tuple[FloatArray, npt.NDArray[np.int8]]:
@@ -106,11 +61,7 @@ def sample_matrix(labelled: LabelledSet) -> tuple[FloatArray, npt.NDArray[np.int
     samples = labelled.samples
     users = labelled.features.user_positions(samples[Col.USER_ID].to_numpy())
     posts = labelled.features.post_positions(samples[Col.POST_ID].to_numpy())
-    extra = labelled.extra
-    moments = moment_features(samples[Col.TIMESTAMP])
-    matrix = pair_matrix(labelled.features, users, posts, moments, len(extra.names) if extra is not None else 0)
-    if extra is not None:
-        matrix[:, len(FEATURE_NAMES) :] = extra.pair_matrix(samples[Col.USER_ID], samples[Col.POST_ID])
+    matrix = labelled.inputs.pair_matrix(users, posts, moment_features(samples[Col.TIMESTAMP]))
     return matrix, samples[Sample.LABEL].to_numpy().astype(np.int8)
 
 
@@ -132,7 +83,7 @@ def fit_model(train: LabelledSet, params: TrainParams) -> catboost.CatBoostClass
         allow_writing_files=False,
         verbose=False,
     )
-    model.fit(catboost.Pool(matrix, labels, feature_names=train.feature_names))
+    model.fit(catboost.Pool(matrix, labels, feature_names=train.inputs.names))
     return model
 
 
@@ -185,7 +136,7 @@ def evaluate(
     matrix, labels = sample_matrix(shown)
     predicted = model.predict_proba(matrix, thread_count=params.threads)[:, 1] if labels.size else np.zeros(0)
     users = evaluation_users(valid, window_likes, params.max_eval_users, params.seed)
-    top = score_users(model, valid.features, users, HITRATE_AT, threads=params.threads, extra=valid.extra)
+    top = score_users(model, valid.inputs, users, HITRATE_AT, threads=params.threads)
     popular = popular_top(valid.features, users, HITRATE_AT)
     return {
         "auc": _safe_auc(labels, predicted),
@@ -195,3 +146,44 @@ def evaluate(
         "eval_users": float(users.size),
         "valid_rows": float(labels.size),
     }
+
+
+def train_models(
+    sets: FeatureSets, samples: Samples, params: TrainParams, wanted: tuple[str, ...]
+) -> dict[str, catboost.CatBoost]:
+    """Step train: fit CatBoost on the training rows once per wanted model (the same rows, the same parameters)."""
+    with step("train") as done:
+        models = {
+            name: fit_model(LabelledSet(sets.inputs(Cutoff.TRAIN, name), samples.train), params) for name in wanted
+        }
+        done.rows = samples.train.height
+    return models
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """What validation measured: figures by name (``test_`` prefixed for the test model) and the calibration."""
+
+    metrics: dict[str, float]
+    calibration: list[tuple[float, float]]
+
+
+def validate_models(
+    models: Mapping[str, catboost.CatBoost],
+    sets: FeatureSets,
+    samples: Samples,
+    window_likes: pl.DataFrame,
+    params: TrainParams,
+) -> Validation:
+    """Step evaluate: AUC, logloss and hitrate@5 of each model on the validation window."""
+    with step("evaluate") as done:
+        metrics: dict[str, float] = {}
+        for name, model in models.items():
+            valid = LabelledSet(sets.inputs(Cutoff.VALID, name), samples.valid)
+            prefix = "test_" if name == TEST else ""
+            metrics |= {f"{prefix}{key}": value for key, value in evaluate(model, valid, window_likes, params).items()}
+        base = LabelledSet(sets.inputs(Cutoff.VALID, CONTROL), samples.valid)
+        curve = calibration(models[CONTROL], base) if CONTROL in models else []
+        log.info("validation: %s", " ".join(f"{name}={value:.4f}" for name, value in metrics.items()))
+        done.rows = samples.valid.height
+    return Validation(metrics, curve)

@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from batch.pipeline.artifacts import latest_artifact_path
-from batch.pipeline.build import BuildOptions, run_build, run_score, score_group
+from batch.pipeline.build import run_build, run_score
 from batch.pipeline.extract import load_feed, load_posts
 from batch.pipeline.feed_counts import count_feed, load_feed_counts
-from batch.pipeline.train import TrainParams
+from batch.pipeline.options import BuildOptions, TrainParams
+from batch.pipeline.score import score_group
 from batch.world.seed import seed_database
 from common.ab import CONTROL, TEST, assign_group
 from common.columns import Action, Col, Table
@@ -44,33 +45,35 @@ def liked_before(engine, as_of: datetime) -> pl.DataFrame:
 
 
 def test_build_publishes_every_user_without_posts_they_liked(settings, world, redis_client, keys):
-    state = run_build(settings, world, OPTIONS)
+    built = run_build(settings, world, OPTIONS)
 
     version = redis_client.get(keys.current).decode()
-    assert version == state.version
+    source = built.prepared.source
+    assert version == built.version
     meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(version)))
-    assert meta.k == 30 and meta.users == state.users.height and meta.posts == state.posts.height
-    assert meta.as_of == state.as_of.isoformat() and "hitrate_at_5" in meta.metrics
-    liked = liked_before(world, state.as_of).group_by(Col.USER_ID).agg(pl.col(Col.POST_ID))
+    assert meta.k == 30 and meta.users == source.users.height and meta.posts == source.posts.height
+    assert meta.as_of == source.as_of.isoformat() and "hitrate_at_5" in meta.metrics
+    liked = liked_before(world, source.as_of).group_by(Col.USER_ID).agg(pl.col(Col.POST_ID))
     liked_by = {user: set(posts) for user, posts in liked.iter_rows()}
-    for user_id in state.users[Col.USER_ID].to_list():
+    for user_id in source.users[Col.USER_ID].to_list():
         posts = [int(p) for p in redis_client.lrange(keys.recs(version, user_id), 0, -1)]
         assert len(posts) == 30 and len(set(posts)) == 30
         assert not set(posts) & liked_by.get(user_id, set())
         assert {int(p) for p in redis_client.smembers(keys.liked(user_id))} == liked_by.get(user_id, set())
-    assert redis_client.llen(keys.popular(version)) == state.posts.height
+    assert redis_client.llen(keys.popular(version)) == source.posts.height
     assert (latest_artifact_path(settings.data_dir) / "model.cbm").is_file()
 
 
 def test_each_user_is_scored_by_the_model_of_its_group(settings, world, redis_client, keys):
-    state = run_build(settings, world, OPTIONS)
+    built = run_build(settings, world, OPTIONS)
+    state = built.prepared
 
     version = redis_client.get(keys.current).decode()
     meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(version)))
     models = meta.models
-    assert models[CONTROL] == models[TEST] == state.version and models["embedding"].startswith(("tfidf-svd", "all-"))
+    assert models[CONTROL] == models[TEST] == built.version and models["embedding"].startswith(("tfidf-svd", "all-"))
     assert (meta.salt, meta.control_percent) == (settings.ab_salt, settings.control_percent)
-    users = state.users[Col.USER_ID].to_list()
+    users = state.source.users[Col.USER_ID].to_list()
     groups = {user: assign_group(user, settings.ab_salt, settings.control_percent) for user in users}
     assert set(groups.values()) == {CONTROL, TEST}
     expected = {
@@ -88,11 +91,11 @@ def test_each_user_is_scored_by_the_model_of_its_group(settings, world, redis_cl
 
 @pytest.mark.parametrize(("percent", "trained", "file"), [(100, CONTROL, "model.cbm"), (0, TEST, "test.cbm")])
 def test_a_one_sided_split_trains_only_its_model(settings, world, redis_client, keys, percent, trained, file):
-    state = run_build(replace(settings, control_percent=percent), world, OPTIONS)
+    built = run_build(replace(settings, control_percent=percent), world, OPTIONS)
 
-    meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(state.version)))
+    meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(built.version)))
     assert set(meta.models) - {"embedding"} == {trained}
-    assert (state.model is None) == (trained == TEST) and (state.test_model is None) == (trained == CONTROL)
+    assert set(built.prepared.models.by_group) == {trained}
     assert [path.name for path in latest_artifact_path(settings.data_dir).glob("*.cbm")] == [file]
 
 
@@ -103,7 +106,7 @@ def test_score_republishes_with_the_saved_model(settings, world, redis_client, k
 
     assert redis_client.get(keys.current).decode() == second.version != first.version
     assert redis_client.get(keys.previous).decode() == first.version
-    assert second.model_version == first.version
+    assert second.prepared.models.version == first.version
     meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(second.version)))
     assert first.version in meta.models.values()
 
@@ -114,7 +117,6 @@ def test_the_same_seed_builds_the_same_top_5(settings, world):
     first = run_build(settings, world, options).rankings
     second = run_build(settings, world, options).rankings
 
-    assert first is not None and second is not None
     assert (first.post_ids[:, :5] == second.post_ids[:, :5]).all()
 
 

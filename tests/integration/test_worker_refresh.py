@@ -13,10 +13,11 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from batch.pipeline.build import BuildState, step_score
 from batch.pipeline.extract import load_feed, load_posts
 from batch.pipeline.features import USER_FEATURES, USER_TOPIC_FEATURES, Encoders, Feature, FeatureSet, viewed_flags
 from batch.pipeline.feed_counts import Agg, count_feed
+from batch.pipeline.prepared import Prepared
+from batch.pipeline.score import score_all
 from batch.publish.release import REQUIRED_FIELDS
 from batch.world.seed import seed_database
 from common.columns import Action, Col, Table
@@ -39,7 +40,7 @@ def refresh_settings(settings: Settings, engine: Engine) -> Settings:
 
 def prepare(
     settings: Settings, engine: Engine, client: redis.Redis, train: bool = True
-) -> tuple[RefreshPlan, BuildState]:
+) -> tuple[RefreshPlan, Prepared]:
     return sharded.prepare_refresh(settings, engine, client, train=train)
 
 
@@ -67,9 +68,8 @@ def test_sharded_lists_equal_unsharded_scoring_and_go_live_whole(
     assert redis_client.get(keys.current) == plan.version.encode()
     assert result["previous"] is None
     assert plan.models == ["control", "test"]  # the settings' 50/50 split serves both models
-    step_score(state)  # the batch's own scoring, every user by the model of its A/B group, in one process
-    assert state.rankings is not None
-    expected = dict(state.rankings.lists())
+    # the batch's own scoring, every user by the model of its A/B group, in one process
+    expected = dict(score_all(state, refresh_settings, K, threads=-1).lists())
     assert {user: stored_list(redis_client, keys, plan.version, user) for user in expected} == expected
     meta = {k.decode(): v.decode() for k, v in redis_client.hgetall(keys.meta(plan.version)).items()}
     assert set(REQUIRED_FIELDS) <= set(meta)

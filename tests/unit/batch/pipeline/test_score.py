@@ -8,7 +8,6 @@ import catboost
 import numpy as np
 import pytest
 
-from batch.pipeline.build import served_groups
 from batch.pipeline.embed import EmbeddingInfo
 from batch.pipeline.embed_features import EmbeddingFeatureSet, UserPostSpace
 from batch.pipeline.features import (
@@ -20,6 +19,8 @@ from batch.pipeline.features import (
     FeatureSet,
     pair_matrix,
 )
+from batch.pipeline.inputs import ModelInputs
+from batch.pipeline.options import served_groups
 from batch.pipeline.score import popular_order, popular_top, predict_raw, score_users
 from batch.ranking.topk import NO_POST, TopK, merge_top, sortable_keys, top_k
 
@@ -43,6 +44,9 @@ def make_features(liked: dict[int, list[int]] | None = None, seed: int = 0) -> F
         user_topics=rng.random((N_USERS, N_TOPICS, len(USER_TOPIC_FEATURES))).astype(np.float32),
         liked_indptr=indptr,
         liked_posts=np.array([p for u in range(N_USERS) for p in liked.get(u, [])], dtype=np.int64),
+        viewed_indptr=np.zeros(N_USERS + 1, dtype=np.int64),
+        viewed_posts=np.zeros(0, dtype=np.int16),
+        like_prior=0.1,
     )
 
 
@@ -83,7 +87,7 @@ def test_scores_match_catboost_on_each_pair_and_keep_the_best(model):
     features = make_features()
     users = features.user_ids[[4, 0]]
 
-    top = score_users(model, features, users, k=5)
+    top = score_users(model, ModelInputs(features), users, k=5)
 
     moment = np.repeat(np.array([[20, 3, 12]], dtype=np.float32), N_POSTS, axis=0)
     for row, position in enumerate([4, 0]):
@@ -99,7 +103,7 @@ def test_liked_posts_are_never_returned_and_short_lists_are_padded(model):
     liked = {0: list(range(N_POSTS - 2)), 3: [0, 5]}
     features = make_features(liked)
 
-    top = score_users(model, features, features.user_ids, k=N_POSTS)
+    top = score_users(model, ModelInputs(features), features.user_ids, k=N_POSTS)
 
     assert top.post_ids[0, :2].tolist() and (top.post_ids[0, 2:] == NO_POST).all()
     for user, positions in liked.items():
@@ -111,8 +115,8 @@ def test_liked_posts_are_never_returned_and_short_lists_are_padded(model):
 def test_blocks_do_not_change_the_result(model, block_rows):
     features = make_features({2: [1, 2]})
 
-    reference = score_users(model, features, features.user_ids, k=4)
-    blocked = score_users(model, features, features.user_ids, k=4, block_rows=block_rows)
+    reference = score_users(model, ModelInputs(features), features.user_ids, k=4)
+    blocked = score_users(model, ModelInputs(features), features.user_ids, k=4, block_rows=block_rows)
 
     np.testing.assert_array_equal(reference.post_ids, blocked.post_ids)
 
@@ -120,15 +124,15 @@ def test_blocks_do_not_change_the_result(model, block_rows):
 def test_same_inputs_give_the_same_top_5(model):
     features = make_features()
 
-    first = score_users(model, features, features.user_ids, k=5)
-    second = score_users(model, features, features.user_ids, k=5)
+    first = score_users(model, ModelInputs(features), features.user_ids, k=5)
+    second = score_users(model, ModelInputs(features), features.user_ids, k=5)
 
     np.testing.assert_array_equal(first.post_ids, second.post_ids)
 
 
 def test_unknown_user_is_an_error(model):
     with pytest.raises(KeyError, match="unknown user"):
-        score_users(model, make_features(), [1], k=5)
+        score_users(model, ModelInputs(make_features()), [1], k=5)
 
 
 def test_popular_ranks_by_likes_then_post_id_and_leaves_out_liked():
@@ -177,7 +181,7 @@ def test_a_model_with_embedding_features_scores_as_catboost_does_on_each_pair():
     model = catboost.CatBoostClassifier(iterations=30, depth=4, random_seed=0, verbose=False, thread_count=1)
     model.fit(catboost.Pool(matrix, labels, feature_names=names))
 
-    top = score_users(model, features, features.user_ids[[2, 5]], k=4, extra=extra)
+    top = score_users(model, ModelInputs(features, extra), features.user_ids[[2, 5]], k=4)
 
     moment = np.repeat(np.array([[20, 3, 12]], dtype=np.float32), N_POSTS, axis=0)
     for row, position in enumerate([2, 5]):

@@ -10,10 +10,13 @@ import polars as pl
 import pytest
 
 from batch.pipeline.artifacts import MissingArtifactError, latest_artifact_path, load_artifact, save_artifact
+from batch.pipeline.cutoffs import plan_windows
 from batch.pipeline.features import FEATURE_NAMES, Encoders
+from batch.pipeline.inputs import ModelInputs
+from batch.pipeline.options import TrainParams
 from batch.pipeline.samples import VIEW_SCHEMA, Sample, shown_samples, unseen_samples, user_sample_expr, window_samples
 from batch.pipeline.score import score_users
-from batch.pipeline.train import LabelledSet, TrainParams, fit_model, hitrate, plan_windows
+from batch.pipeline.train import LabelledSet, fit_model, hitrate
 from common.columns import Col
 from common.errors import ArtifactMismatchError
 from tests.unit.batch.pipeline.test_score import make_features
@@ -116,7 +119,7 @@ def labelled_set(seed: int = 0) -> LabelledSet:
             Sample.SHOWN: np.ones(300, dtype=np.int8),
         }
     )
-    return LabelledSet(features, samples)
+    return LabelledSet(ModelInputs(features), samples)
 
 
 def test_a_fixed_seed_gives_the_same_model_and_top_5():
@@ -125,15 +128,15 @@ def test_a_fixed_seed_gives_the_same_model_and_top_5():
 
     first, second = fit_model(data, params), fit_model(data, params)
 
-    top_first = score_users(first, data.features, data.features.user_ids, k=5).post_ids
-    top_second = score_users(second, data.features, data.features.user_ids, k=5).post_ids
+    top_first = score_users(first, data.inputs, data.features.user_ids, k=5).post_ids
+    top_second = score_users(second, data.inputs, data.features.user_ids, k=5).post_ids
     np.testing.assert_array_equal(top_first, top_second)
     assert first.feature_names_ == list(FEATURE_NAMES)
 
 
 def test_a_single_class_window_is_refused():
     data = labelled_set()
-    flat = LabelledSet(data.features, data.samples.with_columns(pl.lit(0, pl.Int8).alias(Sample.LABEL)))
+    flat = LabelledSet(data.inputs, data.samples.with_columns(pl.lit(0, pl.Int8).alias(Sample.LABEL)))
 
     with pytest.raises(ValueError, match="single class"):
         fit_model(flat, TrainParams(iterations=5))

@@ -1,0 +1,100 @@
+"""Steps features and embeddings: every model's base features at each cutoff, and the ``test`` model's embedding
+features at the same cutoffs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from batch.pipeline.cutoffs import Cutoff
+from batch.pipeline.embed import EmbeddingInfo, embed_posts, embedding_cache_dir
+from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams, build_embedding_features
+from batch.pipeline.features import Encoders, FeatureSet, build_features, sorted_ids, text_stats
+from batch.pipeline.feed_counts import load_feed_counts
+from batch.pipeline.inputs import ModelInputs
+from batch.pipeline.source import Source
+from batch.pipeline.steps import step
+from batch.pipeline.viewed import load_viewed
+from common.ab import TEST
+from common.columns import Col
+from common.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSets:
+    """The feature sets of a run by cutoff, and the ``test`` model's embedding features at the same cutoffs.
+
+    Attributes:
+        encoders: Categorical codes of every set.
+        base: The base features (every model's) by cutoff.
+        embeddings: The ``test`` model's embedding features by cutoff; empty when no ``test`` model is trained.
+        embedding: How the post vectors were made; None without them.
+        embed_params: Settings of the embedding features.
+    """
+
+    encoders: Encoders
+    base: Mapping[Cutoff, FeatureSet]
+    embeddings: Mapping[Cutoff, EmbeddingFeatureSet] = field(default_factory=dict)
+    embedding: EmbeddingInfo | None = None
+    embed_params: EmbedParams = field(default_factory=EmbedParams)
+
+    def inputs(self, cutoff: Cutoff, model: str) -> ModelInputs:
+        """What ``model`` reads at ``cutoff``: ``test`` adds the embedding features."""
+        embedding = self.embeddings[cutoff] if model == TEST else None
+        return ModelInputs(self.base[cutoff], embedding)
+
+    def only(self, cutoff: Cutoff) -> FeatureSets:
+        """The sets of one cutoff, so the others can be freed."""
+        embeddings = {cutoff: self.embeddings[cutoff]} if cutoff in self.embeddings else {}
+        return replace(self, base={cutoff: self.base[cutoff]}, embeddings=embeddings)
+
+
+def base_features(
+    engine: Engine, source: Source, encoders: Encoders, cutoffs: Mapping[Cutoff, datetime]
+) -> dict[Cutoff, FeatureSet]:
+    """Step features: the base feature set at each cutoff, from one scan of the feed per concern."""
+    with step("features") as done:
+        text = text_stats(source.posts)
+        counts = load_feed_counts(engine, list(cutoffs.values()))
+        user_ids, post_ids = sorted_ids(source.users, Col.USER_ID), sorted_ids(source.posts, Col.POST_ID)
+        viewed = load_viewed(engine, user_ids, post_ids, list(cutoffs.values()))
+        sets = {
+            name: build_features(source.users, source.posts, text, count, source.likes_before(cutoff), encoders, shown)
+            for (name, cutoff), count, shown in zip(cutoffs.items(), counts, viewed, strict=True)
+        }
+        done.rows = sum(count.user_topics.height for count in counts)
+    return sets
+
+
+def embedding_features(
+    settings: Settings, source: Source, base: Mapping[Cutoff, FeatureSet], params: EmbedParams
+) -> tuple[dict[Cutoff, EmbeddingFeatureSet], EmbeddingInfo]:
+    """Step embeddings: post embeddings and the ``test`` model's features at every cutoff of ``base``."""
+    with step("embeddings") as done:
+        embeddings = embed_posts(source.posts, embedding_cache_dir(settings.data_dir))
+        sets = {
+            cutoff: build_embedding_features(embeddings, source.likes, features.user_ids, features.cutoff, params)
+            for cutoff, features in base.items()
+        }
+        done.rows = embeddings.post_ids.size
+    return sets, embeddings.info
+
+
+def feature_sets(
+    settings: Settings,
+    engine: Engine,
+    source: Source,
+    encoders: Encoders,
+    cutoffs: Mapping[Cutoff, datetime],
+    with_embeddings: bool,
+    embed_params: EmbedParams,
+) -> FeatureSets:
+    """Steps features and embeddings (the latter only when a ``test`` model is trained or scores)."""
+    base = base_features(engine, source, encoders, cutoffs)
+    if not with_embeddings:
+        return FeatureSets(encoders, base, embed_params=embed_params)
+    embeddings, info = embedding_features(settings, source, base, embed_params)
+    return FeatureSets(encoders, base, embeddings, info, embed_params)

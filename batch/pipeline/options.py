@@ -1,0 +1,107 @@
+"""What one run of the batch does: :class:`BuildOptions` (built from the settings by every entry point) and the
+:class:`TrainParams` inside them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from common.ab import CONTROL, TEST
+from common.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class TrainParams:
+    """Knobs of training. Tree count and depth bound exhaustive scoring's speed (see bench/score.py).
+
+    Attributes:
+        iterations: Trees.
+        depth: Depth of each (oblivious) tree.
+        learning_rate: Boosting step.
+        unseen_per_positive: Never-shown negatives per liked post in the training rows.
+        label_days: Length of the label window.
+        valid_days: Length of the validation window.
+        max_train_rows: Expected training rows; users are sampled to fit (memory budget).
+        max_eval_users: Users ranked exhaustively for hitrate@5 on the validation window.
+        seed: Seed of sampling and of CatBoost.
+        threads: CatBoost threads (-1: all cores).
+    """
+
+    iterations: int = 200
+    depth: int = 6
+    learning_rate: float = 0.1
+    unseen_per_positive: float = 8.0
+    label_days: float = 14.0
+    valid_days: float = 7.0
+    max_train_rows: int = 3_000_000
+    max_eval_users: int = 5_000
+    seed: int = 42
+    threads: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """What one run does. Entry points build it with :meth:`from_settings`.
+
+    Attributes:
+        as_of: Cutoff: only feed rows before it are used; None = the end of the data (next midnight after it).
+        k: List length per user.
+        params: Training parameters.
+        model_path: For ``score``: the artifact to use; None = the latest.
+        publish: False stops before Redis (evaluation runs).
+        models: The models to train; None = those the A/B split of the settings serves.
+    """
+
+    as_of: datetime | None = None
+    k: int = 200
+    params: TrainParams = field(default_factory=TrainParams)
+    model_path: Path | None = None
+    publish: bool = True
+    models: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        as_of: datetime | None = None,
+        k: int | None = None,
+        model_path: Path | None = None,
+        publish: bool = True,
+        models: tuple[str, ...] | None = None,
+        unseen_per_positive: float | None = None,
+    ) -> BuildOptions:
+        """The options of a run of this deployment: its list length (unless ``k``) and its seed.
+
+        Args:
+            settings: The deployment's settings (``POSTREC_K``, ``POSTREC_SEED``).
+            as_of: Cutoff; None = the end of the data.
+            k: List length; None = the settings'.
+            model_path: For ``score``: the artifact; None = the latest.
+            publish: False stops before Redis.
+            models: The models to train; None = those the settings' split serves.
+            unseen_per_positive: Never-shown negatives per liked post; None = the default.
+        """
+        params = replace(TrainParams(), seed=settings.seed)
+        if unseen_per_positive is not None:
+            params = replace(params, unseen_per_positive=unseen_per_positive)
+        return cls(
+            as_of=as_of,
+            k=k or settings.k,
+            params=params,
+            model_path=model_path,
+            publish=publish,
+            models=models,
+        )
+
+    def wanted_models(self, control_percent: int) -> tuple[str, ...]:
+        """The models this run trains: the options' choice, else those the split serves."""
+        return self.models or served_groups(control_percent)
+
+
+def served_groups(control_percent: int) -> tuple[str, ...]:
+    """The groups the split sends any user to: only one at 100 or 0 percent."""
+    if control_percent >= 100:
+        return (CONTROL,)
+    return (TEST,) if control_percent <= 0 else (CONTROL, TEST)

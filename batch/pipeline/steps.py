@@ -1,0 +1,32 @@
+"""The log line of each step of the batch: rows, seconds, RSS and the process's peak RSS so far."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from common.logs import peak_rss_mb, release_free_heap, rss_mb
+
+log = logging.getLogger("batch.pipeline.build")
+
+
+@dataclass
+class StepRows:
+    """What a step reports in its log line."""
+
+    rows: int = 0
+
+
+@contextmanager
+def step(name: str) -> Iterator[StepRows]:
+    """Log a step's rows, seconds, RSS and the process's peak RSS so far once its block ends."""
+    started, done = time.perf_counter(), StepRows()
+    yield done
+    seconds = time.perf_counter() - started
+    release_free_heap()
+    log.info(
+        "step %s: rows=%d seconds=%.2f rss_mb=%.0f peak_mb=%.0f", name, done.rows, seconds, rss_mb(), peak_rss_mb()
+    )

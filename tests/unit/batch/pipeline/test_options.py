@@ -1,0 +1,38 @@
+"""Build options come from the settings in one place, for the CLI, the refresh and the evaluation alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from batch.evaluation.evaluate import EvaluateOptions, evaluation_build_options
+from batch.pipeline.options import BuildOptions, served_groups
+from common.ab import CONTROL, TEST
+from common.settings import load_settings
+
+SETTINGS = load_settings({"POSTREC_SEED": "7", "POSTREC_K": "120", "POSTREC_CONTROL_PERCENT": "100"})
+
+
+def test_options_take_the_seed_and_list_length_of_the_settings():
+    options = BuildOptions.from_settings(SETTINGS)
+
+    assert options.params.seed == 7 and options.k == 120
+    assert options.wanted_models(SETTINGS.control_percent) == served_groups(100) == (CONTROL,)
+
+
+def test_explicit_choices_win_over_the_settings():
+    as_of = datetime(2021, 12, 1)
+
+    options = BuildOptions.from_settings(
+        SETTINGS, as_of=as_of, k=30, model_path=Path("m"), publish=False, unseen_per_positive=2.0
+    )
+
+    assert (options.as_of, options.k, options.model_path, options.publish) == (as_of, 30, Path("m"), False)
+    assert options.params.unseen_per_positive == 2.0 and options.params.seed == 7
+
+
+def test_evaluation_builds_both_models_with_the_deployment_seed():
+    options = evaluation_build_options(SETTINGS, EvaluateOptions(as_of=datetime(2021, 12, 20), k=50))
+
+    assert options.params.seed == 7  # the evaluation's own copy used to drop POSTREC_SEED
+    assert options.models == (CONTROL, TEST) and options.k == 50 and options.as_of == datetime(2021, 12, 20)
