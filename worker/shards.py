@@ -34,41 +34,37 @@ def shard_bounds(users: int, shard_users: int) -> list[tuple[int, int]]:
 
 
 def post_arrays(features: FeatureSet) -> Arrays:
-    """The shared, post-side arrays of a feature set, with its cutoff and its like prior (when known)."""
+    """The shared, post-side arrays of a feature set, with its cutoff and its like prior."""
     cutoff = np.array([(features.cutoff - EPOCH) // MICROSECOND], dtype=np.int64)
     arrays: Arrays = {
         CUTOFF: cutoff,
         "post_ids": features.post_ids,
         "posts": features.posts,
         "post_topics": features.post_topics,
+        LIKE_PRIOR: np.array([features.like_prior], dtype=np.float64),
     }
-    if features.like_prior is not None:
-        arrays[LIKE_PRIOR] = np.array([features.like_prior], dtype=np.float64)
     return arrays
 
 
 def user_arrays(features: FeatureSet, start: int, stop: int) -> Arrays:
-    """The user-side arrays of users ``start..stop-1``; the liked-posts CSR is rebased to start at 0."""
+    """The user-side arrays of users ``start..stop-1``; the liked and viewed CSRs are rebased to start at 0."""
     first, last = features.liked_indptr[start], features.liked_indptr[stop]
-    arrays: Arrays = {
+    seen_first, seen_last = features.viewed_indptr[start], features.viewed_indptr[stop]
+    return {
         "user_ids": features.user_ids[start:stop],
         "users": features.users[start:stop],
         "user_topics": features.user_topics[start:stop],
         "liked_indptr": features.liked_indptr[start : stop + 1] - first,
         "liked_posts": features.liked_posts[first:last],
+        "viewed_indptr": features.viewed_indptr[start : stop + 1] - seen_first,
+        "viewed_posts": features.viewed_posts[seen_first:seen_last],
     }
-    if features.viewed_indptr.size:
-        seen_first, seen_last = features.viewed_indptr[start], features.viewed_indptr[stop]
-        arrays["viewed_indptr"] = features.viewed_indptr[start : stop + 1] - seen_first
-        arrays["viewed_posts"] = features.viewed_posts[seen_first:seen_last]
-    return arrays
 
 
 def shard_features(posts: Arrays, users: Arrays) -> FeatureSet:
     """A feature set holding one shard's users against every post, from :func:`post_arrays` and
     :func:`user_arrays`."""
     cutoff = EPOCH + int(posts[CUTOFF][0]) * MICROSECOND
-    prior = float(posts[LIKE_PRIOR][0]) if LIKE_PRIOR in posts else None  # absent in versions staged before it
     return FeatureSet(
         cutoff=cutoff,
         user_ids=users["user_ids"],  # type: ignore[arg-type]
@@ -79,9 +75,9 @@ def shard_features(posts: Arrays, users: Arrays) -> FeatureSet:
         user_topics=users["user_topics"],  # type: ignore[arg-type]
         liked_indptr=users["liked_indptr"],  # type: ignore[arg-type]
         liked_posts=users["liked_posts"],  # type: ignore[arg-type]
-        viewed_indptr=users.get("viewed_indptr", np.zeros(0, dtype=np.int64)),  # type: ignore[arg-type]
-        viewed_posts=users.get("viewed_posts", np.zeros(0, dtype=np.int64)),  # type: ignore[arg-type]
-        like_prior=prior,
+        viewed_indptr=users["viewed_indptr"],  # type: ignore[arg-type]
+        viewed_posts=users["viewed_posts"],  # type: ignore[arg-type]
+        like_prior=float(posts[LIKE_PRIOR][0]),
     )
 
 

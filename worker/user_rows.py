@@ -24,7 +24,7 @@ from batch.pipeline.extract import FEED_SCHEMA, USER_SCHEMA, copy_query
 from batch.pipeline.features import Encoders, FeatureSet, user_side
 from batch.pipeline.feed_counts import FeedCounts, count_feed
 from common.columns import Action, Col, Table
-from common.errors import SourceUnavailableError, UnknownUserError, WorkerJobError
+from common.errors import SourceUnavailableError, UnknownUserError
 
 USER_FEED_SCHEMA: Final = {
     Col.TIMESTAMP: FEED_SCHEMA[Col.TIMESTAMP],
@@ -118,12 +118,7 @@ def user_features_now(
         encoders: The version's categorical codes.
         rows: The user's rows of now, from :func:`load_user_rows`.
         liked_post_ids: Posts also known as liked (the user's liked set); unknown ids are ignored.
-
-    Raises:
-        WorkerJobError: The version does not record the like prior its user rates were smoothed with.
     """
-    if features.like_prior is None:
-        raise WorkerJobError("the live version was staged without its like prior: run `postrec refresh --rescore` once")
     counts = count_user_rows(rows, features.cutoff)
     user_id = int(rows.user[Col.USER_ID][0])
     known_likes = pl.DataFrame(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, TypedDict
 
@@ -282,10 +282,10 @@ class FeatureSet:
         user_topics: (users x topic codes x USER_TOPIC_FEATURES).
         liked_indptr: CSR row pointers (users + 1) of the posts each user liked before the cutoff.
         liked_posts: CSR column indices: post positions.
-        viewed_indptr: CSR row pointers of the posts each user was shown before the cutoff; empty = none shown.
+        viewed_indptr: CSR row pointers (users + 1) of the posts each user was shown before the cutoff.
         viewed_posts: CSR column indices: post positions, sorted within each user.
         like_prior: :func:`global_like_rate` before the cutoff, the prior the user rates were smoothed with, so one
-            user's features can be recomputed later the same way; None when unknown (staged before it was kept).
+            user's features can be recomputed later the same way.
     """
 
     cutoff: datetime
@@ -297,9 +297,9 @@ class FeatureSet:
     user_topics: FloatArray
     liked_indptr: IndexArray
     liked_posts: PositionArray
-    viewed_indptr: IndexArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    viewed_posts: PositionArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    like_prior: float | None = None
+    viewed_indptr: IndexArray
+    viewed_posts: PositionArray
+    like_prior: float
 
     def user_positions(self, user_ids: npt.ArrayLike) -> IndexArray:
         """Row positions of the given user ids; unknown ids raise ``KeyError``."""

@@ -3,7 +3,6 @@ arrays and models, and the final job's completeness rule."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 import catboost
@@ -17,7 +16,6 @@ from batch.pipeline.embed_features import EmbeddingFeatureSet, UserPostSpace
 from batch.pipeline.features import USER_FEATURES, Feature, FeatureSet, build_features, fit_encoders, text_stats
 from batch.pipeline.feed_counts import Agg, count_feed
 from common.columns import Action, Col
-from common.errors import WorkerJobError
 from worker.extras import ExtraLayout, extra_layout, extra_post_arrays, extra_user_arrays, shard_extra
 from worker.refresh import completion_problems
 from worker.shards import iter_shards, post_arrays, shard_bounds, shard_features, user_arrays
@@ -38,6 +36,8 @@ def feature_set() -> FeatureSet:
         user_topics=np.arange(16, dtype=np.float32).reshape(4, 2, 2),
         liked_indptr=np.array([0, 0, 2, 2, 3], dtype=np.int64),
         liked_posts=np.array([0, 2, 1], dtype=np.int64),
+        viewed_indptr=np.array([0, 1, 1, 3, 3], dtype=np.int64),
+        viewed_posts=np.array([1, 0, 2], dtype=np.int16),
         like_prior=0.125,
     )
 
@@ -149,12 +149,6 @@ def test_one_user_of_now_counts_every_row_and_leaves_out_every_like() -> None:
     assert one.post_ids[one.viewed_posts].tolist() == [10, 20, 30]  # post 99 is not in the catalog
     assert liked_of(one, 0) == [10, 20, 30]
     assert one.posts is full.posts and one.cutoff == full.cutoff
-
-
-def test_one_user_of_now_needs_the_version_like_prior() -> None:
-    full = replace(version_features(), like_prior=None)
-    with pytest.raises(WorkerJobError, match="rescore"):
-        user_features_now(full, fit_encoders(USERS, POSTS), rows_of_user_1(BEFORE), liked_post_ids=[])
 
 
 def test_arrays_keep_dtype_shape_and_order() -> None:
