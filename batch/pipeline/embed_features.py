@@ -93,9 +93,9 @@ def post_matrix(features: pl.DataFrame, post_ids: npt.ArrayLike) -> FloatMatrix:
 class PostMixtures:
     """User vectors kept as what they are made of: each is a weighted sum of post vectors, normalised to length 1.
 
-    At full scale 163,205 taste vectors of 384 floats take 250 MB per cutoff; the like weights they are made of take
-    a quarter of that, and a block of users' vectors is a sparse product away when scoring asks for it. Each row is
-    computed on its own, so a block's vectors are the same numbers the whole matrix would hold.
+    The like weights take a fraction of the dense vectors' memory, and a block of users' vectors is a sparse product
+    away when scoring asks for it. Each row is computed on its own, so a block's vectors are the same numbers the
+    whole matrix would hold.
 
     Attributes:
         weights: (users x posts) CSR of each user's weight on each post.
@@ -265,8 +265,7 @@ def als_space(
     from implicit.cpu.als import AlternatingLeastSquares
 
     users, posts = np.unique(np.asarray(user_ids, dtype=np.int32)), np.unique(np.asarray(post_ids, dtype=np.int32))
-    # One 1 per (user, post) liked, repeats and unknown ids dropped; built on int64 keys, not a dataframe unique and
-    # joins, which took 1.4 GB more at full scale.
+    # One 1 per (user, post) liked, repeats and unknown ids dropped.
     indptr, columns = pairs_csr(users, posts, likes_before(likes, cutoff))
     ones = np.ones(columns.size, dtype=np.float32)
     matrix = sp.csr_matrix((ones, columns.astype(np.int32), indptr), shape=(users.size, posts.size))

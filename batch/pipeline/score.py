@@ -132,8 +132,7 @@ def popular_top(features: FeatureSet, user_ids: npt.ArrayLike, k: int, block_row
     k = min(k, features.post_ids.size)
     scores, n_posts = popular_scores(features), features.post_ids.size
     post_ids, best_scores = np.full((users.size, k), NO_POST, dtype=np.int32), np.empty((users.size, k), np.float32)
-    # In blocks like the models' scoring: one (users x posts) score matrix and its sort keys for 5,000 users were
-    # over 1 GB at full scale.
+    # In blocks like the models' scoring, so the memory follows the block, not the users asked about.
     size = block_users(n_posts, block_rows)
     for start in range(0, users.size, size):
         block = slice(start, start + size)

@@ -1,12 +1,11 @@
 """The posts each user was shown before each of a few cutoffs, as compact CSRs, from one pass over the feed.
 
-At full scale the feed holds about 70 million view rows before the last cutoff, and the batch needs the shown pairs
-at three nested cutoffs (training, validation, scoring). Held as a dataframe of pairs with their first view time
-they took gigabytes, and three int64 CSRs built from it another 1.7 GB. Here every view row becomes one int64 while
-it streams in: its pair's row-major key (user position x posts + post position) times the number of cutoffs, plus
-the index of the first cutoff it is before. One in-place sort puts each pair's views next to each other, earliest
-bucket first, so keeping the first of each key de-duplicates and records when the pair was first shown. The CSRs
-cut from that array hold post positions as int16 where the catalog allows, a quarter of int64.
+The batch needs the shown pairs at three nested cutoffs (training, validation, scoring), about 70 million at full
+scale. Every view row becomes one int64 while it streams in: its pair's row-major key (user position x posts + post
+position) times the number of cutoffs, plus the index of the first cutoff it is before. One in-place sort puts each
+pair's views next to each other, earliest bucket first, so keeping the first of each key de-duplicates and records
+when the pair was first shown. The CSRs cut from that array hold post positions as int16 where the catalog allows.
+bench/RESULTS.md has the memory this layout saves.
 """
 
 from __future__ import annotations

@@ -73,9 +73,8 @@ def pairs_csr(user_ids: npt.NDArray[np.int32], post_ids: npt.NDArray[np.int32], 
     """CSR (row pointers, sorted post positions per user) of (user_id, post_id) pairs; unknown ids and repeats are
     dropped.
 
-    At full scale the pairs shown before a cutoff number about 70 million: everything here works on one int64 key
-    per pair (row * posts + column) with in-place numpy steps, so the transient memory stays a few copies of that
-    key rather than the many of a dataframe unique and joins (which took 10 GB more there).
+    Everything works on one int64 key per pair (row * posts + column) with in-place numpy steps, so the transient
+    memory stays a few copies of that key (about 70 million pairs at full scale).
 
     Args:
         user_ids: Sorted user ids, one row each.
