@@ -31,9 +31,8 @@ log = logging.getLogger(__name__)
 SHOWN_ONLY: Final = 0.0
 # Sizing the user sample before any count is known: a little above the real like rate, so rows stay under the cap.
 EXPECTED_LIKE_RATE: Final = 0.15
-# Users are sampled by a hash of their id, identically in PostgreSQL and here, in thousandths.
+# Users are sampled in PostgreSQL by a hash of their id and the seed, in thousandths.
 SAMPLE_BASE: Final = 1000
-HASH_MULTIPLIER: Final = 2654435761
 
 
 class Sample:
@@ -61,14 +60,11 @@ VIEW_SCHEMA: Final = {
 SeenTest = Callable[[npt.NDArray[np.int32], npt.NDArray[np.int32]], npt.NDArray[np.bool_]]
 
 
-def user_sample_expr(per_mille: int, seed: int) -> pl.Expr:
-    """Polars twin of the SQL user sample: keeps about ``per_mille`` thousandths of users, chosen by ``seed``."""
-    hashed = (pl.col(Col.USER_ID).cast(pl.Int64) * HASH_MULTIPLIER + seed) % SAMPLE_BASE
-    return hashed < per_mille
-
-
 def _user_sample_sql(alias: str) -> str:
-    return f"mod({alias}.{Col.USER_ID}::bigint * {HASH_MULTIPLIER} + %(seed)s, {SAMPLE_BASE}) < %(per_mille)s"
+    # md5 of id and seed together, so that another seed keeps other users (a seed added to a multiplicative hash
+    # only shifts the kept range).
+    hashed = f"('x' || left(md5({alias}.{Col.USER_ID} || ':' || %(seed)s), 7))::bit(28)::int"
+    return f"mod({hashed}, {SAMPLE_BASE}) < %(per_mille)s"
 
 
 def load_window_views(engine: Engine, start: datetime, end: datetime, per_mille: int, seed: int) -> pl.DataFrame:

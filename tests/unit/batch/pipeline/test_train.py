@@ -14,7 +14,7 @@ from batch.pipeline.cutoffs import plan_windows
 from batch.pipeline.features import FEATURE_NAMES, Encoders
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.options import TrainParams
-from batch.pipeline.samples import VIEW_SCHEMA, Sample, shown_samples, unseen_samples, user_sample_expr, window_samples
+from batch.pipeline.samples import VIEW_SCHEMA, Sample, shown_samples, unseen_samples, window_samples
 from batch.pipeline.score import score_users
 from batch.pipeline.train import LabelledSet, fit_model, hitrate
 from common.columns import Col
@@ -94,15 +94,6 @@ def test_window_samples_are_reproducible_for_a_seed(views):
 
     assert first.equals(again)
     assert not first.equals(other)
-
-
-def test_user_sample_keeps_about_the_share_asked_for():
-    users = pl.DataFrame({Col.USER_ID: np.arange(200, 20_200, dtype=np.int32)})
-
-    kept = users.filter(user_sample_expr(per_mille=250, seed=1)).height
-
-    assert 4_500 < kept < 5_500
-    assert users.filter(user_sample_expr(per_mille=1000, seed=1)).height == users.height
 
 
 def labelled_set(seed: int = 0) -> LabelledSet:
