@@ -143,6 +143,18 @@ def cli_env(monkeypatch, settings, **overrides: str) -> None:
         monkeypatch.setenv(name, value)
 
 
+def test_a_build_writes_nothing_into_the_working_directory(settings, world, redis_client, keys, monkeypatch, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.chdir(scratch)
+    cli_env(monkeypatch, settings)
+
+    assert main(["build", "--k", "5"]) == 0
+
+    assert redis_client.get(keys.current) is not None
+    assert list(scratch.iterdir()) == []  # CatBoost's catboost_info/ among others
+
+
 def test_unreachable_postgresql_fails_clearly_and_leaves_redis_untouched(
     settings, redis_client, keys, monkeypatch, capfd
 ):
