@@ -57,7 +57,9 @@ def model() -> catboost.CatBoostClassifier:
     users, posts = rng.integers(0, N_USERS, 400), rng.integers(0, N_POSTS, 400)
     matrix = pair_matrix(features, users, posts, rng.random((400, 3)).astype(np.float32) * 20)
     labels = (matrix[:, 0] + matrix[:, len(USER_FEATURES) + 2] + rng.random(400) > 1.4).astype(int)
-    model = catboost.CatBoostClassifier(iterations=30, depth=4, random_seed=0, verbose=False, thread_count=1)
+    model = catboost.CatBoostClassifier(
+        iterations=30, depth=4, random_seed=0, verbose=False, thread_count=1, allow_writing_files=False
+    )
     return model.fit(catboost.Pool(matrix, labels, feature_names=list(FEATURE_NAMES)))
 
 
@@ -178,7 +180,9 @@ def test_a_model_with_embedding_features_scores_as_catboost_does_on_each_pair():
     matrix[:, len(FEATURE_NAMES) :] = extra.pair_matrix(features.user_ids[users], features.post_ids[posts])
     labels = (matrix[:, -1] + rng.random(400) * 0.5 > 1.2).astype(int)
     names = [*FEATURE_NAMES, *extra.names]
-    model = catboost.CatBoostClassifier(iterations=30, depth=4, random_seed=0, verbose=False, thread_count=1)
+    model = catboost.CatBoostClassifier(
+        iterations=30, depth=4, random_seed=0, verbose=False, thread_count=1, allow_writing_files=False
+    )
     model.fit(catboost.Pool(matrix, labels, feature_names=names))
 
     top = score_users(model, ModelInputs(features, extra), features.user_ids[[2, 5]], k=4)
