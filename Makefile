@@ -7,6 +7,7 @@ STAMP = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 EXTRAS ?= dev
 comma := ,
 SCALE ?= small
+WORLD ?= text
 PORT ?= 8000
 WORKERS ?= 1
 PYTEST_ARGS ?=
@@ -29,7 +30,7 @@ db: services
 
 # Seeds only an empty database (`make reseed` replaces the world), builds a fresh version, then serves it.
 run: db
-	$(BIN)/postrec seed --scale $(SCALE) --if-empty
+	$(BIN)/postrec seed --scale $(SCALE) --world $(WORLD) --if-empty
 	$(BIN)/postrec build
 	@echo
 	@echo "Ready. Try:  curl 'http://127.0.0.1:$(PORT)/post/recommendations/?id=200&limit=5'"
@@ -38,7 +39,7 @@ run: db
 	$(BIN)/postrec serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS) --pidfile "$${POSTREC_DATA_DIR:-.data}/api.pid"
 
 reseed: db
-	$(BIN)/postrec seed --scale $(SCALE)
+	$(BIN)/postrec seed --scale $(SCALE) --world $(WORLD)
 
 # Lint first: a ruff, mypy or import-layer failure fails the test command (and CI) before any test runs.
 test: lint db

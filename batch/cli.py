@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batch.world.designs import DEFAULT_WORLD, WORLDS
 from batch.world.facts import SCALES
 from common.settings import Settings
 
@@ -29,7 +30,7 @@ def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
         if args.if_empty and _has_users(engine):
             log.info("seed skipped: user_data already has rows (drop --if-empty to replace them)")
             return 0
-        seed_database(engine, args.scale, args.seed)
+        seed_database(engine, args.scale, args.seed, args.world)
     finally:
         engine.dispose()
     return 0
@@ -50,6 +51,14 @@ def _register_seed(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     seed = commands.add_parser("seed", help="generate the synthetic world and load it into PostgreSQL (replaces)")
     seed.add_argument("--scale", default="small", choices=tuple(SCALES), help="world size (default: small)")
     seed.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same data")
+    seed.add_argument(
+        "--world",
+        default=DEFAULT_WORLD,
+        choices=tuple(WORLDS),
+        help="which world of the family: "
+        + "; ".join(f"{name}: {design.summary}" for name, design in WORLDS.items())
+        + f" (default: {DEFAULT_WORLD})",
+    )
     seed.add_argument("--if-empty", action="store_true", help="do nothing when the database already holds users")
     seed.set_defaults(handler=_cmd_seed)
 

@@ -41,12 +41,12 @@ def knowledge_levels(truth: WorldTruth) -> dict[str, WorldTruth]:
     """The truth as rankings with less and less knowledge of the users see it."""
     return {
         "oracle (everything)": truth,
-        "sub-topic tastes blurred": topic_level_truth(truth, tastes=True, interests=False),
-        "sub-topic interests blurred": topic_level_truth(truth, tastes=False, interests=True),
+        "group (sub-topic) tastes blurred": topic_level_truth(truth, tastes=True, interests=False),
+        "group (sub-topic) interests blurred": topic_level_truth(truth, tastes=False, interests=True),
         "both blurred (topic level)": topic_level_truth(truth),
         "no user knowledge at all": replace(
             truth,
-            user_subtopic_taste=np.zeros_like(truth.user_subtopic_taste),
+            user_group_taste=np.zeros_like(truth.user_group_taste),
             user_interest=np.zeros_like(truth.user_interest),
             user_topic_taste=np.zeros_like(truth.user_topic_taste),
         ),

@@ -1,6 +1,7 @@
-"""Every calibrated fact of the synthetic world next to its real value, at any scale, without PostgreSQL.
+"""Every calibrated fact of a synthetic world next to its real value, at any scale, without PostgreSQL.
 
     .venv/bin/python bench/world_calibration.py --scale full
+    .venv/bin/python bench/world_calibration.py --world bursty     # any world of the family (default: text)
 
 Generates the world and streams its feed chunk by chunk (bounded memory), accumulating the statistics that
 DESIGN.md's "Facts of the real dataset" lists. Prints one line per fact: the world's value, then the real one.
@@ -16,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from batch.world import facts
+from batch.world.designs import DEFAULT_WORLD, WORLDS
 from batch.world.generator import generate_feed, generate_world
 from common.logs import rss_mb
 
@@ -30,8 +32,9 @@ class Tally:
     views_per_user: list[np.ndarray] = field(default_factory=list)
     post_views: dict[int, int] = field(default_factory=dict)
     post_likes: dict[int, int] = field(default_factory=dict)
-    month_views: np.ndarray = field(default_factory=lambda: np.zeros(13))
-    month_likes: np.ndarray = field(default_factory=lambda: np.zeros(13))
+    month_views: dict[str, int] = field(default_factory=dict)
+    month_likes: dict[str, int] = field(default_factory=dict)
+    user_days: list[np.ndarray] = field(default_factory=list)
     hour_views: np.ndarray = field(default_factory=lambda: np.zeros(24))
     hour_likes: np.ndarray = field(default_factory=lambda: np.zeros(24))
     repeats: int = 0
@@ -50,13 +53,15 @@ def add_chunk(tally: Tally, frame: pl.DataFrame) -> None:
     for post, post_views, post_likes in per_post.iter_rows():
         tally.post_views[post] = tally.post_views.get(post, 0) + post_views
         tally.post_likes[post] = tally.post_likes.get(post, 0) + post_likes
-    for unit, views_sum, likes_sum in (
-        ("month", tally.month_views, tally.month_likes),
-        ("hour", tally.hour_views, tally.hour_likes),
-    ):
-        key = getattr(views["timestamp"].dt, unit)().to_numpy()
-        np.add.at(views_sum, key, 1)
-        np.add.at(likes_sum, key, views["target"].to_numpy())
+    hour = views["timestamp"].dt.hour().to_numpy()
+    np.add.at(tally.hour_views, hour, 1)
+    np.add.at(tally.hour_likes, hour, views["target"].to_numpy())
+    months = views.group_by(pl.col("timestamp").dt.strftime("%Y-%m")).agg(pl.len(), pl.col("target").sum())
+    for month, month_views, month_likes in months.iter_rows():
+        tally.month_views[month] = tally.month_views.get(month, 0) + month_views
+        tally.month_likes[month] = tally.month_likes.get(month, 0) + month_likes
+    days = views.group_by("user_id").agg(pl.col("timestamp").dt.date().n_unique())
+    tally.user_days.append(days["timestamp"].to_numpy())
     if len(tally.delays) < 5:
         pairs = frame.filter(LIKE).join(views.filter(pl.col("target") == 1), on=["user_id", "post_id"])
         tally.delays.append((pairs["timestamp"] - pairs["timestamp_right"]).dt.total_seconds().to_numpy())
@@ -107,9 +112,15 @@ def report(users: pl.DataFrame, posts: pl.DataFrame, tally: Tally) -> None:
         (35, 420, 375),
     )
     line("repeat views share", round(tally.repeats / views, 4), facts.REPEAT_VIEW_SHARE)
-    rates = tally.month_likes[10:13] / tally.month_views[10:13]
-    line("like rate Oct/Nov/Dec", np.round(rates, 4).tolist(), facts.MONTH_LIKE_RATES)
-    line("like rate overall", round(tally.month_likes.sum() / views, 4), 0.12)
+    rates = [round(tally.month_likes[m] / tally.month_views[m], 4) for m in sorted(tally.month_views)]
+    line("like rate by month", rates if len(rates) <= 3 else f"{rates[:2]}..{rates[-2:]}", facts.MONTH_LIKE_RATES)
+    line("like rate overall", round(sum(tally.month_likes.values()) / views, 4), 0.12)
+    user_days = np.concatenate(tally.user_days)
+    line(
+        "active days/user median, <=5 share",
+        (float(np.median(user_days)), round(float((user_days <= 5).mean()), 3)),
+        "not published",
+    )
     hourly = tally.hour_likes[6:] / np.maximum(tally.hour_views[6:], 1)
     line(
         "like rate 06-11 vs 18-23",
@@ -139,15 +150,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="small", choices=tuple(facts.SCALES))
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--world", default=DEFAULT_WORLD, choices=tuple(WORLDS))
     args = parser.parse_args()
     started = time.perf_counter()
-    world = generate_world(args.scale, args.seed)
+    world = generate_world(args.scale, args.seed, args.world)
     tally = Tally()
     for frame in generate_feed(world):
         add_chunk(tally, frame)
     print(
-        f"scale={args.scale} seed={args.seed}: generated and tallied in {time.perf_counter() - started:.0f} s, "
-        f"rss_mb={rss_mb():.0f}"
+        f"world={args.world} scale={args.scale} seed={args.seed}: "
+        f"generated and tallied in {time.perf_counter() - started:.0f} s, rss_mb={rss_mb():.0f}"
     )
     report(world.users.to_frame(), world.posts.to_frame(), tally)
 

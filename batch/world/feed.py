@@ -7,17 +7,22 @@ A like row follows its view after a delay with the real quartiles (50, 93, 135 s
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from batch.world.dist import FloatArray, sample_like_delays, sigmoid
-from batch.world.facts import FIRST_MINUTE, PERIOD_DAYS, PERIOD_START
-from batch.world.truth import WorldTruth, day_month, pair_like_logits
+from batch.world.facts import FIRST_MINUTE
+from batch.world.truth import WorldTruth, pair_like_logits
 from batch.world.views import Views
 from common.columns import Action, Col
 
-_EPOCH_US = int((PERIOD_START - PERIOD_START.replace(year=1970, month=1, day=1)).total_seconds()) * 1_000_000
+
+def _epoch_us(truth: WorldTruth) -> int:
+    """Microseconds from 1970-01-01 to the period's start."""
+    return int((truth.params.start - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
 
 
 def like_logits(truth: WorldTruth, views: Views, month_offsets: FloatArray | None = None) -> FloatArray:
@@ -25,7 +30,7 @@ def like_logits(truth: WorldTruth, views: Views, month_offsets: FloatArray | Non
     hour = (views.second % 86_400) // 3600 - FIRST_MINUTE // 60
     logits = pair_like_logits(truth, views.user, views.post) + np.array(truth.params.hour_like_effect)[hour]
     if month_offsets is not None:
-        logits += month_offsets[day_month(views.second // 86_400)]
+        logits += month_offsets[truth.params.day_month(views.second // 86_400)]
     return np.asarray(logits)
 
 
@@ -39,11 +44,12 @@ def feed_frame(truth: WorldTruth, views: Views, liked: npt.NDArray[np.bool_], rn
     """``feed_data`` rows of one chunk: every view, and a like row a short delay after each liked view."""
     delay = np.round(sample_like_delays(rng, int(liked.sum()))).astype(np.int64)
     # Likes stay inside the period, yet strictly after their view.
-    like_second = np.maximum(np.minimum(views.second[liked] + delay, PERIOD_DAYS * 86_400 - 1), views.second[liked] + 1)
+    last_second = truth.params.period_days * 86_400 - 1
+    like_second = np.maximum(np.minimum(views.second[liked] + delay, last_second), views.second[liked] + 1)
     user_id = truth.user_id[np.concatenate([views.user, views.user[liked]])]
     frame = pl.DataFrame(
         {
-            Col.TIMESTAMP: np.concatenate([views.second, like_second]) * 1_000_000 + _EPOCH_US,
+            Col.TIMESTAMP: np.concatenate([views.second, like_second]) * 1_000_000 + _epoch_us(truth),
             Col.USER_ID: user_id.astype(np.int32),
             Col.POST_ID: truth.post_id[np.concatenate([views.post, views.post[liked]])].astype(np.int32),
             Col.ACTION: np.arange(len(views.user) + int(liked.sum())) >= len(views.user),

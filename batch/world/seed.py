@@ -19,6 +19,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from batch.world.designs import DEFAULT_WORLD
 from batch.world.generator import World, generate_feed, generate_world
 from batch.world.store import CopyCursor, save_truth
 from common.columns import Table
@@ -41,17 +42,18 @@ class SeedReport:
     seconds: float
 
 
-def seed_database(engine: Engine, scale: str, seed: int) -> SeedReport:
-    """Generate the world ``scale``/``seed`` and make it the database's contents.
+def seed_database(engine: Engine, scale: str, seed: int, world_name: str = DEFAULT_WORLD) -> SeedReport:
+    """Generate the world ``world_name`` at ``scale`` with ``seed`` and make it the database's contents.
 
     Args:
         engine: Engine on the target database (its schema is created when missing).
         scale: ``tiny``, ``small``, ``medium`` or ``full``.
-        seed: Random seed; the same scale and seed always give the same data.
+        seed: Random seed; the same scale, seed and world always give the same data.
+        world_name: One of :data:`batch.world.designs.WORLDS` (``text``, ``collab``, ``popular``, ``bursty``).
     """
     started = time.perf_counter()
+    world = generate_world(scale, seed, world_name)
     init_schema(engine)
-    world = generate_world(scale, seed)
     drop_feed_indexes(engine)
     try:
         feed_rows = _load_world(engine, world)
@@ -60,7 +62,8 @@ def seed_database(engine: Engine, scale: str, seed: int) -> SeedReport:
         init_schema(engine)  # recreates the indexes too when the load failed
     report = SeedReport(len(world.users), len(world.posts), feed_rows, time.perf_counter() - started)
     log.info(
-        "seeded: scale=%s seed=%d users=%d posts=%d feed_rows=%d seconds=%.1f rss_mb=%.0f",
+        "seeded: world=%s scale=%s seed=%d users=%d posts=%d feed_rows=%d seconds=%.1f rss_mb=%.0f",
+        world_name,
         scale,
         seed,
         report.users,

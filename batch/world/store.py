@@ -26,9 +26,10 @@ TRUTH_DDL: Final = (
     f"CREATE TABLE IF NOT EXISTS {PARAMS_TABLE} (params jsonb NOT NULL)",
     f"""CREATE TABLE IF NOT EXISTS {USER_TRUTH_TABLE} (
         user_id integer PRIMARY KEY, draws double precision, bias double precision,
-        topic_taste double precision[], subtopic_taste double precision[], interest double precision[])""",
+        topic_taste double precision[], group_taste double precision[], interest double precision[],
+        active_days integer[], day_weights double precision[])""",
     f"""CREATE TABLE IF NOT EXISTS {POST_TRUTH_TABLE} (
-        post_id integer PRIMARY KEY, topic integer, subtopic integer, quality double precision,
+        post_id integer PRIMARY KEY, topic integer, subtopic integer, group_id integer, quality double precision,
         popularity double precision, release_day double precision, trend_days double precision, shown boolean)""",
 )
 
@@ -44,8 +45,8 @@ class CopyCursor(Protocol):
 
 
 _USERS_PER_COPY = 10_000
-_USER_COLUMNS = "user_id, draws, bias, topic_taste, subtopic_taste, interest"
-_POST_COLUMNS = "post_id, topic, subtopic, quality, popularity, release_day, trend_days, shown"
+_USER_COLUMNS = "user_id, draws, bias, topic_taste, group_taste, interest, active_days, day_weights"
+_POST_COLUMNS = "post_id, topic, subtopic, group_id, quality, popularity, release_day, trend_days, shown"
 
 
 def save_truth(cursor: CopyCursor, truth: WorldTruth) -> None:
@@ -68,11 +69,23 @@ def _array_literals(matrix: FloatArray) -> list[str]:
     return ["{" + line + "}" for line in text.getvalue().splitlines()]
 
 
+def _active_day_literals(truth: WorldTruth, rows: slice) -> list[tuple[str, str]]:
+    """Each user's active days and their weights as array literals (``{}`` for users on the global weights)."""
+    ptr = truth.user_day_ptr
+    spans = zip(ptr[:-1][rows].tolist(), ptr[1:][rows].tolist(), strict=True)
+    days, weights = truth.user_days, truth.user_day_weights
+    return [
+        ("{" + ",".join(map(str, days[a:b].tolist())) + "}", "{" + ",".join(map(repr, weights[a:b].tolist())) + "}")
+        for a, b in spans
+    ]
+
+
 def _user_rows(truth: WorldTruth, rows: slice) -> io.StringIO:
     arrays = zip(
         _array_literals(truth.user_topic_taste[rows]),
-        _array_literals(truth.user_subtopic_taste[rows]),
+        _array_literals(truth.user_group_taste[rows]),
         _array_literals(truth.user_interest[rows]),
+        _active_day_literals(truth, rows),
         strict=True,
     )
     scalars = zip(
@@ -81,7 +94,10 @@ def _user_rows(truth: WorldTruth, rows: slice) -> io.StringIO:
         truth.user_bias[rows].tolist(),
         strict=True,
     )
-    lines = (f"{u}\t{d!r}\t{b!r}\t{t}\t{s}\t{i}\n" for (u, d, b), (t, s, i) in zip(scalars, arrays, strict=True))
+    lines = (
+        f"{u}\t{d!r}\t{b!r}\t{t}\t{g}\t{i}\t{days}\t{weights}\n"
+        for (u, d, b), (t, g, i, (days, weights)) in zip(scalars, arrays, strict=True)
+    )
     return io.StringIO("".join(lines))
 
 
@@ -90,6 +106,7 @@ def _post_rows(truth: WorldTruth) -> io.StringIO:
         truth.post_id,
         truth.post_topic,
         truth.post_subtopic,
+        truth.post_group,
         truth.post_quality,
         truth.post_popularity,
         truth.post_release_day,
@@ -112,29 +129,36 @@ def load_truth(engine: Engine) -> WorldTruth:
         if not sa.inspect(conn).has_table(PARAMS_TABLE):
             raise DataValidationError("no synthetic world in this database: run `postrec seed` first")
         params_row = conn.execute(sa.text(f"SELECT params::text FROM {PARAMS_TABLE}")).first()
+        if params_row is None:
+            raise DataValidationError("the synthetic world's parameters are missing: run `postrec seed` again")
+        # Parsed first: a world saved by another version fails here with a message, not on a missing column.
+        params = WorldParams.from_json(params_row[0])
         users = conn.execute(sa.text(f"SELECT {_USER_COLUMNS} FROM {USER_TRUTH_TABLE} ORDER BY user_id")).all()
         posts = conn.execute(sa.text(f"SELECT {_POST_COLUMNS} FROM {POST_TRUTH_TABLE} ORDER BY post_id")).all()
-    if params_row is None:
-        raise DataValidationError("the synthetic world's parameters are missing: run `postrec seed` again")
-    return _assemble(WorldParams.from_json(params_row[0]), users, posts)
+    return _assemble(params, users, posts)
 
 
 def _assemble(params: WorldParams, users: Sequence[Any], posts: Sequence[Any]) -> WorldTruth:
     user_cols, post_cols = list(zip(*users, strict=True)), list(zip(*posts, strict=True))
+    day_counts = np.array([len(days) for days in user_cols[6]], dtype=np.int64)
     return WorldTruth(
         params=params,
         user_id=np.array(user_cols[0], dtype=np.int64),
         user_draws=np.array(user_cols[1], dtype=np.float64),
         user_bias=np.array(user_cols[2], dtype=np.float64),
         user_topic_taste=np.array(user_cols[3], dtype=np.float64),
-        user_subtopic_taste=np.array(user_cols[4], dtype=np.float64),
+        user_group_taste=np.array(user_cols[4], dtype=np.float64),
         user_interest=np.array(user_cols[5], dtype=np.float64),
+        user_day_ptr=np.concatenate([[0], np.cumsum(day_counts)]).astype(np.int64),
+        user_days=np.array([d for days in user_cols[6] for d in days], dtype=np.int64),
+        user_day_weights=np.array([w for weights in user_cols[7] for w in weights], dtype=np.float64),
         post_id=np.array(post_cols[0], dtype=np.int64),
         post_topic=np.array(post_cols[1], dtype=np.int64),
         post_subtopic=np.array(post_cols[2], dtype=np.int64),
-        post_quality=np.array(post_cols[3], dtype=np.float64),
-        post_popularity=np.array(post_cols[4], dtype=np.float64),
-        post_release_day=np.array(post_cols[5], dtype=np.float64),
-        post_trend_days=np.array(post_cols[6], dtype=np.float64),
-        post_shown=np.array(post_cols[7], dtype=bool),
+        post_group=np.array(post_cols[3], dtype=np.int64),
+        post_quality=np.array(post_cols[4], dtype=np.float64),
+        post_popularity=np.array(post_cols[5], dtype=np.float64),
+        post_release_day=np.array(post_cols[6], dtype=np.float64),
+        post_trend_days=np.array(post_cols[7], dtype=np.float64),
+        post_shown=np.array(post_cols[8], dtype=bool),
     )

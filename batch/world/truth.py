@@ -3,14 +3,15 @@
 How the feed is generated (see :mod:`batch.world.views` and :mod:`batch.world.feed`):
 
 * A user's candidate views are a Poisson process with ``draws`` expected candidates over the period. Each picks
-  a day (global day weights), an hour (the daily shape), a sub-topic (the user's exposure mix: the catalogue's
-  share blended with the user's interests, which correlate with their tastes) and a post of that sub-topic
-  (popularity x (1 + a trend that jumps on the post's release day and decays), renormalised per day).
+  a day (the global day weights, or the user's own active days where it has them), an hour (the daily shape), a
+  group (the user's exposure mix: fixed shares for trending groups, the rest the catalogue's share blended with
+  the user's interests, which correlate with their tastes) and a post of that group (popularity x (1 + a trend
+  that rises from the post's release day and decays), renormalised per day).
 * The feed does not show a post twice: a pair drawn at least once is shown once, at the time of one of its
   draws; 4% extra re-shows of already seen posts are added, never liked.
-* A first view is liked with ``sigmoid(month offset + hour effect + user bias + topic taste + sub-topic taste +
-  sub-topic offset + post quality)``; the offsets were solved so that the like rate per month matches the real
-  one and every sub-topic has the same like rate.
+* A first view is liked with ``sigmoid(month offset + hour effect + user bias + topic taste + group taste +
+  group offset + post quality)``; the offsets were solved so that the like rate per month matches the real
+  one and every group has its target like rate.
 
 :func:`oracle_scores` turns this into the probability that a user likes a post within a time window: the chance
 that the pair's (single) first view falls in the window times the like probability there. With ``draws`` x the
@@ -22,77 +23,22 @@ condition on the realised history as well, the exact ceiling for an evaluation t
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from batch.ranking.positions import positions_or_last
 from batch.world.dist import FloatArray, IntArray, sigmoid
-from batch.world.facts import FIRST_MINUTE, MONTH_OF_DAY_STARTS, PERIOD_DAYS, PERIOD_START
+from batch.world.facts import FIRST_MINUTE
+from batch.world.params import WorldParams
 from common.errors import DataValidationError
 
+__all__ = ["WorldParams", "WorldTruth", "oracle_scores", "topic_level_truth"]
+
 _LOGIT_GRID = np.linspace(-20.0, 12.0, 6401)
-
-
-@dataclass(frozen=True, slots=True)
-class WorldParams:
-    """Global parameters of one generated world (saved as JSON with the truth).
-
-    Attributes:
-        scale: The scale name it was generated at.
-        seed: Its random seed.
-        month_offsets: Like logit offset in October, November, December (solved by calibration).
-        exposure_taste_mix: Share of a user's exposure that follows their tastes (the rest follows the catalogue).
-        exposure_taste_power: How sharply the taste-driven exposure concentrates on liked sub-topics.
-        trend_amplitude: Extra exposure multiplier of a post on its release day, on top of its base popularity.
-        day_weights: Share of all views on each day of the period (sums to 1).
-        hour_view_shape: Share of a day's views in each hour 06..23 (sums to 1).
-        hour_like_effect: Like logit added in each hour 06..23.
-        subtopic_topics: Topic index (into ``common.columns.TOPICS``) of each sub-topic.
-        subtopic_names: Name of each sub-topic.
-        subtopic_offsets: Like logit offset of each sub-topic (solved by calibration so that every sub-topic has
-            the same like rate: the feed shows sub-topics to the users who like them, which alone would make
-            niche sub-topics' posts look far better liked than the real per-post like rates allow).
-    """
-
-    scale: str
-    seed: int
-    month_offsets: tuple[float, ...]
-    exposure_taste_mix: float
-    exposure_taste_power: float
-    trend_amplitude: float
-    day_weights: tuple[float, ...]
-    hour_view_shape: tuple[float, ...]
-    hour_like_effect: tuple[float, ...]
-    subtopic_topics: tuple[int, ...]
-    subtopic_names: tuple[str, ...]
-    subtopic_offsets: tuple[float, ...]
-
-    def to_json(self) -> str:
-        """The parameters as a JSON object."""
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> WorldParams:
-        """Parse :meth:`to_json`'s output."""
-        raw = json.loads(text)
-        return cls(
-            scale=str(raw["scale"]),
-            seed=int(raw["seed"]),
-            month_offsets=tuple(float(v) for v in raw["month_offsets"]),
-            exposure_taste_mix=float(raw["exposure_taste_mix"]),
-            exposure_taste_power=float(raw["exposure_taste_power"]),
-            trend_amplitude=float(raw["trend_amplitude"]),
-            day_weights=tuple(float(v) for v in raw["day_weights"]),
-            hour_view_shape=tuple(float(v) for v in raw["hour_view_shape"]),
-            hour_like_effect=tuple(float(v) for v in raw["hour_like_effect"]),
-            subtopic_topics=tuple(int(v) for v in raw["subtopic_topics"]),
-            subtopic_names=tuple(str(v) for v in raw["subtopic_names"]),
-            subtopic_offsets=tuple(float(v) for v in raw["subtopic_offsets"]),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +51,19 @@ class WorldTruth:
         user_draws: Expected candidate views per user over the period (see :mod:`batch.world.views`).
         user_bias: Like logit of the user.
         user_topic_taste: Like logit per user and topic (``common.columns.TOPICS`` order).
-        user_subtopic_taste: Like logit per user and sub-topic.
-        user_interest: Exposure logit per user and sub-topic (correlated with the tastes).
+        user_group_taste: Like logit per user and group (see :class:`WorldParams`).
+        user_interest: Exposure logit per user and group (correlated with the tastes).
+        user_day_ptr: Users + 1 offsets into ``user_days``: user i's active days are
+            ``user_days[user_day_ptr[i]:user_day_ptr[i + 1]]``; none means the global day weights.
+        user_days: Active day indices, per user ascending.
+        user_day_weights: Share of the user's views on each active day (sums to 1 per user).
         post_id: Post ids, ascending.
         post_topic: Topic index of each post.
-        post_subtopic: Sub-topic index of each post.
+        post_subtopic: Index of the sub-topic its text was written from (``batch.world.posts.SUBTOPICS``).
+        post_group: Group index of each post.
         post_quality: Like logit of the post.
-        post_popularity: Base exposure weight of the post within its sub-topic.
-        post_release_day: Day (0 = 2021-10-01, may lie before the period) when the post's trend starts.
+        post_popularity: Base exposure weight of the post within its group.
+        post_release_day: Day (0 = the period's first, may lie before it) when the post's trend starts.
         post_trend_days: Time constant of the trend's exponential decay, in days.
         post_shown: Whether the feed ever shows the post.
     """
@@ -122,11 +73,15 @@ class WorldTruth:
     user_draws: FloatArray
     user_bias: FloatArray
     user_topic_taste: FloatArray
-    user_subtopic_taste: FloatArray
+    user_group_taste: FloatArray
     user_interest: FloatArray
+    user_day_ptr: IntArray
+    user_days: IntArray
+    user_day_weights: FloatArray
     post_id: IntArray
     post_topic: IntArray
     post_subtopic: IntArray
+    post_group: IntArray
     post_quality: FloatArray
     post_popularity: FloatArray
     post_release_day: FloatArray
@@ -141,6 +96,10 @@ class WorldTruth:
         """Row of each post id; raises when an id is unknown."""
         return _rows(self.post_id, post_ids, "post")
 
+    def has_active_days(self, users: IntArray) -> npt.NDArray[np.bool_]:
+        """Whether each user (truth rows) views on its own active days rather than by the global day weights."""
+        return np.asarray(self.user_day_ptr[users + 1] > self.user_day_ptr[users])
+
 
 def _rows(known: IntArray, ids: npt.ArrayLike, kind: str) -> IntArray:
     wanted = np.asarray(ids, dtype=np.int64)
@@ -151,33 +110,35 @@ def _rows(known: IntArray, ids: npt.ArrayLike, kind: str) -> IntArray:
     return rows
 
 
-def _topic_means(values: FloatArray, subtopic_topics: IntArray) -> FloatArray:
-    """Users x sub-topics: each value replaced by the user's mean over the sub-topics of the same topic."""
+def _topic_means(values: FloatArray, group_topics: IntArray) -> FloatArray:
+    """Users x groups: each value replaced by the user's mean over the groups of the same topic."""
     blurred = np.empty_like(values)
-    for topic in np.unique(subtopic_topics):
-        members = subtopic_topics == topic
+    for topic in np.unique(group_topics):
+        members = group_topics == topic
         blurred[:, members] = values[:, members].mean(axis=1, keepdims=True)
     return blurred
 
 
 def topic_level_truth(truth: WorldTruth, tastes: bool = True, interests: bool = True) -> WorldTruth:
-    """The truth as a model that knows users only topic by topic sees it: sub-topic tastes and/or exposure
-    interests replaced by each user's mean over the topic's sub-topics; posts and everything else exact.
+    """The truth as a model that knows users only topic by topic sees it: group tastes and/or exposure
+    interests replaced by each user's mean over the topic's groups; posts and everything else exact.
 
     Ranking by its :func:`oracle_scores` is the ceiling of a model whose user features stop at the topic, as
-    ``control``'s do: it cannot tell a user's favourite sub-topic from the others of the same topic.
+    ``control``'s do: it cannot tell a user's favourite group (sub-topic, or hidden cluster in ``collab``) from
+    the others of the same topic.
     """
-    topics = np.array(truth.params.subtopic_topics, dtype=np.int64)
+    topics = np.array(truth.params.group_topics, dtype=np.int64)
     return replace(
         truth,
-        user_subtopic_taste=_topic_means(truth.user_subtopic_taste, topics) if tastes else truth.user_subtopic_taste,
+        user_group_taste=_topic_means(truth.user_group_taste, topics) if tastes else truth.user_group_taste,
         user_interest=_topic_means(truth.user_interest, topics) if interests else truth.user_interest,
     )
 
 
-def subtopic_exposure(truth: WorldTruth, users: IntArray) -> FloatArray:
-    """Users x sub-topics: the share of each user's views that shows each sub-topic."""
-    counts = np.bincount(truth.post_subtopic[truth.post_shown], minlength=len(truth.params.subtopic_topics))
+def group_exposure(truth: WorldTruth, users: IntArray) -> FloatArray:
+    """Users x groups: the share of each user's views that shows each group."""
+    fixed = np.array(truth.params.group_fixed_shares)
+    counts = np.bincount(truth.post_group[truth.post_shown], minlength=len(fixed)) * (fixed == 0)
     catalogue = counts / counts.sum()
     taste = truth.user_interest[users]
     with np.errstate(divide="ignore"):
@@ -185,27 +146,58 @@ def subtopic_exposure(truth: WorldTruth, users: IntArray) -> FloatArray:
     tasteful = np.exp(logits - logits.max(axis=1, keepdims=True))
     tasteful /= tasteful.sum(axis=1, keepdims=True)
     mix = truth.params.exposure_taste_mix
-    return np.asarray((1 - mix) * catalogue[None, :] + mix * tasteful)
+    return np.asarray(((1 - mix) * catalogue[None, :] + mix * tasteful) * (1 - fixed.sum()) + fixed[None, :])
+
+
+def trend_bump(truth: WorldTruth, age: FloatArray) -> FloatArray:
+    """A post's trend at ``age`` days after its release: 0 before, rising linearly to 1, then decaying."""
+    rise = truth.params.trend_rise_days
+    decay = np.exp(-np.maximum(age - rise, 0) / truth.post_trend_days[None, :])
+    return np.asarray(np.where(age >= 0, decay * np.minimum(1.0, (age + 1) / (rise + 1)), 0.0))
 
 
 def daily_post_exposure(truth: WorldTruth) -> FloatArray:
-    """Days x posts: each post's share of its sub-topic's views on each day (zero for never-shown posts)."""
-    days = np.arange(PERIOD_DAYS, dtype=np.float64)[:, None]
-    age = days - truth.post_release_day[None, :]
-    bump = np.where(age >= 0, np.exp(-np.maximum(age, 0) / truth.post_trend_days[None, :]), 0.0)
+    """Days x posts: each post's share of its group's views on each day (zero for never-shown posts)."""
+    days = np.arange(truth.params.period_days, dtype=np.float64)[:, None]
+    bump = trend_bump(truth, days - truth.post_release_day[None, :])
     weights = truth.post_popularity[None, :] * (1 + truth.params.trend_amplitude * bump) * truth.post_shown[None, :]
-    totals = np.zeros((PERIOD_DAYS, len(truth.params.subtopic_topics)))
-    np.add.at(totals.T, truth.post_subtopic, weights.T)
-    return np.asarray(weights / np.maximum(totals[:, truth.post_subtopic], 1e-300))
+    totals = np.zeros((truth.params.period_days, len(truth.params.group_topics)))
+    np.add.at(totals.T, truth.post_group, weights.T)
+    return np.asarray(weights / np.maximum(totals[:, truth.post_group], 1e-300))
+
+
+def user_day_sum(truth: WorldTruth, users: IntArray, day_factor: FloatArray, daily: FloatArray) -> FloatArray:
+    """Per user and post, the sum over days of (the user's day weight x ``day_factor`` x ``daily``).
+
+    Users without active days share one row (the global day weights): the result is then 1 x posts, to broadcast;
+    otherwise users x posts, the users with active days summed over those days only.
+    """
+    shared = ((np.array(truth.params.day_weights) * day_factor) @ daily)[None, :]
+    own = truth.has_active_days(users)
+    if not own.any():
+        return np.asarray(shared)
+    result = np.repeat(shared, len(users), axis=0)
+    result[own] = _active_day_weights(truth, users[own], day_factor) @ daily
+    return result
+
+
+def _active_day_weights(truth: WorldTruth, users: IntArray, day_factor: FloatArray) -> sp.csr_matrix:
+    """Users x days sparse matrix of each user's active-day weights times ``day_factor``."""
+    starts, ends = truth.user_day_ptr[users], truth.user_day_ptr[users + 1]
+    entries = np.concatenate([np.arange(s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)])
+    days = truth.user_days[entries]
+    indptr = np.concatenate([[0], np.cumsum(ends - starts)])
+    shape = (len(users), truth.params.period_days)
+    return sp.csr_matrix((truth.user_day_weights[entries] * day_factor[days], days, indptr), shape=shape)
 
 
 def like_logit_base(truth: WorldTruth, users: IntArray, posts: IntArray) -> FloatArray:
     """Users x posts like logit without the time terms (month offset, hour effect)."""
-    post_part = truth.post_quality[posts] + np.array(truth.params.subtopic_offsets)[truth.post_subtopic[posts]]
+    post_part = truth.post_quality[posts] + np.array(truth.params.group_offsets)[truth.post_group[posts]]
     return np.asarray(
         truth.user_bias[users][:, None]
         + truth.user_topic_taste[users][:, truth.post_topic[posts]]
-        + truth.user_subtopic_taste[users][:, truth.post_subtopic[posts]]
+        + truth.user_group_taste[users][:, truth.post_group[posts]]
         + post_part[None, :]
     )
 
@@ -215,15 +207,10 @@ def pair_like_logits(truth: WorldTruth, users: IntArray, posts: IntArray) -> Flo
     return np.asarray(
         truth.user_bias[users]
         + truth.user_topic_taste[users, truth.post_topic[posts]]
-        + truth.user_subtopic_taste[users, truth.post_subtopic[posts]]
+        + truth.user_group_taste[users, truth.post_group[posts]]
         + truth.post_quality[posts]
-        + np.array(truth.params.subtopic_offsets)[truth.post_subtopic[posts]]
+        + np.array(truth.params.group_offsets)[truth.post_group[posts]]
     )
-
-
-def day_month(day: IntArray) -> IntArray:
-    """Month index (0 = October) of day indices."""
-    return np.searchsorted(np.array(MONTH_OF_DAY_STARTS), day, side="right") - 1
 
 
 def hour_averaged_like(truth: WorldTruth, logits: FloatArray) -> FloatArray:
@@ -234,12 +221,12 @@ def hour_averaged_like(truth: WorldTruth, logits: FloatArray) -> FloatArray:
     return np.asarray(np.interp(logits, _LOGIT_GRID, table))
 
 
-def window_day_mass(truth: WorldTruth, start: datetime, end: datetime) -> FloatArray:
-    """Per day of the period, the share of all views that falls in ``[start, end)``."""
-    day_starts = [PERIOD_START + timedelta(days=d) for d in range(PERIOD_DAYS)]
-    shape = np.array(truth.params.hour_view_shape)
+def window_day_fraction(params: WorldParams, start: datetime, end: datetime) -> FloatArray:
+    """Per day of the period, the share of that day's views that falls in ``[start, end)``."""
+    day_starts = [params.start + timedelta(days=d) for d in range(params.period_days)]
+    shape = np.array(params.hour_view_shape)
     inside = np.array([_day_share_before(shape, end - s) - _day_share_before(shape, start - s) for s in day_starts])
-    return np.asarray(np.array(truth.params.day_weights) * np.clip(inside, 0, 1))
+    return np.asarray(np.clip(inside, 0, 1))
 
 
 def _day_share_before(shape: FloatArray, since_midnight: timedelta) -> float:
@@ -272,11 +259,12 @@ def oracle_scores(
             conditional ceiling.
     """
     users, posts = truth.user_rows(user_ids), truth.post_rows(post_ids)
-    exposure = subtopic_exposure(truth, users)[:, truth.post_subtopic[posts]] * truth.user_draws[users][:, None]
+    exposure = group_exposure(truth, users)[:, truth.post_group[posts]] * truth.user_draws[users][:, None]
     daily = daily_post_exposure(truth)[:, posts]
-    total = exposure * (np.array(truth.params.day_weights) @ daily)[None, :]
-    before = exposure * (window_day_mass(truth, PERIOD_START, start) @ daily)[None, :]
-    window, liking = _window_rates(truth, exposure, daily, like_logit_base(truth, users, posts), start, end)
+    every_day = np.ones(truth.params.period_days)
+    total = exposure * user_day_sum(truth, users, every_day, daily)
+    before = exposure * user_day_sum(truth, users, window_day_fraction(truth.params, truth.params.start, start), daily)
+    window, liking = _window_rates(truth, users, exposure, daily, like_logit_base(truth, users, posts), start, end)
     safe_total = np.maximum(total, 1e-300)
     shown = -np.expm1(-total)
     in_window = shown * window / safe_total
@@ -288,17 +276,23 @@ def oracle_scores(
 
 
 def _window_rates(
-    truth: WorldTruth, exposure: FloatArray, daily: FloatArray, base: FloatArray, start: datetime, end: datetime
+    truth: WorldTruth,
+    users: IntArray,
+    exposure: FloatArray,
+    daily: FloatArray,
+    base: FloatArray,
+    start: datetime,
+    end: datetime,
 ) -> tuple[FloatArray, FloatArray]:
     """Expected draws of each pair in the window, and expected liking draws, summed month by month."""
-    mass = window_day_mass(truth, start, end)
-    months = day_month(np.arange(PERIOD_DAYS))
+    fraction = window_day_fraction(truth.params, start, end)
+    months = truth.params.day_month(np.arange(truth.params.period_days))
     window_rate, like_rate = np.zeros_like(base), np.zeros_like(base)
     for month, offset in enumerate(truth.params.month_offsets):
-        month_mass = np.where(months == month, mass, 0.0)
-        if month_mass.sum() == 0:
+        month_fraction = np.where(months == month, fraction, 0.0)
+        if month_fraction.sum() == 0:
             continue
-        rate = exposure * (month_mass @ daily)[None, :]
+        rate = exposure * user_day_sum(truth, users, month_fraction, daily)
         window_rate += rate
         like_rate += rate * hour_averaged_like(truth, base + offset)
     return window_rate, like_rate

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from batch.world.facts import MIN_VIEWS, SCALES
+from batch.world.generator import generate_world
 from batch.world.seed import seed_database
 from batch.world.store import load_truth
-from batch.world.truth import oracle_scores
+from batch.world.truth import WorldTruth, oracle_scores
 from common.columns import Table
 from postrec.cli import main
 
@@ -110,6 +113,21 @@ def test_cli_seed_loads_the_database(database_url: str, engine: Engine, monkeypa
     monkeypatch.setenv("POSTREC_DATABASE_URL", database_url)
     assert main(["seed", "--scale", "tiny", "--seed", "3"]) == 0
     assert _scalar(engine, f"SELECT count(*) FROM {Table.USERS}") == SCALES["tiny"].users
+    assert load_truth(engine).params.world == "text"
+    assert main(["seed", "--scale", "tiny", "--seed", "3", "--world", "bursty"]) == 0
+    assert load_truth(engine).params.world == "bursty"
+    first_year = f"SELECT min(extract(year FROM timestamp))::int FROM {Table.FEED}"
+    assert _scalar(engine, first_year) == 2020  # the bursty world spans 15 months
+
+
+@pytest.mark.parametrize("world", ["collab", "popular", "bursty"])
+def test_each_world_loads_back_the_truth_it_was_generated_from(engine: Engine, world: str) -> None:
+    seed_database(engine, "tiny", 7, world)
+    loaded, generated = load_truth(engine), generate_world("tiny", 7, world).truth
+    assert loaded.params == generated.params
+    for field in fields(WorldTruth):
+        if field.name != "params":
+            assert np.array_equal(getattr(loaded, field.name), getattr(generated, field.name)), field.name
 
 
 def test_a_failed_seed_leaves_the_previous_data_and_indexes(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:

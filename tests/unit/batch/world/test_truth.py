@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -12,9 +13,10 @@ from batch.world.generator import generate_tables
 from batch.world.truth import (
     WorldParams,
     daily_post_exposure,
+    group_exposure,
     oracle_scores,
-    subtopic_exposure,
     topic_level_truth,
+    trend_bump,
 )
 from common.errors import DataValidationError
 
@@ -34,13 +36,13 @@ def test_params_survive_json(tiny):
 
 def test_exposure_mixes_are_distributions(tiny):
     _, truth = tiny
-    mix = subtopic_exposure(truth, np.arange(len(truth.user_id)))
+    mix = group_exposure(truth, np.arange(len(truth.user_id)))
     assert np.allclose(mix.sum(axis=1), 1.0)
     assert mix.min() >= 0
     daily = daily_post_exposure(truth)
     assert np.all(daily[:, ~truth.post_shown] == 0)
-    for subtopic in np.unique(truth.post_subtopic[truth.post_shown]):
-        assert np.allclose(daily[:, truth.post_subtopic == subtopic].sum(axis=1), 1.0)
+    for subtopic in np.unique(truth.post_group[truth.post_shown]):
+        assert np.allclose(daily[:, truth.post_group == subtopic].sum(axis=1), 1.0)
 
 
 def test_oracle_is_zero_outside_the_period_and_for_hidden_or_seen_posts(tiny):
@@ -72,11 +74,21 @@ def test_unknown_ids_are_rejected(tiny):
         oracle_scores(truth, [1], truth.post_id, *WINDOW)
 
 
-def test_expected_likes_in_a_window_match_the_generated_feed(tiny):
+@pytest.mark.parametrize(
+    ("world", "start"),
+    [
+        ("text", datetime(2021, 12, 16)),
+        ("collab", datetime(2021, 12, 16)),
+        ("popular", datetime(2021, 12, 16)),
+        ("bursty", datetime(2021, 6, 1)),  # a longer window: bursty users are rarely active in any given fortnight
+    ],
+)
+def test_expected_likes_in_a_window_match_the_generated_feed(world, start):
     """The oracle is the model the feed was drawn from: its expected like count is the realised one."""
-    feed, truth = tiny
-    expected = oracle_scores(truth, truth.user_id, truth.post_id, *WINDOW).sum()
-    in_window = (pl.col("timestamp") >= WINDOW[0]) & (pl.col("timestamp") < WINDOW[1])
+    _users, _posts, feed, truth = generate_tables("tiny", 11, world)
+    window = (start, datetime(2021, 12, 30))
+    expected = oracle_scores(truth, truth.user_id, truth.post_id, *window).sum()
+    in_window = (pl.col("timestamp") >= window[0]) & (pl.col("timestamp") < window[1])
     realised = feed.filter(in_window & (pl.col("action") == "view") & (pl.col("target") == 1)).height
     assert realised == pytest.approx(expected, rel=0.1)
 
@@ -93,10 +105,10 @@ def test_liked_pairs_score_far_above_the_average_pair(tiny):
 def test_topic_level_truth_keeps_topic_means_and_hides_sub_topic_differences(tiny):
     truth = tiny[1]
     blurred = topic_level_truth(truth)
-    topics = np.array(truth.params.subtopic_topics)
+    topics = np.array(truth.params.group_topics)
     for topic in np.unique(topics):
         members = topics == topic
-        for field in ("user_subtopic_taste", "user_interest"):
+        for field in ("user_group_taste", "user_interest"):
             exact, known = getattr(truth, field)[:, members], getattr(blurred, field)[:, members]
             assert np.allclose(known.mean(axis=1), exact.mean(axis=1))
             assert np.allclose(known, known[:, :1])  # one value per user within the topic
@@ -104,3 +116,33 @@ def test_topic_level_truth_keeps_topic_means_and_hides_sub_topic_differences(tin
     assert np.array_equal(blurred.post_quality, truth.post_quality)
     only_tastes = topic_level_truth(truth, tastes=True, interests=False)
     assert np.array_equal(only_tastes.user_interest, truth.user_interest)
+
+
+def test_a_trend_rises_to_its_peak_then_decays():
+    truth = generate_tables("tiny", 11, "popular")[3]
+    one_post = replace(truth, post_trend_days=np.array([2.0]), params=replace(truth.params, trend_rise_days=1.5))
+    age = np.array([[-0.1], [0.0], [1.5], [3.5]])
+    # before release: nothing; release day: 1 / (1.5 + 1); peak after 1.5 days; then exp(-2 / 2)
+    assert trend_bump(one_post, age)[:, 0] == pytest.approx([0.0, 0.4, 1.0, np.exp(-1.0)])
+    jump = replace(one_post, params=replace(truth.params, trend_rise_days=0.0))
+    assert trend_bump(jump, age)[:, 0] == pytest.approx([0.0, 1.0, np.exp(-0.75), np.exp(-1.75)])
+
+
+def test_a_bursty_user_can_like_only_on_its_active_days():
+    _users, _posts, _feed, truth = generate_tables("tiny", 11, "bursty")
+    ptr, start = truth.user_day_ptr, truth.params.start
+    last_day = np.array([truth.user_days[ptr[u + 1] - 1] for u in range(len(truth.user_id))])
+    first_day = np.array([truth.user_days[ptr[u]] for u in range(len(truth.user_id))])
+    window = (datetime(2021, 7, 1), datetime(2021, 8, 1))
+    scores = oracle_scores(truth, truth.user_id, truth.post_id, *window)
+    gone = last_day < (window[0] - start).days
+    not_yet = first_day >= (window[1] - start).days
+    assert gone.any() and not_yet.any()
+    assert np.all(scores[gone | not_yet] == 0)
+    inside = np.array(
+        [
+            np.any((truth.user_days[ptr[u] : ptr[u + 1]] >= 273) & (truth.user_days[ptr[u] : ptr[u + 1]] < 304))
+            for u in range(len(truth.user_id))
+        ]
+    )  # July 2021 = days 273..303 of the period
+    assert np.all(scores[inside].sum(axis=1) > 0)
