@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Final
 
+import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from common.columns import Col, Table
 from common.errors import SourceUnavailableError
+from common.settings import normalise_database_url
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +39,15 @@ INDEX_DDL = (
 CONNECT_TIMEOUT_S: Final = 10
 
 
+def naive_utc_now() -> datetime:
+    """Now as a naive UTC time: the form of the feed's ``timestamp without time zone`` values it is compared with."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def sqlalchemy_url(database_url: str) -> sa.URL:
-    """Parse a ``postgresql://`` URL, pinning the psycopg2 driver (SQLAlchemy 2.1 would otherwise pick psycopg 3)."""
-    url = make_url(database_url)
+    """Parse a ``postgresql://`` URL (``postgres://`` too), pinning the psycopg2 driver (SQLAlchemy 2.1 would
+    otherwise pick psycopg 3)."""
+    url = make_url(normalise_database_url(database_url))
     return url.set(drivername="postgresql+psycopg2") if url.drivername == "postgresql" else url
 
 
@@ -49,8 +58,11 @@ def make_engine(database_url: str) -> Engine:
     TCP timeout (minutes): :data:`CONNECT_TIMEOUT_S` bounds it, unless the URL sets ``connect_timeout`` itself.
     """
     url = sqlalchemy_url(database_url)
-    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
-    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=_timeout(url))
+
+
+def _timeout(url: sa.URL) -> dict[str, int]:
+    return {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
 
 
 def check_connection(engine: Engine) -> None:
@@ -59,22 +71,61 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
-        url = engine.url.render_as_string(hide_password=True)
-        raise SourceUnavailableError(f"PostgreSQL at {url} is unreachable: {exc.orig}".strip()) from None
+        raise unreachable(engine.url, exc) from None
+
+
+def unreachable(url: sa.URL, exc: sa.exc.DBAPIError) -> SourceUnavailableError:
+    """The error for a failed connection, naming the URL without its password."""
+    shown = url.render_as_string(hide_password=True)
+    return SourceUnavailableError(f"PostgreSQL at {shown} is unreachable: {exc.orig}".strip())
 
 
 def ensure_database(database_url: str) -> bool:
-    """Create the URL's database when it does not exist yet. Returns True when it was created."""
+    """Create the URL's database when it does not exist yet. Returns True when it was created.
+
+    Raises:
+        SourceUnavailableError: PostgreSQL cannot be reached.
+    """
     url = sqlalchemy_url(database_url)
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", connect_args=_timeout(url))
     try:
         with admin.connect() as conn:
             exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}).first()
             if exists is None:
                 conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
         return exists is None
+    except sa.exc.OperationalError as exc:
+        raise unreachable(url, exc) from None
     finally:
         admin.dispose()
+
+
+def describe_database_error(exc: BaseException) -> str | None:
+    """One line for a PostgreSQL failure that reached the top of a command (a server that died or restarted
+    mid-query or mid-COPY), or None when ``exc`` is not one."""
+    reason = database_failure(exc)
+    if reason is None:
+        return None
+    return (
+        f"PostgreSQL connection failed or was lost ({reason}): the command stopped, and PostgreSQL rolled back "
+        "what it had not committed; check that PostgreSQL is running, then run the command again"
+    )
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """The driver's first line for a lost or failed connection, or None when ``exc`` is not one.
+
+    A failure while cleaning up (the rollback of a dead connection: "connection already closed") hides the one that
+    happened first, so the earliest connection error in the chain is the one named.
+    """
+    reasons = []
+    seen: BaseException | None = exc
+    while seen is not None:
+        orig = seen.orig if isinstance(seen, sa.exc.DBAPIError) else seen
+        if isinstance(orig, psycopg2.OperationalError | psycopg2.InterfaceError):
+            reasons.append((str(orig).strip().splitlines() or [type(orig).__name__])[0])
+        seen = seen.__cause__ or seen.__context__
+    return reasons[-1] if reasons else None
 
 
 def init_schema(engine: Engine) -> None:
@@ -86,8 +137,11 @@ def init_schema(engine: Engine) -> None:
     log.info("schema ready: tables=%s", ",".join((Table.USERS, Table.POSTS, Table.FEED)))
 
 
+FEED_INDEXES: Final = ("feed_data_timestamp_idx", "feed_data_user_idx", "feed_data_like_ts_idx")
+
+
 def drop_feed_indexes(engine: Engine) -> None:
     """Drop the feed's indexes before a bulk load; :func:`init_schema` recreates them afterwards."""
     with engine.begin() as conn:
-        for name in ("feed_data_timestamp_idx", "feed_data_user_idx", "feed_data_like_ts_idx"):
+        for name in FEED_INDEXES:
             conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))

@@ -15,10 +15,14 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
+import psycopg2
 import psycopg2.extensions
 from sqlalchemy.engine import Engine
 
+from batch.pipeline.rules import AGE_MAX, AGE_MIN
 from common.columns import Action, Col, Table
+from common.db import describe_database_error
+from common.errors import SourceUnavailableError
 from common.logs import rss_mb
 
 log = logging.getLogger(__name__)
@@ -158,6 +162,9 @@ def copy_chunks(
         with connection.cursor() as cursor:
             statement = cursor.mogrify(sql, params or {}).decode()
             cursor.copy_expert(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)", parser)
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        # The server died or was restarted mid-COPY: one clear error for the step, not the driver's traceback.
+        raise SourceUnavailableError(describe_database_error(exc) or str(exc)) from None
     finally:
         raw.close()
     parser.finish()
@@ -174,14 +181,17 @@ def _timed_copy(
 
 
 def load_users(engine: Engine) -> pl.DataFrame:
-    """Every user with its demographics."""
-    columns = ", ".join(USER_SCHEMA)
+    """Every user with its demographics; an impossible age (see :mod:`batch.pipeline.rules`) is read as missing."""
+    columns = ", ".join(
+        f"CASE WHEN {Col.AGE} BETWEEN {AGE_MIN} AND {AGE_MAX} THEN {Col.AGE} END" if name == Col.AGE else name
+        for name in USER_SCHEMA
+    )
     return _timed_copy(engine, Table.USERS, f"SELECT {columns} FROM {Table.USERS} ORDER BY {Col.USER_ID}", USER_SCHEMA)
 
 
 def load_posts(engine: Engine) -> pl.DataFrame:
-    """Every post with its text and topic."""
-    columns = ", ".join(POST_SCHEMA)
+    """Every post with its text and topic; a NULL text or topic is read as ``""`` (the rules' WARN handling)."""
+    columns = ", ".join(f"coalesce({name}, '')" if name != Col.POST_ID else name for name in POST_SCHEMA)
     return _timed_copy(engine, Table.POSTS, f"SELECT {columns} FROM {Table.POSTS} ORDER BY {Col.POST_ID}", POST_SCHEMA)
 
 
