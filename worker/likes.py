@@ -5,6 +5,12 @@ likes from ``watermark - overlap`` on, so rows at the watermark's own timestamp 
 slightly older timestamp are read again; SADD makes re-reading harmless, so a second run adds nothing. The
 watermark moves only after the sets of a window are written, and only forward, so a crash or two concurrent runs
 never skip a like.
+
+The watermark never moves past now: a like dated in the future (a clock error, 2099) is added to its set like any
+other, but only likes dated up to now move the watermark, so every later like is still read (the future one is
+read again by each run, harmlessly). A watermark found in the future
+(stored before this rule, or by a build with a future ``--as-of``) tells nothing about what was synced: the sync
+starts again from the first like.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from batch.pipeline.extract import load_feed
 from common.columns import Action, Col, Table
+from common.db import naive_utc_now
 from common.errors import PostrecError
 from common.keys import KeyLayout
 
@@ -65,6 +72,7 @@ def sync_likes(
     keys: KeyLayout,
     overlap: timedelta = timedelta(0),
     window: timedelta = DEFAULT_WINDOW,
+    now: datetime | None = None,
 ) -> SyncReport:
     """Add every like at or after ``watermark - overlap`` to its user's liked set, then advance the watermark.
 
@@ -75,31 +83,48 @@ def sync_likes(
         overlap: How far before the watermark to read again, for rows committed late with older timestamps.
         window: Likes are read and written one time window at a time, which bounds memory and lets the watermark
             advance as the sync goes.
+        now: The present (naive UTC), past which the watermark never moves; None = the clock.
 
     Returns:
         Rows read, posts added, and the new watermark.
     """
     started = time.perf_counter()
-    watermark = read_watermark(client, keys)
+    now = now or naive_utc_now()
+    watermark = _present_watermark(client, keys, now)
     start = None if watermark is None else watermark - overlap
     rows = added = 0
-    for lower, upper in like_windows(engine, start, window):
+    for lower, upper in like_windows(engine, start, window, now):
         likes = load_feed(engine, start=lower, end=upper, action=Action.LIKE)
         rows, added = rows + likes.height, added + add_likes(client, keys, likes)
-        if likes.height:
-            watermark = advance_watermark(client, keys, likes[Col.TIMESTAMP].max())  # type: ignore[arg-type]
+        present = likes.filter(pl.col(Col.TIMESTAMP) <= now)
+        if present.height:
+            watermark = advance_watermark(client, keys, present[Col.TIMESTAMP].max())  # type: ignore[arg-type]
     report = SyncReport(rows, added, watermark, time.perf_counter() - started)
     log.info("likes synced: rows=%d added=%d watermark=%s seconds=%.2f", rows, added, watermark, report.seconds)
     return report
 
 
+def _present_watermark(client: redis.Redis[bytes], keys: KeyLayout, now: datetime) -> datetime | None:
+    """The stored watermark, or None (sync every like) after deleting one that lies in the future."""
+    watermark = read_watermark(client, keys)
+    if watermark is None or watermark <= now:
+        return watermark
+    log.warning("likes watermark %s is in the future: syncing every like again", watermark.isoformat(sep=" "))
+    client.delete(keys.likes_watermark)
+    return None
+
+
 def like_windows(
-    engine: Engine, start: datetime | None, window: timedelta
+    engine: Engine, start: datetime | None, window: timedelta, now: datetime
 ) -> Iterator[tuple[datetime, datetime | None]]:
-    """Windows covering the likes at or after ``start`` (every like when None), from the database's time range."""
+    """Windows covering the likes at or after ``start`` (every like when None), from the database's time range.
+
+    Windows stop at ``now``: the last one is open-ended and also holds any like dated in the future, which would
+    otherwise make thousands of empty windows up to its date.
+    """
     first, last = _like_time_range(engine, start)
     if first is not None and last is not None:
-        yield from split_windows(first, last, window)
+        yield from split_windows(first, min(last, max(first, now)), window)
 
 
 def split_windows(first: datetime, last: datetime, window: timedelta) -> Iterator[tuple[datetime, datetime | None]]:

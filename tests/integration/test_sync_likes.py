@@ -109,3 +109,31 @@ def test_watermark_only_moves_forward(redis_client: redis.Redis, keys: KeyLayout
     advance_watermark(redis_client, keys, later)
     assert advance_watermark(redis_client, keys, earlier) == later
     assert redis_client.get(keys.likes_watermark) == format_watermark(later).encode()
+
+
+def test_a_like_dated_in_the_future_does_not_stop_later_likes(
+    engine: Engine, redis_client: redis.Redis, keys: KeyLayout
+) -> None:
+    insert_feed(engine, [like(1, 200, 1), (datetime(2099, 1, 1), 200, 9, "like", None)])
+    first = sync_likes(engine, redis_client, keys, now=T0 + timedelta(minutes=10))
+    assert liked(redis_client, keys, 200) == {1, 9}
+    assert first.watermark == T0 + timedelta(minutes=1)
+
+    insert_feed(engine, [like(5, 201, 3), like(15, 202, 4)])
+    later = sync_likes(engine, redis_client, keys, now=T0 + timedelta(minutes=20))
+
+    assert liked(redis_client, keys, 201) == {3} and liked(redis_client, keys, 202) == {4}
+    assert later.watermark == T0 + timedelta(minutes=15)
+    assert read_watermark(redis_client, keys) == T0 + timedelta(minutes=15)
+
+
+def test_a_watermark_found_in_the_future_is_dropped_and_every_like_synced(
+    engine: Engine, redis_client: redis.Redis, keys: KeyLayout
+) -> None:
+    insert_feed(engine, [like(1, 200, 1), like(2, 201, 2)])
+    redis_client.set(keys.likes_watermark, format_watermark(datetime(2099, 1, 1)))
+
+    report = sync_likes(engine, redis_client, keys, now=T0 + timedelta(minutes=10))
+
+    assert (report.rows, report.added) == (2, 2)
+    assert read_watermark(redis_client, keys) == T0 + timedelta(minutes=2)
