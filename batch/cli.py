@@ -67,13 +67,14 @@ def _cmd_ab_report(settings: Settings, args: argparse.Namespace) -> int:
 
     from batch.ab.render import write_ab_report
     from batch.ab.report import as_naive_utc, build_ab_report
-    from common.db import make_engine
+    from common.db import check_connection, make_engine
     from common.keys import KeyLayout
     from common.redis_clients import Role, redis_client
 
     since, until = as_naive_utc(args.since), as_naive_utc(args.until or datetime.now(UTC))
-    client = redis_client(settings.redis_url, Role.BATCH)
     engine = make_engine(settings.database_url)
+    check_connection(engine)
+    client = redis_client(settings.redis_url, Role.BATCH)
     try:
         report = build_ab_report(client, engine, KeyLayout(settings.prefix), since, until, settings.control_percent)
     finally:
@@ -167,7 +168,7 @@ def _parse_window(text: str) -> timedelta:
 
 def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from batch.evaluation.evaluate import EvaluateOptions, run_evaluation
-    from common.db import make_engine
+    from common.db import check_connection, make_engine
 
     options = EvaluateOptions(
         as_of=args.as_of,
@@ -179,6 +180,7 @@ def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     )
     engine = make_engine(settings.database_url)
     try:
+        check_connection(engine)
         report = run_evaluation(settings, engine, options)
     finally:
         engine.dispose()

@@ -16,6 +16,7 @@ from common.errors import ConfigError
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postrec"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ENV_PREFIX = "POSTREC_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +68,25 @@ class Settings:
     job_retry_interval_seconds: int = 30
 
     def __post_init__(self) -> None:
+        # Frozen: the one normalisation goes through object.__setattr__, before anything reads the field.
+        object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
         _require(self.database_url.startswith("postgresql"), "POSTREC_DATABASE_URL must start with postgresql://")
+        _require(
+            self.log_level.upper() in LOG_LEVELS,
+            f"log level {self.log_level!r} (POSTREC_LOG_LEVEL or --log-level) is not one of {', '.join(LOG_LEVELS)}",
+        )
         _require(self.redis_url.startswith(("redis://", "rediss://", "unix://")), "POSTREC_REDIS_URL must be redis://")
         _require(1 <= self.k <= 10_000, f"POSTREC_K must be in 1..10000, got {self.k}")
         _require(0 <= self.control_percent <= 100, "POSTREC_CONTROL_PERCENT must be in 0..100")
         _require(bool(self.prefix) and ":" not in self.prefix, "POSTREC_PREFIX must be non-empty without ':'")
+
+
+def normalise_database_url(url: str) -> str:
+    """``postgres://`` (Heroku's and libpq's spelling, which SQLAlchemy refuses) becomes ``postgresql://``."""
+    scheme, sep, rest = url.partition("://")
+    if sep and (scheme == "postgres" or scheme.startswith("postgres+")):
+        return "postgresql" + scheme[len("postgres") :] + sep + rest
+    return url
 
 
 def _require(condition: bool, message: str) -> None:

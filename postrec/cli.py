@@ -36,9 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``postrec`` console script."""
     args = build_parser().parse_args(argv)
+    # Configured before the settings are read, so that a bad setting is reported like any other error.
+    configure_logging()
     try:
-        settings = load_settings()
-        configure_logging(args.log_level or settings.log_level)
+        settings = load_settings(log_level=args.log_level)
+        configure_logging(settings.log_level)
         return int(args.handler(settings, args))
     except PostrecError as exc:
         log.error("%s", exc)
@@ -46,3 +48,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except Exception as exc:
+        # The top of the process: a lost PostgreSQL connection anywhere becomes one line, never a traceback.
+        message = _database_failure(exc)
+        if message is None:
+            raise
+        log.error("%s", message)
+        return 2
+
+
+def _database_failure(exc: Exception) -> str | None:
+    """A message for a PostgreSQL error that no step turned into a :class:`PostrecError`, else None."""
+    from common.db import describe_database_error
+
+    return describe_database_error(exc)

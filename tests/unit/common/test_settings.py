@@ -53,3 +53,25 @@ def test_user_keys_share_the_user_hash_tag() -> None:
     assert keys.recs("v1", 200) == "p:v:v1:recs:{200}"
     assert keys.liked(200) == "p:liked:{200}"
     assert keys.meta("v1").startswith(keys.version_prefix("v1"))
+
+
+@pytest.mark.parametrize("level", ["LOUD", "verbose", ""])
+def test_an_unknown_log_level_is_a_config_error_naming_the_variable(level: str) -> None:
+    with pytest.raises(ConfigError, match=r"log level '.*' \(POSTREC_LOG_LEVEL or --log-level\) is not one of DEBUG"):
+        load_settings({}, log_level=level or " ")
+
+
+def test_log_levels_are_accepted_in_any_case() -> None:
+    assert load_settings({"POSTREC_LOG_LEVEL": "debug"}).log_level == "debug"
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("postgres://u:p@db:5432/x", "postgresql://u:p@db:5432/x"),
+        ("postgres+psycopg2://db/x", "postgresql+psycopg2://db/x"),
+        ("postgresql://db/x", "postgresql://db/x"),
+    ],
+)
+def test_postgres_urls_are_normalised_to_postgresql(given: str, normalised: str) -> None:
+    assert load_settings({"POSTREC_DATABASE_URL": given}).database_url == normalised
