@@ -208,9 +208,41 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
     evaluate.set_defaults(handler=_cmd_evaluate)
 
 
+def _cmd_load(settings: Settings, args: argparse.Namespace) -> int:
+    from batch.ingest.load import load_directory
+    from common.db import ensure_database, make_engine
+
+    ensure_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        report = load_directory(engine, args.directory)
+    finally:
+        engine.dispose()
+    rows = ", ".join(f"{table} {count:,}" for table, count in report.rows.items())
+    log.info(
+        "loaded %s in %.1f s (%d warnings); run `postrec build` to serve them",
+        rows,
+        report.seconds,
+        len(report.validation.warned),
+    )
+    return 0
+
+
+def _register_load(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    load = commands.add_parser(
+        "load",
+        help="replace the source tables with user_data, post_text_df and feed_data files (CSV or Parquet) from DIR",
+        description="Load user_data, post_text_df and feed_data from DIR (each .csv, .csv.gz or .parquet, named "
+        "after its table) in one transaction: validated with the build's rules, nothing loaded on any error.",
+    )
+    load.add_argument("directory", type=Path, metavar="DIR", help="folder holding the three export files")
+    load.set_defaults(handler=_cmd_load)
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the batch's subcommands."""
     _register_seed(commands)
+    _register_load(commands)
     _register_ab_report(commands)
     _register_build(commands)
     _register_evaluate(commands)
