@@ -10,6 +10,7 @@ import polars as pl
 
 from batch.ingest.files import ROW
 from batch.pipeline.rules import Severity
+from batch.pipeline.validate import shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class ProblemLog:
             self._found[key] = replace(self._found[key], count=self._found[key].count + count)
             return
         first = raw.filter(mask).row(0, named=True)
-        example = {name: value for name, value in first.items() if name != ROW}
+        example = {name: shown(value) for name, value in first.items() if name != ROW}
         self._found[key] = FileProblem(file, column, problem, severity, count, int(first[ROW]), example, handling)
 
     @property

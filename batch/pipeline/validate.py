@@ -301,4 +301,11 @@ def _example(conn: Connection, sql: str) -> dict[str, Any] | None:
 
 
 def _plain(value: object) -> object:
-    return value.isoformat(sep=" ") if hasattr(value, "isoformat") else value
+    return value.isoformat(sep=" ") if hasattr(value, "isoformat") else shown(value)
+
+
+def shown(value: object, limit: int = 60) -> object:
+    """A value as an example shows it: texts past ``limit`` characters cut, so a post's article fits on the line."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 3] + "..."
+    return value
