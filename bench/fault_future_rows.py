@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 import redis
 import sqlalchemy as sa
 
-from batch.pipeline.build import BuildOptions, run_build
-from batch.pipeline.train import TrainParams
+from batch.pipeline.build import run_build
+from batch.pipeline.options import BuildOptions, TrainParams
 from batch.world.seed import seed_database
 from common.db import ensure_database, make_engine, naive_utc_now, sqlalchemy_url
 from common.keys import KeyLayout
@@ -82,7 +82,8 @@ def probe(settings: Settings, engine: sa.Engine, client: redis.Redis) -> bool:
 
     mark = time.perf_counter()
     options = BuildOptions(k=30, params=TrainParams(iterations=20, depth=4, max_eval_users=100, threads=1))
-    state = run_build(settings, engine, options)
+    built = run_build(settings, engine, options)
+    source = built.prepared.source
     seconds["build"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - started
 
@@ -90,9 +91,9 @@ def probe(settings: Settings, engine: sa.Engine, client: redis.Redis) -> bool:
     print(f"future-dated like: {FUTURE} (user 201, post 1)")
     print(f"likes sync: rows {first.rows} then {second.rows}; watermark {watermark} (before 2099: {future_ok})")
     print(f"later like (user {user_id}, post {post_id}, dated {later}) synced: {bool(later_synced)}")
-    print(f"build: version {state.version} published, as_of {state.as_of}, rows ignored {state.ignored_rows}")
+    print(f"build: version {built.version} published, as_of {source.as_of}, rows ignored {source.ignored_rows}")
     print("seconds: " + ", ".join(f"{name} {value:.1f}" for name, value in seconds.items()))
-    return bool(later_synced) and future_ok and state.ignored_rows >= 1 and state.as_of < FUTURE
+    return bool(later_synced) and future_ok and source.ignored_rows >= 1 and source.as_of < FUTURE
 
 
 def main() -> int:
