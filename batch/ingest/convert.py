@@ -1,8 +1,8 @@
 """Typing a chunk of an export file: each column becomes its PostgreSQL type, and every value that does not fit is
 marked, so the load can name its row and column instead of failing inside COPY.
 
-An empty text is NULL. Integers may be written as integral floats (``20.0``: pandas writes an integer column with a
-missing value that way). Parquet columns already typed pass through when they fit.
+An empty text is NULL, and so is NaN. Integers may be written as integral floats (``20.0``: pandas writes an integer
+column with a missing value that way). Parquet columns already typed pass through when they fit.
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ def _bad(raw: pl.Series, typed: pl.Series) -> pl.Series:
     present = raw.is_not_null()
     if raw.dtype == pl.String:
         present &= raw.str.strip_chars() != ""
+    elif raw.dtype.is_float():
+        # pandas writes a missing integer (a like's target) as NaN in a float column: that is a NULL, not a bad value.
+        present &= ~raw.is_nan()
     return (present & typed.is_null()).fill_null(False)
 
 

@@ -113,3 +113,22 @@ def test_a_chunk_names_its_bad_values_by_column(tmp_path: Path) -> None:
         ("user_id", NOT_INT, [False, True]),
     ]
     assert typed.rows["target"].to_list() == [1, None]
+
+
+def test_nan_in_a_parquet_float_column_is_null_not_a_bad_value(tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        {
+            "timestamp": [datetime(2021, 10, 1, 6), datetime(2021, 10, 1, 7), datetime(2021, 10, 1, 8)],
+            "user_id": [200, 200, 200],
+            "post_id": [1, 1, 2],
+            "action": ["view", "like", "view"],
+            "target": [1.0, float("nan"), 0.5],
+        }
+    )
+    frame.write_parquet(tmp_path / "feed_data.parquet")
+    chunk = next(read_chunks(SourceFile("feed_data", tmp_path / "feed_data.parquet")))
+
+    typed = type_chunk(chunk)
+
+    assert typed.rows["target"].to_list() == [1, None, None]
+    assert [(bad.column, bad.mask.to_list()) for bad in typed.bad] == [("target", [False, False, True])]
