@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batch.pipeline.embed import AUTO, EMBEDDING_METHODS
 from batch.world.designs import DEFAULT_WORLD, WORLDS
 from batch.world.facts import SCALES
 from common.settings import Settings
@@ -103,6 +104,7 @@ def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions
         k=args.k,
         model_path=getattr(args, "model", None),
         unseen_per_positive=getattr(args, "unseen_per_positive", None),
+        embedding=getattr(args, "embedding", AUTO),
     )
 
 
@@ -152,8 +154,19 @@ def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser
     build.add_argument(
         "--unseen-per-positive", type=float, default=None, help="never-shown negatives per liked post in training"
     )
+    _add_embedding_argument(build)
     score.add_argument("--model", type=Path, default=None, help="artifact directory (default: the latest)")
     commands.add_parser("rollback", help="make the previous version live again").set_defaults(handler=_cmd_rollback)
+
+
+def _add_embedding_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--embedding",
+        choices=EMBEDDING_METHODS,
+        default=AUTO,
+        help="post text embeddings of the test model: auto (MiniLM where the dl extra is installed, else TF-IDF), "
+        "minilm (fail without the extra) or tfidf-svd",
+    )
 
 
 def _parse_window(text: str) -> timedelta:
@@ -177,6 +190,7 @@ def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         out_dir=args.out,
         shuffle_holdout=args.shuffle_holdout,
         oracle=not args.no_oracle,
+        embedding=args.embedding,
     )
     engine = make_engine(settings.database_url)
     try:
@@ -205,6 +219,7 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--shuffle-holdout", action="store_true", help="leakage guard: shuffle hold-out likes across users and posts"
     )
     evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from `postrec seed`)")
+    _add_embedding_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
 

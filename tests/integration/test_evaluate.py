@@ -10,8 +10,12 @@ from sqlalchemy.engine import Engine
 
 from batch.evaluation.evaluate import EvaluateOptions, run_evaluation
 from batch.evaluation.report import EvaluationReport
+from batch.pipeline.build import run_build
+from batch.pipeline.embed import MINILM_METHOD
+from batch.pipeline.options import BuildOptions
 from batch.world.seed import seed_database
 from common.settings import Settings
+from tests.unit.batch.pipeline.test_embed import needs_dl
 
 
 @pytest.fixture
@@ -50,3 +54,21 @@ def test_leakage_guard_brings_every_model_to_random(
     _, random_low, random_high = scores["random"]
     for name, (_, low, high) in scores.items():
         assert low <= random_high and high >= random_low, f"{name} still beats random on shuffled likes"
+
+
+def embedded_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedded posts:")]
+
+
+@needs_dl
+def test_evaluation_reuses_the_builds_embedding_cache(
+    tiny_world: Engine, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The evaluation's data dir is its own, but its post vectors come from the deployment's cache."""
+    caplog.set_level("INFO", logger="batch.pipeline.embed")
+    run_build(settings, tiny_world, BuildOptions.from_settings(settings, publish=False, embedding=MINILM_METHOD))
+    run_evaluation(settings, tiny_world, EvaluateOptions(out_dir=tmp_path / "report", embedding=MINILM_METHOD))
+    build, evaluation = embedded_lines(caplog)
+    posts = int(build.split("computed=")[1].split()[0])
+    assert posts > 0 and "reused=0" in build
+    assert f"computed=0 reused={posts} " in evaluation

@@ -36,3 +36,10 @@ def test_evaluation_builds_both_models_with_the_deployment_seed():
 
     assert options.params.seed == 7  # the evaluation's own copy used to drop POSTREC_SEED
     assert options.models == (CONTROL, TEST) and options.k == 50 and options.as_of == datetime(2021, 12, 20)
+
+
+def test_evaluation_embeds_from_the_deployments_cache_with_the_chosen_method():
+    options = evaluation_build_options(SETTINGS, EvaluateOptions(embedding="tfidf-svd"))
+
+    assert options.embedding_cache == SETTINGS.data_dir / "embeddings"  # not the evaluation's own data dir
+    assert options.embedding == "tfidf-svd"
