@@ -23,6 +23,7 @@ condition on the realised history as well, the exact ceiling for an evaluation t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -259,8 +260,58 @@ def oracle_scores(
             conditional ceiling.
     """
     users, posts = truth.user_rows(user_ids), truth.post_rows(post_ids)
-    exposure = group_exposure(truth, users)[:, truth.post_group[posts]] * truth.user_draws[users][:, None]
+    return _oracle(truth, users, posts, daily_post_exposure(truth)[:, posts], start, end, seen_before)
+
+
+def oracle_scores_per_user(
+    truth: WorldTruth,
+    user_ids: npt.ArrayLike,
+    post_ids: npt.ArrayLike,
+    starts: Sequence[datetime],
+    window: timedelta,
+    seen_before: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.float32]:
+    """:func:`oracle_scores` with a window of its own per user: ``[starts[i], starts[i] + window)`` for user i.
+
+    For a per-user hold-out (each user's last likes), where every user's window starts at a time of its own. Users
+    sharing a start are scored together, so the cost grows with the number of distinct starts.
+
+    Args:
+        truth: The world's truth.
+        user_ids: Users, one row each.
+        post_ids: Posts, one column each.
+        starts: Each user's window start (naive datetime), as many as users.
+        window: Length of every user's window.
+        seen_before: Optional users x posts mask of the pairs each user viewed before its own start.
+
+    Raises:
+        ValueError: ``starts`` does not have one entry per user.
+    """
+    users, posts = truth.user_rows(user_ids), truth.post_rows(post_ids)
+    if len(starts) != len(users):
+        raise ValueError(f"oracle_scores_per_user needs one start per user: {len(starts)} starts, {len(users)} users")
     daily = daily_post_exposure(truth)[:, posts]
+    scores = np.empty((len(users), len(posts)), dtype=np.float32)
+    by_start: dict[datetime, list[int]] = {}
+    for row, start in enumerate(starts):
+        by_start.setdefault(start, []).append(row)
+    for start, rows in by_start.items():
+        mask = seen_before[rows] if seen_before is not None else None
+        scores[rows] = _oracle(truth, users[rows], posts, daily, start, start + window, mask)
+    return scores
+
+
+def _oracle(
+    truth: WorldTruth,
+    users: IntArray,
+    posts: IntArray,
+    daily: FloatArray,
+    start: datetime,
+    end: datetime,
+    seen_before: npt.NDArray[np.bool_] | None,
+) -> npt.NDArray[np.float32]:
+    """:func:`oracle_scores` for rows of the truth, with the days x posts exposure shares already computed."""
+    exposure = group_exposure(truth, users)[:, truth.post_group[posts]] * truth.user_draws[users][:, None]
     every_day = np.ones(truth.params.period_days)
     total = exposure * user_day_sum(truth, users, every_day, daily)
     before = exposure * user_day_sum(truth, users, window_day_fraction(truth.params, truth.params.start, start), daily)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -15,6 +15,7 @@ from batch.world.truth import (
     daily_post_exposure,
     group_exposure,
     oracle_scores,
+    oracle_scores_per_user,
     topic_level_truth,
     trend_bump,
 )
@@ -146,3 +147,23 @@ def test_a_bursty_user_can_like_only_on_its_active_days():
         ]
     )  # July 2021 = days 273..303 of the period
     assert np.all(scores[inside].sum(axis=1) > 0)
+
+
+def test_per_user_windows_score_each_user_as_its_own_window(tiny):
+    """A per-user hold-out: each row is the oracle of that user's own window, seen-before masks included."""
+    _, truth = tiny
+    users, posts = truth.user_id[:6], truth.post_id
+    window = timedelta(days=7)
+    starts = [datetime(2021, 12, 10), datetime(2021, 12, 20), datetime(2021, 12, 10), *[datetime(2021, 11, 5)] * 3]
+    seen = np.zeros((6, len(posts)), dtype=bool)
+    seen[1, :5] = True
+    scores = oracle_scores_per_user(truth, users, posts, starts, window, seen_before=seen)
+    for row, start in enumerate(starts):
+        alone = oracle_scores(
+            truth, users[row : row + 1], posts, start, start + window, seen_before=seen[row : row + 1]
+        )
+        np.testing.assert_allclose(scores[row], alone[0], rtol=1e-6)
+    later = oracle_scores(truth, users[:1], posts, starts[1], starts[1] + window)[0]
+    assert not np.allclose(scores[0], later)  # user 0 is scored in its own window, not another user's
+    with pytest.raises(ValueError, match="one start per user"):
+        oracle_scores_per_user(truth, users, posts, starts[:2], window)
