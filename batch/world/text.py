@@ -1,7 +1,11 @@
 """Post texts that read like their kind: news articles, film reviews, covid tweets, built from templates.
 
-Each slot ``{w}`` takes a word of the post's sub-topic and ``{t}`` a word of its topic, so the text carries the
-sub-topic's vocabulary. Python's ``random.Random`` is used for the many tiny choices: it is faster than numpy there.
+Each slot ``{w}`` takes a word of the post's sub-topic and ``{t}`` a word of its topic, around shared prose. A
+sub-topic's words come in :data:`REGISTERS` disjoint synonym sets (its word list dealt out like cards: ``words[r::5]``)
+and each post is written in one of them, so two posts of the same sub-topic often share no sub-topic word at all: the
+sub-topic shows through meaning (football is football whether the text says striker or penalty), which a sentence
+model reads and a bag of words fitted on the catalog sees as five unrelated vocabularies. Python's
+``random.Random`` is used for the many tiny choices: it is faster than numpy there.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from batch.world.vocab import DAYS, PEOPLE, PLACES, SUBTOPIC_WORDS, TOPIC_WORDS
 
 NEWS_TOPICS = frozenset({"business", "entertainment", "politics", "sport", "tech"})
 _SLOT = re.compile(r"\{(\w+)\}")
+REGISTERS = 5
+"""Disjoint synonym sets per sub-topic; a post uses one."""
 
 _HEADLINES = (
     "{W} {t} under pressure",
@@ -85,12 +91,19 @@ _SLOT_WORDS = {"place": PLACES, "day": DAYS, "q": _QUALITIES}
 
 
 def generate_text(rand: random.Random, topic: str, subtopic: str) -> str:
-    """One post text of the given topic and sub-topic."""
+    """One post text of the given topic and sub-topic, in one of the sub-topic's registers."""
+    words = register_words(topic, subtopic, rand.randrange(REGISTERS))
     if topic in NEWS_TOPICS:
-        return _news_article(rand, topic, subtopic)
+        return _news_article(rand, topic, words)
     if topic == "movie":
-        return _movie_review(rand, subtopic)
-    return _covid_tweet(rand, subtopic)
+        return _movie_review(rand, words)
+    return _covid_tweet(rand, words)
+
+
+@functools.cache
+def register_words(topic: str, subtopic: str, register: int) -> tuple[str, ...]:
+    """The sub-topic's words of one register: every :data:`REGISTERS`-th word, from the ``register``-th on."""
+    return SUBTOPIC_WORDS[topic][subtopic][register::REGISTERS]
 
 
 def _slot_value(rand: random.Random, slot: str, topic: str, words: Sequence[str]) -> str:
@@ -115,31 +128,29 @@ def _parsed(template: str) -> tuple[str, ...]:
     return tuple(_SLOT.split(template))
 
 
-def _render(rand: random.Random, template: str, topic: str, subtopic: str) -> str:
+def _render(rand: random.Random, template: str, topic: str, words: Sequence[str]) -> str:
     """Fill each slot of the template; only the slots it uses cost a random draw."""
-    words = SUBTOPIC_WORDS[topic][subtopic]
     parts = _parsed(template)
     return "".join(part if i % 2 == 0 else _slot_value(rand, part, topic, words) for i, part in enumerate(parts))
 
 
-def _news_article(rand: random.Random, topic: str, subtopic: str) -> str:
-    headline = _render(rand, rand.choice(_HEADLINES), topic, subtopic)
+def _news_article(rand: random.Random, topic: str, words: Sequence[str]) -> str:
+    headline = _render(rand, rand.choice(_HEADLINES), topic, words)
     paragraphs = []
     for _ in range(rand.randint(5, 12)):
         count = rand.randint(2, 4)
-        paragraphs.append(" ".join(_render(rand, s, topic, subtopic) for s in rand.sample(_NEWS_SENTENCES, count)))
+        paragraphs.append(" ".join(_render(rand, s, topic, words) for s in rand.sample(_NEWS_SENTENCES, count)))
     return headline + "\n\n" + "\n\n".join(paragraphs)
 
 
-def _movie_review(rand: random.Random, subtopic: str) -> str:
-    body = [_render(rand, s, "movie", subtopic) for s in rand.sample(_REVIEW_SENTENCES, rand.randint(4, 9))]
-    opening = _render(rand, rand.choice(_REVIEW_OPENINGS), "movie", subtopic)
-    closing = _render(rand, rand.choice(_REVIEW_CLOSINGS), "movie", subtopic)
+def _movie_review(rand: random.Random, words: Sequence[str]) -> str:
+    body = [_render(rand, s, "movie", words) for s in rand.sample(_REVIEW_SENTENCES, rand.randint(4, 9))]
+    opening = _render(rand, rand.choice(_REVIEW_OPENINGS), "movie", words)
+    closing = _render(rand, rand.choice(_REVIEW_CLOSINGS), "movie", words)
     return " ".join([opening, *body, closing])
 
 
-def _covid_tweet(rand: random.Random, subtopic: str) -> str:
-    words = SUBTOPIC_WORDS["covid"][subtopic]
+def _covid_tweet(rand: random.Random, words: Sequence[str]) -> str:
     tags = {"#" + w.replace(" ", "").replace("-", "") for w in rand.sample(words, rand.randint(1, 3))}
     tags.add(rand.choice(("#covid19", "#coronavirus", "#COVID19", "#pandemic")))
-    return _render(rand, rand.choice(_TWEETS), "covid", subtopic) + " " + " ".join(sorted(tags))
+    return _render(rand, rand.choice(_TWEETS), "covid", words) + " " + " ".join(sorted(tags))

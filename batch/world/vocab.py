@@ -1,7 +1,9 @@
 """Word lists of the synthetic texts: each topic's sub-topics with their own vocabulary, and shared filler words.
 
-A sub-topic's words appear only in its texts, so a TF-IDF or embedding model can recover the sub-topic from the
-text, beyond the topic label stored with the post.
+A sub-topic's words appear only in its texts, so a text model can recover the sub-topic from the text, beyond the
+topic label stored with the post. Each post uses one register (a fifth) of its sub-topic's words
+(:func:`batch.world.text.register_words`), so the sub-topic shows through what the words mean more than which
+words they are.
 """
 
 from __future__ import annotations
