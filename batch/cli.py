@@ -130,12 +130,13 @@ def _cmd_rollback(settings: Settings, _args: argparse.Namespace) -> int:
     from common.errors import StoreUnavailableError
     from common.keys import KeyLayout
     from common.redis_clients import Role, redis_client
+    from common.urls import mask_url
 
     client = redis_client(settings.redis_url, Role.BATCH)
     try:
         live, replaced = rollback(client, KeyLayout(settings.prefix))
     except redis.ConnectionError as exc:
-        raise StoreUnavailableError(f"Redis at {settings.redis_url} is unreachable ({exc})") from None
+        raise StoreUnavailableError(f"Redis at {mask_url(settings.redis_url)} is unreachable ({exc})") from None
     finally:
         client.close()
     log.info("rolled back: version %s is live again; %s is now previous", live, replaced)

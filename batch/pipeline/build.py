@@ -42,6 +42,7 @@ from common.errors import ArtifactMismatchError, StoreUnavailableError
 from common.keys import KeyLayout
 from common.redis_clients import Role, redis_client
 from common.settings import Settings
+from common.urls import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,9 @@ def check_store(settings: Settings) -> None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise StoreUnavailableError(f"Redis at {settings.redis_url} is unreachable ({exc}): start it first") from None
+        raise StoreUnavailableError(
+            f"Redis at {mask_url(settings.redis_url)} is unreachable ({exc}): start it first"
+        ) from None
     finally:
         client.close()
 
