@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.job import Dependency, Job
 from rq.registry import BaseRegistry
 
@@ -30,7 +30,8 @@ class JobPolicy:
     Attributes:
         role: The queue role it goes to (``live`` or ``batch``).
         timeout_s: Time limit of one attempt; the worker kills the attempt past it.
-        retries: Further attempts after a failure (a crash or a killed worker counts too).
+        retries: Further attempts after a failure (a crash or a killed worker counts too); a permanent error
+            (:mod:`worker.failures`) is never retried.
         retry_interval_s: Wait before each further attempt.
         result_ttl_s: How long a finished job's result is kept.
         failure_ttl_s: How long a failed job stays in the failed registry for inspection.
@@ -64,6 +65,8 @@ def open_queue(connection: redis.Redis[bytes], prefix: str, role: str) -> Queue:
 
 
 JOBS_MODULE: Final = "worker.jobs"
+# Run in the work horse on a failure, before rq decides on a retry: permanent errors are not retried.
+ON_FAILURE: Final = "worker.failures.stop_retrying_permanent"
 
 
 def policies(settings: Settings) -> dict[str, JobPolicy]:
@@ -107,6 +110,7 @@ def enqueue_job(
         result_ttl=policy.result_ttl_s,
         failure_ttl=policy.failure_ttl_s,
         retry=policy.retry(),
+        on_failure=Callback(ON_FAILURE),
         depends_on=depends_on,
     )
 

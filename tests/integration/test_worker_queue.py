@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from common.keys import KeyLayout
 from common.settings import Settings
+from tests.api_fixtures import make_version, publish
 from worker import jobs
 from worker.queues import SHORT_TIMEOUT_S, enqueue_job, open_queue, purge_queues
 from worker.roles import BATCH, LIVE
@@ -116,6 +117,28 @@ def test_failing_job_is_retried_then_fails_for_good(settings: Settings, redis_cl
     job = Job.fetch(job_id, connection=redis_client)
     assert job.retries_left == 0  # the one retry was used: the job ran twice
     assert [result.type for result in job.results()] == [Result.Type.FAILED]
+
+
+def test_a_permanent_error_fails_at_once_without_retries(
+    settings: Settings, redis_client: redis.Redis, keys: KeyLayout
+) -> None:
+    # A live version whose model artifact is on no machine: refresh --user can never succeed on it.
+    publish(redis_client, keys, make_version("elsewhere", range(200, 210), list(range(1, 30))))
+    env = environment(settings, POSTREC_JOB_RETRIES="2", POSTREC_JOB_RETRY_INTERVAL_SECONDS="600")
+    waiting = subprocess.Popen(
+        [POSTREC, "refresh", "--user", "200", "--wait", "--timeout", "60"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until(lambda: open_queue(redis_client, settings.prefix, LIVE).count == 1)
+        assert postrec(env, "worker", "--burst", "--queues", "live", "--no-preload").returncode == 0
+        _, err = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 2
+    assert "ended failed" in err and "its model is not on this machine" in err
+    (job_id,) = open_queue(redis_client, settings.prefix, LIVE).failed_job_registry.get_job_ids()
+    assert Job.fetch(job_id, connection=redis_client).retries_left == 0  # not scheduled for a retry in 600 s
+    assert redis_client.get(keys.current) == b"elsewhere"
 
 
 def test_enqueued_job_carries_its_policy(settings: Settings, redis_client: redis.Redis) -> None:
