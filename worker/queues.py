@@ -12,6 +12,7 @@ from typing import Any, Final
 
 import redis
 from rq import Callback, Queue, Retry
+from rq.exceptions import NoSuchJobError
 from rq.job import Dependency, Job
 from rq.registry import BaseRegistry
 
@@ -126,11 +127,22 @@ def purge_queues(connection: redis.Redis[bytes], prefix: str) -> int:
         queue = open_queue(connection, prefix, role)
         for registry in _registries(queue):
             for job_id in registry.get_job_ids(cleanup=False):
-                registry.remove(job_id, delete_job=True)
+                registry.remove(job_id)
+                _delete_job(connection, job_id)
                 deleted += 1
         deleted += queue.count
         queue.delete(delete_jobs=True)
     return deleted
+
+
+def _delete_job(connection: redis.Redis[bytes], job_id: str) -> None:
+    try:
+        Job.fetch(job_id, connection=connection).delete()
+    except (NoSuchJobError, ValueError):
+        # rq raises ValueError for a job whose dead attempt's execution record expired (a killed worker's job):
+        # its keys all carry its id (a uuid4), so they are found by name.
+        for key in connection.scan_iter(match=f"rq:*{job_id}*", count=1000):
+            connection.unlink(key)
 
 
 def _registries(queue: Queue) -> list[BaseRegistry]:
