@@ -219,7 +219,7 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
     evaluate.add_argument(
         "--shuffle-holdout", action="store_true", help="leakage guard: shuffle hold-out likes across users and posts"
     )
-    evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from `postrec seed`)")
+    evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from postrec seed)")
     _add_embedding_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 

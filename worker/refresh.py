@@ -53,6 +53,7 @@ from common.keys import KeyLayout
 from common.payloads import VersionMeta
 from common.settings import Settings
 from worker import staging
+from worker.built_versions import load_or_stage_plan
 from worker.queues import enqueue_job
 from worker.staging import RefreshPlan, ShardCounts
 from worker.user_rows import load_user_rows, user_features_now
@@ -344,7 +345,8 @@ def go_live(
 def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int, engine: Engine) -> dict[str, Any]:
     """Rescore one user of the live version now, replacing the user's list in one transaction.
 
-    The user's features are recomputed from all of its rows in PostgreSQL as of now (see
+    On a version made by ``postrec build`` or ``score`` the first call stages the version's inputs (see
+    :mod:`worker.built_versions`). The user's features are recomputed from all of its rows in PostgreSQL as of now (see
     :func:`live_user_features`) and scored by the live version's model of its A/B group. The post features, the
     time features of scoring and the ``test`` model's embedding features (post embeddings, the user's taste vector
     and ALS factors) stay the live version's, as stored when it was built.
@@ -353,10 +355,11 @@ def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int, e
         NoPublishedVersionError: Nothing is live.
         UnknownUserError: The user is not in the live version.
         SourceUnavailableError: PostgreSQL cannot be reached; the user's list is left as it was.
+        MissingArtifactError: A built version's model is not on this machine.
     """
     keys = KeyLayout(settings.prefix)
     version = live_version(client, keys)
-    plan = staging.load_plan(client, keys, version)
+    plan = load_or_stage_plan(client, settings, engine, version, input_ttl_s(settings))
     one = live_user_features(client, keys, plan, user_id, engine)
     models = staging.load_models(client, keys, plan)
     embedding = staging.load_shard_embedding(client, keys, plan, shard_of(plan, user_id))
