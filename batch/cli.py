@@ -105,6 +105,7 @@ def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions
         model_path=getattr(args, "model", None),
         unseen_per_positive=getattr(args, "unseen_per_positive", None),
         embedding=getattr(args, "embedding", AUTO),
+        allow_worse=getattr(args, "allow_worse", False),
     )
 
 
@@ -153,6 +154,11 @@ def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser
         parser.set_defaults(handler=_cmd_build)
     build.add_argument(
         "--unseen-per-positive", type=float, default=None, help="never-shown negatives per liked post in training"
+    )
+    build.add_argument(
+        "--allow-worse",
+        action="store_true",
+        help="publish even when validation ranks a model below the best seen-aware baseline (logged)",
     )
     _add_embedding_argument(build)
     score.add_argument("--model", type=Path, default=None, help="artifact directory (default: the latest)")

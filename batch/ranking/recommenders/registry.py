@@ -48,7 +48,7 @@ RECOMMENDERS: dict[str, RecommenderSpec] = {
     ),
     ALS_NAME: RecommenderSpec(
         lambda params, seed: ALS(int(params["factors"]), params["regularization"], params["alpha"], seed),
-        grid(factors=(32.0, 64.0), regularization=(0.05, 0.5), alpha=(5.0, 20.0)),
+        grid(factors=(32.0, 64.0), regularization=(0.05,), alpha=(5.0, 20.0)),
     ),
     EASE_NAME: RecommenderSpec(
         lambda params, _seed: EASE(params["regularization"]), grid(regularization=(300.0, 50.0, 1000.0, 3000.0))
