@@ -10,7 +10,6 @@ against the likes of ``[T, T + window)``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ import polars as pl
 import redis
 from sqlalchemy.engine import Engine
 
+from batch.evaluation.baseline_lists import params_note, seen_aware_rankings
 from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
 from batch.pipeline.build import run_build
@@ -58,7 +58,8 @@ if TYPE_CHECKING:  # the world's truth is imported only when the oracle is asked
 
 log = logging.getLogger(__name__)
 
-RANDOM, POPULAR, SEGMENT, ALS, ORACLE = "random", "popular", "segment_popular", "als", "oracle"
+# Reference rows, not seen-aware: a random order, and the catalog by likes (the base of gap closure).
+RANDOM, POPULAR, ORACLE = "random", "popular", "oracle"
 # The oracle with users known only topic by topic: the ceiling of ``control``'s kind of user features.
 TOPIC_ORACLE: Final = "oracle_topic_level"
 READ_BATCH: Final = 1000
@@ -102,12 +103,18 @@ def evaluation_settings(settings: Settings) -> Settings:
 
 
 def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> BuildOptions:
-    """The build of the models as of T: both models whatever the split, the deployment's seed, nothing published.
+    """The build of the models as of T: both models whatever the split, the deployment's seed, published only
+    under the evaluation's prefix, so the publication guard does not stop it (the evaluation measures them).
 
     ``settings`` are the deployment's: the build reuses its embedding cache (the evaluation's data dir is its own).
     """
     built = BuildOptions.from_settings(
-        settings, as_of=options.as_of, k=options.k, models=(CONTROL, TEST), embedding=options.embedding
+        settings,
+        as_of=options.as_of,
+        k=options.k,
+        models=(CONTROL, TEST),
+        embedding=options.embedding,
+        allow_worse=True,
     )
     return replace(built, embedding_cache=embedding_cache_dir(settings.data_dir))
 
@@ -168,17 +175,18 @@ def _holdout(engine: Engine, state: EvaluatedBuild, options: EvaluateOptions) ->
 def baseline_rankings(
     state: EvaluatedBuild, user_ids: npt.NDArray[np.int64], k: int, with_oracle: bool, window: tuple[datetime, datetime]
 ) -> dict[str, npt.NDArray[np.int64]]:
-    """(users x k) post ids of every baseline, from likes before as_of only; the oracle from the ground truth."""
+    """(users x k) post ids of every baseline, from data before as_of only; the oracle from the ground truth.
+
+    ``random`` and ``popular`` are reference rows; the others are the seen-aware, tuned baselines.
+    """
     likes = state.prepared.source.likes.select(Col.USER_ID, Col.POST_ID)
     post_ids = state.prepared.score_features.post_ids.astype(np.int64)
     seed, k = state.settings.seed, min(k, post_ids.size)
-    makers: dict[str, Callable[[], npt.NDArray[np.int64]]] = {
-        RANDOM: lambda: baselines.random_ranking(user_ids, post_ids, k, seed),
-        POPULAR: lambda: baselines.popular_ranking(likes, user_ids, post_ids, k),
-        SEGMENT: lambda: baselines.segment_popular_ranking(likes, state.prepared.source.users, user_ids, post_ids, k),
-        ALS: lambda: baselines.als_ranking(likes, user_ids, post_ids, k, seed),
+    rankings = {
+        RANDOM: baselines.random_ranking(user_ids, post_ids, k, seed),
+        POPULAR: baselines.popular_ranking(likes, user_ids, post_ids, k),
     }
-    rankings = {name: make() for name, make in makers.items()}
+    rankings |= seen_aware_rankings(state.prepared, user_ids, k, seed)
     if with_oracle:
         rankings |= oracle_rankings(state.engine, user_ids, post_ids, k, window)
     return rankings
@@ -385,6 +393,8 @@ def _notes(options: EvaluateOptions, state: EvaluatedBuild) -> list[str]:
         f"control and test trained on data before T only, on the same rows; test embeddings: {_embedding(state)}.",
         "Validation metrics (test_: the test model): "
         + ", ".join(f"{name}={value:.4f}" for name, value in state.prepared.models.metrics.items()),
+        f"{RANDOM} and {POPULAR} (by likes, viewed posts not left out) are reference rows. "
+        + params_note(state.prepared),
     ]
     if options.oracle:
         notes.append(ORACLE_NOTE)

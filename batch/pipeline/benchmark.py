@@ -34,8 +34,13 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 
 
-def validation_interactions(features: FeatureSet, likes: pl.DataFrame) -> Interactions:
-    """The interactions before a feature set's cutoff, from its viewed CSR (no second scan of the feed)."""
+def interactions_at(features: FeatureSet, likes: pl.DataFrame) -> Interactions:
+    """The interactions before a feature set's cutoff, from its viewed CSR (no second scan of the feed).
+
+    Args:
+        features: A feature set (its ids, cutoff and viewed CSR are used).
+        likes: Like rows (timestamp, user_id, post_id); those at or after the cutoff are left out.
+    """
     viewed = (features.viewed_indptr, features.viewed_posts)
     return build_interactions(features.user_ids, features.post_ids, viewed, likes, features.cutoff)
 
@@ -49,7 +54,7 @@ def benchmark_models(
 ) -> Benchmark:
     """Step benchmark: tune every baseline on the validation window and compare each model with the best one."""
     with step("benchmark") as done:
-        interactions = validation_interactions(sets.base[Cutoff.VALID], source.likes)
+        interactions = interactions_at(sets.base[Cutoff.VALID], source.likes)
         target = sampled(window_target(interactions, window_likes), params.max_eval_users, params.seed)
         baselines = {name: tune(name, interactions, target, params.seed) for name in RECOMMENDERS}
         hits = {name: model_hits(model, sets, name, interactions, target, params) for name, model in models.items()}
