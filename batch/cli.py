@@ -197,6 +197,7 @@ def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         shuffle_holdout=args.shuffle_holdout,
         oracle=not args.no_oracle,
         embedding=args.embedding,
+        protocol=args.protocol,
     )
     engine = make_engine(settings.database_url)
     try:
@@ -225,6 +226,13 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--shuffle-holdout", action="store_true", help="leakage guard: shuffle hold-out likes across users and posts"
     )
     evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from `postrec seed`)")
+    evaluate.add_argument(
+        "--protocol",
+        choices=("time", "per-user"),
+        default="time",
+        help="time: one cutoff T, likes of [T, T + window) held out; per-user: each user's last 20%% of views held"
+        " out, the models built on the rest (works on data without an oracle: add --no-oracle)",
+    )
     _add_embedding_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
