@@ -15,7 +15,7 @@ import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
 
-from batch.ranking.positions import Csr, IndexArray, id_positions, pairs_csr
+from batch.ranking.positions import Csr, IndexArray, csr_entries, id_positions, pairs_csr
 from common.columns import Col
 
 SECONDS_PER_DAY: Final = 86_400.0
@@ -56,6 +56,15 @@ class Interactions:
     def view_matrix(self) -> sp.csr_matrix:
         """Binary float32 users x posts matrix of views."""
         return _binary_matrix(self.viewed, self.shape)
+
+    def like_rows(self, user_positions: IndexArray) -> sp.csr_matrix:
+        """Binary float32 (len(user_positions) x posts) likes of some users, built from their rows only."""
+        return _rows_matrix(self.liked, user_positions, self.shape[1])
+
+    def view_rows(self, user_positions: IndexArray) -> sp.csr_matrix:
+        """Binary float32 (len(user_positions) x posts) views of some users (70 million pairs at full scale: never
+        build the whole matrix for a block)."""
+        return _rows_matrix(self.viewed, user_positions, self.shape[1])
 
     def user_positions(self, user_ids: npt.ArrayLike) -> IndexArray:
         """Row of each user id.
@@ -109,3 +118,9 @@ def _binary_matrix(csr: Csr, shape: tuple[int, int]) -> sp.csr_matrix:
         return sp.csr_matrix(shape, dtype=np.float32)
     data = np.ones(indices.size, dtype=np.float32)
     return sp.csr_matrix((data, indices.astype(np.int32), indptr), shape=shape)
+
+
+def _rows_matrix(csr: Csr, user_positions: IndexArray, posts: int) -> sp.csr_matrix:
+    owners, columns = csr_entries(*csr, user_positions)
+    data = np.ones(owners.size, dtype=np.float32)
+    return sp.csr_matrix((data, (owners, columns.astype(np.int64))), shape=(user_positions.size, posts))

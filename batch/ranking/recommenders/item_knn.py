@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from batch.ranking.positions import IndexArray
 from batch.ranking.recommenders.interactions import Interactions
 from batch.ranking.recommenders.recommender import ScoreMatrix, popular_for_cold
+
+COLUMN_BLOCK: Final = 512
 
 
 class ItemKNN:
@@ -28,19 +33,27 @@ class ItemKNN:
             raise ValueError(f"need neighbours >= 1 and view_weight >= 0, got {neighbours} and {view_weight}")
         self.neighbours, self.view_weight = neighbours, view_weight
         self._similar = sp.csr_matrix((0, 0), dtype=np.float32)
-        self._profiles = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._interactions: Interactions | None = None
         self._popularity = np.zeros(0, dtype=np.float32)
 
     def fit(self, interactions: Interactions) -> None:
-        """Compute the pruned similarity matrix and the users' profiles."""
+        """Compute the pruned similarity matrix; profiles are built per block of users when scoring."""
         likes = interactions.like_matrix()
         self._similar = pruned_cosine(likes, self.neighbours)
-        self._profiles = likes + self.view_weight * interactions.view_matrix() if self.view_weight else likes
+        self._interactions = interactions
         self._popularity = np.asarray(likes.sum(axis=0), dtype=np.float32).ravel()
 
     def score_block(self, user_positions: IndexArray) -> ScoreMatrix:
-        """Profile x similarity for the block's users; users with an empty profile get popularity."""
-        profiles = self._profiles[user_positions]
+        """Profile x similarity for the block's users; users with an empty profile get popularity.
+
+        Raises:
+            RuntimeError: Not fitted.
+        """
+        if self._interactions is None:
+            raise RuntimeError("ItemKNN.score_block before fit")
+        profiles = self._interactions.like_rows(user_positions)
+        if self.view_weight:
+            profiles = profiles + self.view_weight * self._interactions.view_rows(user_positions)
         scores = np.asarray((profiles @ self._similar).todense(), dtype=np.float32)
         cold = np.diff(profiles.indptr) == 0
         return popular_for_cold(scores, cold, self._popularity)
@@ -60,7 +73,19 @@ def pruned_cosine(likes: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
     np.fill_diagonal(co, 0.0)
     posts = co.shape[0]
     keep = min(neighbours, max(posts - 1, 1))
-    rows = np.argpartition(-co, keep - 1, axis=0)[:keep]
-    cols = np.broadcast_to(np.arange(posts), rows.shape)
-    values = co[rows, cols]
-    return sp.csr_matrix((values.ravel(), (rows.ravel(), cols.ravel())), shape=co.shape, dtype=np.float32)
+    parts = [_column_top(co, columns, keep) for columns in _column_slices(posts)]
+    rows = np.concatenate([part[0] for part in parts]) if parts else np.zeros(0, dtype=np.int64)
+    cols = np.concatenate([part[1] for part in parts]) if parts else np.zeros(0, dtype=np.int64)
+    return sp.csr_matrix((co[rows, cols], (rows, cols)), shape=co.shape, dtype=np.float32)
+
+
+def _column_slices(posts: int, width: int = COLUMN_BLOCK) -> list[slice]:
+    return [slice(start, min(start + width, posts)) for start in range(0, posts, width)]
+
+
+def _column_top(co: npt.NDArray[np.float32], columns: slice, keep: int) -> tuple[IndexArray, IndexArray]:
+    """(row, column) of the ``keep`` largest entries of each column in a slice (a slice at a time, so the index
+    array stays ``keep`` x slice instead of posts x posts int64: 394 MB at full scale)."""
+    rows = np.argpartition(-co[:, columns], keep - 1, axis=0)[:keep]
+    cols = np.broadcast_to(np.arange(columns.start, columns.stop), rows.shape)
+    return rows.ravel().astype(np.int64), cols.ravel().astype(np.int64)

@@ -11,6 +11,7 @@ import pytest
 from batch.ranking.positions import csr_entries
 from batch.ranking.recommenders.ease import ease_weights
 from batch.ranking.recommenders.interactions import Interactions, build_interactions, viewed_csr
+from batch.ranking.recommenders.item_knn import pruned_cosine
 from batch.ranking.recommenders.recommender import recommend_block
 from batch.ranking.recommenders.registry import RECENT_POPULARITY, RECOMMENDERS
 from batch.ranking.recommenders.tuning import hits, tune, window_target
@@ -110,3 +111,11 @@ def test_a_hit_needs_the_fresh_like_in_the_top_5() -> None:
     # Popularity order: 0 (2 likes), 1..5, then 6, 7. User 1 saw post 0, so gets 1..5; user 2 gets 0..4.
     window = pl.DataFrame({"user_id": [1, 2], "post_id": [5, 5]}, schema=PAIRS)
     assert hits(recommender, interactions, window_target(interactions, window)).tolist() == [1.0, 0.0]
+
+
+def test_item_knn_keeps_each_posts_most_similar_neighbour() -> None:
+    # Users like {0, 1}, {0, 1}, {1, 2}: cos(0, 1) = 2 / sqrt(2 * 3), cos(1, 2) = 1 / sqrt(3 * 1), cos(0, 2) = 0.
+    likes = likes_frame([(1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1), (1, 2, 1), (1, 2, 2)])
+    similar = pruned_cosine(interactions_of(3, 3, likes, NO_VIEWS).like_matrix(), neighbours=1).toarray()
+    near, far = 2 / np.sqrt(6), 1 / np.sqrt(3)
+    np.testing.assert_allclose(similar, [[0, near, 0], [near, 0, far], [0, 0, 0]], atol=1e-6)
