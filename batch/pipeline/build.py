@@ -1,6 +1,7 @@
 """``postrec build`` and ``postrec score``: the offline batch as named steps over typed values.
 
-build: validate -> extract -> features -> embeddings -> samples -> train -> evaluate -> save -> score -> publish.
+build: validate -> extract -> features -> embeddings -> samples -> train -> evaluate -> benchmark -> (guard) -> save ->
+score -> publish. The guard stops a build whose model validation ranks below the best seen-aware baseline.
 score: validate -> extract -> load model -> features -> embeddings -> score -> publish (an existing artifact, fresh
 features).
 
