@@ -105,6 +105,7 @@ def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions
         model_path=getattr(args, "model", None),
         unseen_per_positive=getattr(args, "unseen_per_positive", None),
         embedding=getattr(args, "embedding", AUTO),
+        allow_worse=getattr(args, "allow_worse", False),
     )
 
 
@@ -155,6 +156,11 @@ def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser
     build.add_argument(
         "--unseen-per-positive", type=float, default=None, help="never-shown negatives per liked post in training"
     )
+    build.add_argument(
+        "--allow-worse",
+        action="store_true",
+        help="publish even when validation ranks a model below the best seen-aware baseline (logged)",
+    )
     _add_embedding_argument(build)
     score.add_argument("--model", type=Path, default=None, help="artifact directory (default: the latest)")
     commands.add_parser("rollback", help="make the previous version live again").set_defaults(handler=_cmd_rollback)
@@ -192,6 +198,7 @@ def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         shuffle_holdout=args.shuffle_holdout,
         oracle=not args.no_oracle,
         embedding=args.embedding,
+        protocol=args.protocol,
     )
     engine = make_engine(settings.database_url)
     try:
@@ -219,7 +226,14 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
     evaluate.add_argument(
         "--shuffle-holdout", action="store_true", help="leakage guard: shuffle hold-out likes across users and posts"
     )
-    evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from `postrec seed`)")
+    evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from postrec seed)")
+    evaluate.add_argument(
+        "--protocol",
+        choices=("time", "per-user"),
+        default="time",
+        help="time: one cutoff T, likes of [T, T + window) held out; per-user: each user's last 20%% of views held"
+        " out, the models built on the rest (works on data without an oracle: add --no-oracle)",
+    )
     _add_embedding_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 

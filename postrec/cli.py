@@ -16,6 +16,14 @@ from common.settings import Settings, load_settings
 
 log = logging.getLogger("postrec")
 DESCRIPTION = "Post recommendations: built offline into Redis, served by a sub-millisecond API."
+EPILOG = """first run (PostgreSQL and Redis from POSTREC_DATABASE_URL and POSTREC_REDIS_URL):
+  postrec services up          start embedded PostgreSQL and Redis where none answers
+  postrec db init              create the source tables
+  postrec seed --scale small   generate a synthetic world (or: postrec load DIR)
+  postrec build                train, score every user, publish to Redis
+  postrec serve --port 8000    serve GET /post/recommendations/?id=200
+
+'postrec COMMAND --help' describes a command; README.md and docs/operations.md have the rest."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,12 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     from common.cli import register as register_common
     from worker.cli import register as register_worker
 
-    parser = argparse.ArgumentParser(prog="postrec", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(
+        prog="postrec", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--log-level", default=None, help="logging level (default: POSTREC_LOG_LEVEL or INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (register_common, register_batch, register_api, register_worker):
         register(commands)
+    describe_commands(commands)
     return parser
+
+
+def describe_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Give each command without a description its one-line help, so ``postrec COMMAND --help`` says what it does."""
+    for choice in commands._choices_actions:
+        parser = commands.choices[choice.dest]
+        if parser.description is None and choice.help:
+            parser.description = choice.help[0].upper() + choice.help[1:] + "."
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                describe_commands(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
