@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from common.errors import PostrecError
 from common.logs import configure_logging
-from common.settings import load_settings
+from common.settings import Settings, load_settings
 
 log = logging.getLogger("postrec")
 DESCRIPTION = "Post recommendations: built offline into Redis, served by a sub-millisecond API."
@@ -60,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Configured before the settings are read, so that a bad setting is reported like any other error.
     configure_logging()
+    settings: Settings | None = None
     try:
         settings = load_settings(log_level=args.log_level)
         configure_logging(settings.log_level)
@@ -71,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("interrupted")
         return 130
     except Exception as exc:
-        # The top of the process: a lost PostgreSQL connection anywhere becomes one line, never a traceback.
-        message = _database_failure(exc)
+        # The top of the process: a lost PostgreSQL or Redis connection anywhere becomes one line, never a traceback.
+        message = _database_failure(exc) or _store_failure(exc, settings)
         if message is None:
             raise
         log.error("%s", message)
@@ -84,3 +85,14 @@ def _database_failure(exc: Exception) -> str | None:
     from common.db import describe_database_error
 
     return describe_database_error(exc)
+
+
+def _store_failure(exc: Exception, settings: Settings | None) -> str | None:
+    """A message for a Redis connection error that no step turned into a :class:`PostrecError`, else None."""
+    import redis
+
+    from common.urls import mask_url
+
+    if settings is None or not isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return None
+    return f"Redis at {mask_url(settings.redis_url)} is unreachable ({exc}): start it or check POSTREC_REDIS_URL"

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from batch.pipeline.build import prepare_rescore, prepare_version
 from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams
 from batch.pipeline.features import Encoders, FeatureSet
+from batch.pipeline.guard import check_publishable
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.options import BuildOptions
 from batch.pipeline.prepared import Models, Prepared
@@ -79,6 +80,9 @@ def prepare_refresh(
         client: Redis client of the serving store.
         train: Train a new model (``refresh``); False reuses the live version's model (``rescore``).
 
+    Raises:
+        WorseThanBaselineError: The new model is worse than the best baseline on validation (nothing is staged).
+
     Returns:
         The plan the final job checks, and the version prepared for scoring.
     """
@@ -86,6 +90,7 @@ def prepare_refresh(
     options = BuildOptions.from_settings(settings)
     if train:
         prepared = prepare_version(settings, engine, options)
+        check_publishable(prepared.benchmark, options.allow_worse)  # nothing staged: the live version stays
     else:
         prepared = prepare_rescore(settings, engine, options, load_live_models(client, keys))
     return stage_version(client, keys, prepared, settings), prepared
@@ -160,6 +165,7 @@ def _meta(prepared: Prepared, settings: Settings, posts: int) -> dict[str, str]:
         users=0,  # counted from the shards by the final job
         posts=posts,
         metrics=prepared.models.metrics,
+        baselines=prepared.benchmark.baseline_hitrates if prepared.benchmark else None,
     )
     return meta.to_hash()
 
