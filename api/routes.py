@@ -12,7 +12,7 @@ from litestar import MediaType, Response, get
 from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from litestar.response.base import ASGIResponse
 
 from api.metrics import CONTENT_TYPE, Metrics
@@ -82,7 +82,7 @@ def _recommendations_handler(recommender: Recommender, max_limit: int) -> HTTPRo
         id: Annotated[int, Parameter(description="The user's id.")],  # named as the checker names it: errors say "id"
         limit: Annotated[int, Parameter(ge=1, le=max_limit, description="How many posts to return.")] = DEFAULT_LIMIT,
         time: Annotated[datetime | None, Parameter(description=TIME_DOC)] = None,
-        time_text: Annotated[str | None, Parameter(query="time", include_in_schema=False)] = None,
+        time_text: Annotated[str | None, QueryParameter(name="time", include_in_schema=False)] = None,
     ) -> ASGIResponse:
         reject_epoch_time(time_text)
         # The body is already JSON: the low-level response skips Litestar's serialisation and header merging.
