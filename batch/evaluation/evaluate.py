@@ -13,6 +13,7 @@ out, see :mod:`batch.evaluation.per_user`; everything else is built on, and each
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ from batch.pipeline.options import BuildOptions
 from batch.pipeline.prepared import Prepared, embedding_label
 from batch.pipeline.score import score_group
 from batch.pipeline.source import data_end
-from batch.publish.release import Release, new_version_id, publish_release, version_meta
+from batch.publish.release import Release, new_version_id, version_meta, write_version
 from batch.ranking import baselines
 from batch.ranking.metrics import (
     bootstrap_interval,
@@ -53,6 +54,7 @@ from batch.ranking.topk import NO_POST, TopK, top_k
 from common.ab import CONTROL, TEST
 from common.columns import Action, Col, Table
 from common.keys import KeyLayout
+from common.logs import format_figures
 from common.redis_clients import Role, redis_client
 from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, recommend_call
 from common.settings import Settings
@@ -387,9 +389,8 @@ def _publish_lists(
     popular = baselines.popularity_order(
         state.prepared.source.likes, state.prepared.score_features.post_ids.astype(np.int64)
     )
-    publish_release(
-        client, keys, Release(meta, rankings, state.prepared.source.posts, popular.tolist()), grace_seconds=10**6
-    )
+    # Read back by version id: written and verified, never made current (nothing here is live).
+    write_version(client, keys, Release(meta, rankings, state.prepared.source.posts, popular.tolist()))
     return version
 
 
@@ -432,6 +433,7 @@ def _report(
         users=int(holdout.user_ids.size),
         posts=state.prepared.source.posts.height,
         scores=sorted(scores, key=lambda s: s.hitrate),
+        group_sizes={kind: dict(Counter(labels)) for kind, labels in groups.items()},
         feature_importance=_importance(state),
         calibration=state.prepared.calibration,
         notes=_notes(options, state),
@@ -485,8 +487,7 @@ def _notes(options: EvaluateOptions, state: EvaluatedBuild) -> list[str]:
     notes = [
         "Hit: any of the 5 posts served (list minus posts liked before T, via the API's script) liked in the window.",
         f"control and test trained on data before T only, on the same rows; test embeddings: {_embedding(state)}.",
-        "Validation metrics (test_: the test model): "
-        + ", ".join(f"{name}={value:.4f}" for name, value in state.prepared.models.metrics.items()),
+        "Validation metrics (test_: the test model): " + format_figures(state.prepared.models.metrics),
         f"{RANDOM} and {POPULAR} (by likes, viewed posts not left out) are reference rows. "
         + params_note(state.prepared),
     ]

@@ -253,6 +253,18 @@ def _watermark_text(moment: datetime) -> str:
 
 
 def _publish_steps(client: redis.Redis[bytes], keys: KeyLayout, release: Release) -> str | None:
+    write_version(client, keys, release)
+    return make_live(client, keys, release.meta.version)
+
+
+def write_version(client: redis.Redis[bytes], keys: KeyLayout, release: Release) -> None:
+    """Write and verify every key of a version, meta last, without making it live: readers that name the version
+    (``postrec evaluate`` asks the serving script for each recommender's version by id) see it whole.
+
+    Raises:
+        redis.RedisError: Redis failed.
+        PublishError: A count did not match.
+    """
     version = release.meta.version
     client.hset(keys.meta(version), CREATED_AT, utc_now())
     posts = write_catalog(client, keys, version, release.posts)
@@ -272,7 +284,6 @@ def _publish_steps(client: redis.Redis[bytes], keys: KeyLayout, release: Release
     meta: dict[str | bytes, str] = {name: value for name, value in release.meta.to_hash().items()}
     meta[CREATED_AT] = utc_now()
     client.hset(keys.meta(version), mapping=meta)
-    return make_live(client, keys, version)
 
 
 def publish_release(client: redis.Redis[bytes], keys: KeyLayout, release: Release, grace_seconds: int) -> str | None:
@@ -298,7 +309,7 @@ def publish_release(client: redis.Redis[bytes], keys: KeyLayout, release: Releas
             f"publishing version {version} failed ({type(exc).__name__}: {exc}); the live version is unchanged: "
             "check Redis and run `postrec score` to publish again"
         ) from exc
-    log.info("version live: version=%s previous=%s", version, old)
+    log.info("version live: prefix=%s version=%s previous=%s", keys.prefix, version, old)
     try:
         deleted = delete_expired_versions(client, keys, grace_seconds)
     except redis.RedisError as exc:  # the new version is live; old ones go on the next publish
