@@ -18,6 +18,9 @@ from common.db import init_schema, make_engine, sqlalchemy_url
 from common.keys import KeyLayout
 from common.settings import Settings, load_settings
 
+# The Redis Cluster fixtures (a cluster is started only by the tests that ask for one).
+pytest_plugins = ["tests.cluster_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:

@@ -12,7 +12,7 @@ from typing import Final
 from rq import Worker
 
 from common.redis_clients import Role
-from common.settings import Settings
+from common.settings import Settings, queue_url
 from worker.connections import open_redis
 from worker.queues import queue_names
 from worker.schedule import build_scheduler
@@ -51,7 +51,7 @@ def run_worker(
     """
     if preload:
         importlib.import_module(PRELOADED)
-    with open_redis(settings.redis_url, Role.RQ_WORKER) as connection:
+    with open_redis(queue_url(settings), Role.RQ_WORKER) as connection:
         worker = Worker(
             queue_names(settings.prefix, roles), connection=connection, maintenance_interval=MAINTENANCE_INTERVAL_S
         )
@@ -61,5 +61,5 @@ def run_worker(
 def run_scheduler(settings: Settings) -> None:
     """Enqueue the recurring jobs on time until SIGTERM or SIGINT."""
     name = f"{settings.prefix}@{socket.gethostname()}:{os.getpid()}"
-    with open_redis(settings.redis_url, Role.RQ_WORKER) as connection:
+    with open_redis(queue_url(settings), Role.RQ_WORKER) as connection:
         build_scheduler(connection, settings, name=name).start()  # type: ignore[no-untyped-call]

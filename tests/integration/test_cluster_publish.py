@@ -1,0 +1,62 @@
+"""Publish, verify, flip and roll back against a real 3-master Redis Cluster (keys of one version on every master)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from batch.publish.release import make_live, publish_release, rollback
+from common.keys import KeyLayout
+from common.redis_clients import is_cluster
+from common.redis_nodes import master_clients
+from tests.integration.test_publish import assert_complete, make_release
+
+
+def test_the_url_selects_the_cluster_client_and_lists_spread_over_every_master(cluster_client, keys):
+    release = make_release()
+
+    publish_release(cluster_client, keys, release, grace_seconds=3600)
+
+    assert is_cluster(cluster_client)
+    masters = master_clients(cluster_client)
+    pattern = keys.version_prefix(release.meta.version) + "recs:*"
+    lists_per_master = [len(list(node.scan_iter(match=pattern, count=1000))) for node in masters]
+    assert len(masters) == 3 and all(lists_per_master), lists_per_master
+    assert_complete(cluster_client, keys, release)
+    assert cluster_client.smembers(keys.liked(200)) == {b"5", b"6"}
+
+
+def test_publish_twice_then_rollback_swaps_current_and_previous(cluster_client, keys):
+    first, second = make_release(1), make_release(2)
+    publish_release(cluster_client, keys, first, grace_seconds=3600)
+
+    old = publish_release(cluster_client, keys, second, grace_seconds=3600)
+
+    assert old == first.meta.version
+    assert cluster_client.get(keys.previous).decode() == first.meta.version
+    assert rollback(cluster_client, keys) == (first.meta.version, second.meta.version)
+    assert cluster_client.get(keys.current).decode() == first.meta.version
+    assert cluster_client.get(keys.previous).decode() == second.meta.version
+    assert_complete(cluster_client, keys, first)
+
+
+def test_an_incomplete_version_is_never_made_live_on_the_cluster(cluster_client, keys):
+    live = make_release(1)
+    publish_release(cluster_client, keys, live, grace_seconds=3600)
+    cluster_client.hset(keys.meta("half"), mapping={"created_at": "2021-12-30T00:00:00"})
+
+    with pytest.raises(redis.ResponseError, match="incomplete"):
+        make_live(cluster_client, keys, "half")
+
+    assert cluster_client.get(keys.current).decode() == live.meta.version
+
+
+def test_expired_versions_are_deleted_from_every_master(cluster_client, keys: KeyLayout):
+    first, second, third = make_release(1), make_release(2), make_release(3)
+    for release in (first, second):
+        publish_release(cluster_client, keys, release, grace_seconds=3600)
+
+    publish_release(cluster_client, keys, third, grace_seconds=0)
+
+    assert not list(cluster_client.scan_iter(match=keys.version_prefix(first.meta.version) + "*", count=1000))
+    assert_complete(cluster_client, keys, second)

@@ -1,0 +1,58 @@
+"""Cluster URLs name the seed nodes; the queue URL defaults to the plain Redis URL and is required with a cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.errors import ConfigError
+from common.redis_clients import ClusterUrl, is_cluster_url, parse_cluster_url
+from common.settings import load_settings, queue_url
+
+
+def test_a_cluster_url_names_every_seed_node_and_the_credentials():
+    url = "rediss+cluster://app:s%40cret@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002/0"
+
+    assert is_cluster_url(url)
+    assert parse_cluster_url(url) == ClusterUrl(
+        nodes=(("10.0.0.1", 7000), ("10.0.0.2", 7001), ("::1", 7002)),
+        username="app",
+        password="s@cret",  # noqa: S106
+        tls=True,
+    )
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://h:1", "unix:///tmp/redis.sock"])
+def test_plain_urls_are_not_cluster_urls(url):
+    assert not is_cluster_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis+cluster://", "names no cluster node"),
+        ("redis+cluster://10.0.0.1", "not host:port"),
+        ("redis+cluster://10.0.0.1:7000/3", "only database 0"),
+    ],
+)
+def test_a_malformed_cluster_url_says_what_is_wrong(url, problem):
+    with pytest.raises(ConfigError, match=problem):
+        parse_cluster_url(url)
+
+
+def test_the_queue_url_defaults_to_a_plain_redis_url():
+    settings = load_settings({"POSTREC_REDIS_URL": "redis://127.0.0.1:6379/4"})
+
+    assert queue_url(settings) == "redis://127.0.0.1:6379/4"
+
+
+def test_a_cluster_needs_its_own_queue_url():
+    cluster = {"POSTREC_REDIS_URL": "redis+cluster://127.0.0.1:7000"}
+
+    with pytest.raises(ConfigError, match="POSTREC_QUEUE_URL"):
+        queue_url(load_settings(cluster))
+    assert queue_url(load_settings({**cluster, "POSTREC_QUEUE_URL": "redis://q:6379/1"})) == "redis://q:6379/1"
+
+
+def test_the_queue_url_cannot_be_a_cluster():
+    with pytest.raises(ConfigError, match="RQ cannot use a cluster"):
+        load_settings({"POSTREC_QUEUE_URL": "redis+cluster://127.0.0.1:7000"})
