@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from common.redis_clients import Role, redis_client
 
@@ -116,6 +117,31 @@ class LocalCluster:
                 process.wait()
         self.processes.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def nodes(self) -> list[redis.Redis[bytes]]:
+        """A plain client per master, in port order."""
+        return [redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) for port in self.ports]
+
+    def owner_of(self, key: bytes) -> int:
+        """Index (in :attr:`ports`) of the master that holds ``key``'s slot now."""
+        slot = key_slot(key)
+        for first, last, master, *_ in self.nodes()[0].execute_command("CLUSTER", "SLOTS"):
+            if first <= slot <= last:
+                return self.ports.index(int(master[1]))
+        raise LookupError(f"no master holds slot {slot}")
+
+    def move_slot(self, key: bytes, to: int) -> None:
+        """Move the slot of ``key`` (and its keys) to master ``to``, as a resharding does."""
+        slot, source = key_slot(key), self.owner_of(key)
+        nodes = self.nodes()
+        ids = [node.execute_command("CLUSTER", "MYID").decode() for node in nodes]
+        nodes[to].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+        nodes[source].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to])
+        moving = nodes[source].execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+        if moving:
+            nodes[source].execute_command("MIGRATE", "127.0.0.1", self.ports[to], "", 0, 5000, "KEYS", *moving)
+        for node in nodes:
+            node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to])
 
     def _spawn(self, port: int) -> subprocess.Popen[bytes]:
         node_dir = self.folder / str(port)
