@@ -26,6 +26,8 @@ from worker.roles import BATCH
 pytestmark = pytest.mark.slow
 
 SHARD_USERS = 100  # 300 users of the tiny world: 3 shards
+# Only the control model (no text embeddings) and short lists: what is tested is where keys go, not the models.
+FAST = {"POSTREC_CONTROL_PERCENT": "100", "POSTREC_K": "40", "POSTREC_SHARD_USERS": str(SHARD_USERS)}
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def on_cluster(
 ) -> Settings:
     """The tiny world in PostgreSQL; the serving store on the cluster, the queues on the test's plain Redis."""
     seed_database(engine, "tiny", 42)
-    return replace(settings, redis_url=redis_cluster.url, queue_url=settings.redis_url, shard_users=SHARD_USERS)
+    return replace(settings, redis_url=redis_cluster.url, queue_url=settings.redis_url, control_percent=100, k=40)
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def queue_client(settings: Settings, key_prefix: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def workers(on_cluster: Settings) -> Iterator[Workers]:
-    env = environment(on_cluster, POSTREC_QUEUE_URL=on_cluster.queue_url, POSTREC_SHARD_USERS=str(SHARD_USERS))
+    env = environment(on_cluster, POSTREC_QUEUE_URL=on_cluster.queue_url, **FAST)
     pool = Workers(env)
     yield pool
     pool.stop()
