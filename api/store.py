@@ -31,29 +31,27 @@ def _unavailable(exc: RedisError) -> StoreUnavailableError:
 class Store:
     """Redis reads and the serving script, under one key layout."""
 
-    def __init__(self, client: aioredis.Redis[bytes], wire: RedisWire, keys: KeyLayout, served_maxlen: int) -> None:
+    def __init__(self, client: aioredis.Redis[bytes], wire: RedisWire, keys: KeyLayout) -> None:
         """Wrap the two connections to one Redis.
 
         Args:
             client: A redis-py asyncio client (see :func:`common.redis_clients.api_client`), for all but the hot path.
             wire: The hot path's pipelined connection.
             keys: The key layout of the deployment's prefix.
-            served_maxlen: Approximate cap of the served stream.
         """
         self.client = client
         self._wire = wire
         self.keys = keys
-        self._served_maxlen = served_maxlen
         self._script = RECOMMEND_LUA.encode()
         self._sha = hashlib.sha1(self._script, usedforsecurity=False).hexdigest()
 
-    async def recommend(self, version: str, user_id: int, limit: int, group: str, time: str) -> list[bytes] | None:
+    async def recommend(self, version: str, user_id: int, limit: int) -> list[bytes] | None:
         """Run the serving script: the filtered post ids (as Redis returns them), or None for an unknown user.
 
         Raises:
             StoreUnavailableError: Redis cannot be reached or did not answer in time.
         """
-        script_keys, argv = recommend_call(self.keys, version, user_id, limit, self._served_maxlen, time, group)
+        script_keys, argv = recommend_call(self.keys, version, user_id, limit)
         args = (*script_keys, *argv)
         try:
             reply = await self._wire.call(b"EVALSHA", self._sha, RECOMMEND_KEYS, *args)

@@ -102,6 +102,17 @@ def like(client: redis.Redis[bytes], keys: KeyLayout, user_id: int, *post_ids: i
     client.sadd(keys.liked(user_id), *post_ids)
 
 
+def wait_for_entries(client: redis.Redis[bytes], keys: KeyLayout, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The served stream's entries once it holds ``count``: answers do not wait for their log entry. Bounded."""
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+    for _ in range(100):
+        entries = client.xrange(keys.served)
+        if len(entries) >= count:
+            return entries
+        time.sleep(0.02)
+    raise AssertionError(f"the served stream holds {len(entries)} entries, expected {count}")
+
+
 def delete_prefix(client: redis.Redis[bytes], prefix: str) -> None:
     """Delete every key under ``prefix:`` (the bench's and the tests' clean-up)."""
     batch: list[bytes] = []

@@ -301,7 +301,7 @@ def read_served(
     for start in range(0, user_ids.size, READ_BATCH):
         with client.pipeline(transaction=False) as pipe:
             for user in user_ids[start : start + READ_BATCH].tolist():
-                script_keys, argv = recommend_call(keys, version, user, limit, 1, "", "evaluation")
+                script_keys, argv = recommend_call(keys, version, user, limit)
                 pipe.evalsha(sha, RECOMMEND_KEYS, *script_keys, *argv)
             replies = pipe.execute()
         for offset, reply in enumerate(replies):

@@ -17,7 +17,7 @@ from common.ab import assign_group
 from common.keys import KeyLayout
 from common.payloads import Recommendations
 from common.settings import Settings
-from tests.api_fixtures import Version, like, make_version, publish
+from tests.api_fixtures import Version, like, make_version, publish, wait_for_entries
 
 pytestmark = pytest.mark.anyio
 
@@ -129,7 +129,7 @@ async def test_each_answer_is_logged_in_the_served_stream(
 ) -> None:
     answer = await recommend(client, id=215, limit=4, time="2021-12-01T10:00:00")
     await recommend(client, id=216)
-    entries = redis_client.xrange(keys.served)
+    entries = wait_for_entries(redis_client, keys, 2)
     assert len(entries) == 2
     fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
     assert fields == {

@@ -31,7 +31,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 def store(base_settings: Settings, keys: KeyLayout, loop: asyncio.AbstractEventLoop) -> Iterator[Store]:
     client = api_client(base_settings.redis_url, timeout_s=1.0)
     wire = RedisWire(RedisAddress.of_client(client), timeout_s=1.0)
-    yield Store(client, wire, keys, served_maxlen=1000)
+    yield Store(client, wire, keys)
     loop.run_until_complete(wire.close())
     loop.run_until_complete(client.aclose())
 
@@ -61,30 +61,11 @@ def test_script_returns_what_the_pure_rule_returns(
     if popular:
         redis_client.rpush(keys.popular(version), *popular)
 
-    served = loop.run_until_complete(store.recommend(version, user, limit, "test", ""))
+    served = loop.run_until_complete(store.recommend(version, user, limit))
 
     assert served is not None
     assert [int(p) for p in served] == first_unliked(ranked, liked, limit, popular)
 
 
 def test_script_answers_none_for_a_user_without_a_list(store: Store, loop: asyncio.AbstractEventLoop) -> None:
-    assert loop.run_until_complete(store.recommend("v", 12345, 5, "test", "")) is None
-
-
-def test_served_stream_stays_capped(
-    base_settings: Settings, keys: KeyLayout, redis_client: redis.Redis, loop: asyncio.AbstractEventLoop
-) -> None:
-    client = api_client(base_settings.redis_url, timeout_s=1.0)
-    wire = RedisWire(RedisAddress.of_client(client), timeout_s=1.0)
-    capped = Store(client, wire, keys, served_maxlen=100)
-    redis_client.rpush(keys.recs("v", 1), 3, 2, 1)
-
-    async def serve_many() -> None:
-        for _ in range(1000):
-            await capped.recommend("v", 1, 2, "control", "")
-        await wire.close()
-        await client.aclose()
-
-    loop.run_until_complete(serve_many())
-    # MAXLEN ~ trims whole macro nodes (100 entries by default), so the length stays near the cap, not at it.
-    assert 100 <= redis_client.xlen(keys.served) < 300
+    assert loop.run_until_complete(store.recommend("v", 12345, 5)) is None
