@@ -15,11 +15,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
+import hiredis
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
-from api.wire import Arg, RedisAddress, RedisWire, Reply, unreachable
+from api.wire import Arg, RedisAddress, RedisWire, Reply, ReplyHandler, unreachable
 from common.errors import StoreUnavailableError
+from common.redis_clients import parse_cluster_url
 
 SLOTS: Final = 16384
 KEY_POSITION: Final = {b"EVALSHA": 3, b"EVAL": 3}  # where the first key is; 1 for every other keyed command
@@ -36,6 +38,12 @@ def routing_key(args: Sequence[Arg]) -> bytes | None:
     if command in KEY_POSITION and int(_raw(args[2])) == 0:
         return None
     return _raw(args[position]) if len(args) > position else None
+
+
+def encoded_key(command: bytes) -> bytes:
+    """The key (second element) of a command encoded by :func:`api.wire.encode_command`."""
+    # *<n>\r\n$<len>\r\n<name>\r\n$<len>\r\n<key>\r\n...
+    return command.split(b"\r\n", 5)[4]
 
 
 def slot_owners(reply: Sequence[Sequence[object]], asked: RedisAddress) -> list[tuple[str, int]]:
@@ -60,6 +68,16 @@ class ClusterWire:
         self._owners: list[tuple[str, int]] | None = None
         self._mapping: asyncio.Lock | None = None
 
+    @classmethod
+    def from_url(cls, redis_url: str, timeout_s: float) -> ClusterWire:
+        """A wire to the cluster a ``redis+cluster://`` URL names, with its credentials and TLS."""
+        url = parse_cluster_url(redis_url)
+        seeds = [
+            RedisAddress(host=host, port=port, username=url.username, password=url.password, tls=url.tls)
+            for host, port in url.nodes
+        ]
+        return cls(seeds, timeout_s)
+
     async def call(self, *args: Arg) -> Reply:
         """Send one command to the master of its key (``SCRIPT`` to every master) and return its reply.
 
@@ -80,6 +98,33 @@ class ClusterWire:
                 raise
         await self._load_slot_map(stale=self._owners)
         return await (await self._wire_for(key)).call(*args)
+
+    def send_nowait(self, commands: list[bytes], on_reply: ReplyHandler) -> bool:
+        """Queue encoded commands, each on the connection of its key's master, without waiting (best-effort).
+
+        As :meth:`api.wire.RedisWire.send_nowait`; a ``MOVED`` reply also reloads the slot map for later commands.
+
+        Returns:
+            False when the slot map is not known yet or a master has no open connection: those were not sent.
+        """
+        owners = self._owners
+        if owners is None:
+            return False
+
+        def on_moved(reply: Reply) -> None:
+            if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("MOVED "):
+                self._reload_soon(owners)
+            on_reply(reply)
+
+        sent = True
+        for command in commands:
+            sent = self._wire(owners[key_slot(encoded_key(command))]).send_nowait([command], on_moved) and sent
+        return sent
+
+    def _reload_soon(self, stale: list[tuple[str, int]]) -> None:
+        if self._owners is stale:
+            task = asyncio.ensure_future(self._load_slot_map(stale))
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())  # the next call retries
 
     async def close(self) -> None:
         """Close every master's connection."""

@@ -16,7 +16,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from api.cluster_wire import ClusterWire
 from api.wire import RedisWire, unreachable
+from common.cluster_serving import USER_SLOT_KEYS, top_up, top_up_candidates, user_slot_call
 from common.errors import StoreUnavailableError
 from common.keys import KeyLayout
 from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, recommend_call
@@ -31,12 +33,12 @@ def _unavailable(exc: RedisError) -> StoreUnavailableError:
 class Store:
     """Redis reads and the serving script, under one key layout."""
 
-    def __init__(self, client: aioredis.Redis[bytes], wire: RedisWire, keys: KeyLayout) -> None:
+    def __init__(self, client: aioredis.Redis[bytes], wire: RedisWire | ClusterWire, keys: KeyLayout) -> None:
         """Wrap the two connections to one Redis.
 
         Args:
             client: A redis-py asyncio client (see :func:`common.redis_clients.api_client`), for all but the hot path.
-            wire: The hot path's pipelined connection.
+            wire: The hot path's pipelined connection (one per master on Redis Cluster).
             keys: The key layout of the deployment's prefix.
         """
         self.client = client
@@ -44,6 +46,7 @@ class Store:
         self.keys = keys
         self._script = RECOMMEND_LUA.encode()
         self._sha = hashlib.sha1(self._script, usedforsecurity=False).hexdigest()
+        self._popular: dict[str, list[bytes]] = {}  # on a cluster: the live version's popular list, for top-ups
 
     async def recommend(self, version: str, user_id: int, limit: int) -> list[bytes] | None:
         """Run the serving script: the filtered post ids (as Redis returns them), or None for an unknown user.
@@ -51,14 +54,38 @@ class Store:
         Raises:
             StoreUnavailableError: Redis cannot be reached or did not answer in time.
         """
+        if isinstance(self._wire, ClusterWire):
+            return await self._recommend_across_slots(version, user_id, limit)
         script_keys, argv = recommend_call(self.keys, version, user_id, limit)
-        args = (*script_keys, *argv)
+        return await self._run_script(RECOMMEND_KEYS, (*script_keys, *argv))
+
+    async def _run_script(self, key_count: int, args: tuple[str | int, ...]) -> list[bytes] | None:
         try:
-            reply = await self._wire.call(b"EVALSHA", self._sha, RECOMMEND_KEYS, *args)
+            reply = await self._wire.call(b"EVALSHA", self._sha, key_count, *args)
         except NoScriptError:  # a restarted or flushed Redis forgot the script: load it once and go on
             await self._wire.call(b"SCRIPT", b"LOAD", self._script)
-            reply = await self._wire.call(b"EVALSHA", self._sha, RECOMMEND_KEYS, *args)
+            reply = await self._wire.call(b"EVALSHA", self._sha, key_count, *args)
         return reply  # type: ignore[no-any-return]
+
+    async def _recommend_across_slots(self, version: str, user_id: int, limit: int) -> list[bytes] | None:
+        """The script on the user's slot, then the popular top-up when the list ran short (see
+        :mod:`common.cluster_serving`): one round trip, two on a short list."""
+        script_keys, argv = user_slot_call(self.keys, version, user_id, limit)
+        chosen = await self._run_script(USER_SLOT_KEYS, (*script_keys, *argv))
+        if chosen is None or len(chosen) >= limit:
+            return chosen
+        candidates = top_up_candidates(chosen, await self._popular_list(version))
+        if not candidates:
+            return chosen
+        liked = await self._wire.call(b"SMISMEMBER", self.keys.liked(user_id), *candidates)
+        return top_up(chosen, candidates, liked, limit)
+
+    async def _popular_list(self, version: str) -> list[bytes]:
+        popular = self._popular.get(version)
+        if popular is None:
+            popular = await self._wire.call(b"LRANGE", self.keys.popular(version), 0, -1)
+            self._popular = {version: popular}  # only the version being served: one list in memory
+        return popular
 
     async def current_version(self) -> str | None:
         """Id of the live version, or None when nothing is published."""

@@ -36,5 +36,6 @@ def main() -> int:
     finally:
         cluster.stop()
 
+
 if __name__ == "__main__":
     sys.exit(main())

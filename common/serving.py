@@ -21,8 +21,8 @@ from common.keys import KeyLayout
 # KEYS: 1 the user's list, 2 the user's liked set (both carry the user's hash tag), 3 the version's popular list.
 # ARGV: 1 limit.
 # Returns the chosen post ids, or nil when the user has no list in this version.
-# On Redis Cluster, KEY 3 lives in another slot than the user's keys: the popular list would have to be copied under
-# each slot's hash tag.
+# On Redis Cluster, KEY 3 lives in another slot than the user's keys: there the script gets KEYS 1 and 2 only and
+# the caller tops up from the popular list as a second step (common.cluster_serving).
 RECOMMEND_LUA: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local limit = tonumber(ARGV[1])
@@ -45,7 +45,7 @@ local function take(key)
   end
 end
 take(KEYS[1])
-if #chosen < limit then take(KEYS[3]) end
+if #chosen < limit and #KEYS >= 3 then take(KEYS[3]) end
 return chosen
 """
 
