@@ -1,13 +1,22 @@
-"""The evaluation's reads on a real Redis Cluster answer exactly what they answer on one Redis."""
+"""The evaluation on a real Redis Cluster: its reads answer exactly what they answer on one Redis, and a whole
+`evaluate` of the tiny world runs there and cleans up after itself."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import redis
+from sqlalchemy.engine import Engine
 
-from batch.evaluation.evaluate import read_served
+from batch.evaluation.evaluate import EvaluateOptions, read_served, run_evaluation
+from batch.pipeline.embed import TFIDF_SVD
 from batch.publish.release import publish_release
+from batch.world.seed import seed_database
 from common.keys import KeyLayout
+from common.settings import Settings
+from tests.cluster_fixtures import LocalCluster
 from tests.integration.test_publish import N_USERS, make_release
 
 
@@ -32,3 +41,16 @@ def test_read_served_on_the_cluster_equals_one_redis(
 
     assert on_cluster.shape == (N_USERS, 10)
     np.testing.assert_array_equal(on_cluster, on_one)
+
+
+def test_evaluate_runs_on_the_cluster_and_leaves_no_key(
+    engine: Engine, settings: Settings, redis_cluster: LocalCluster, cluster_client: redis.Redis, tmp_path: Path
+) -> None:
+    seed_database(engine, "tiny", 42)
+    on_cluster = replace(settings, redis_url=redis_cluster.url)
+
+    report = run_evaluation(on_cluster, engine, EvaluateOptions(out_dir=tmp_path, embedding=TFIDF_SVD))
+
+    scores = {score.name: score.hitrate for score in report.scores}
+    assert scores["popular"] < scores["control"] < scores["oracle"]
+    assert list(cluster_client.scan_iter(match=f"{settings.prefix}*")) == []
