@@ -29,8 +29,9 @@ import redis.asyncio.cluster as aiocluster
 import redis.cluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException
 
-from common.errors import ConfigError
+from common.errors import ConfigError, StoreUnavailableError
 
 CLUSTER_SCHEMES: Final = {"redis+cluster": False, "rediss+cluster": True}  # scheme -> TLS
 
@@ -119,14 +120,25 @@ def redis_client(redis_url: str, role: Role) -> redis.Redis[bytes]:
 
 
 def _cluster_client(url: ClusterUrl, timeouts: Timeouts) -> redis.cluster.RedisCluster[bytes]:
-    return redis.cluster.RedisCluster(
-        startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in url.nodes],
-        username=url.username,
-        password=url.password,
-        ssl=url.tls,
-        socket_connect_timeout=timeouts.connect_s,
-        socket_timeout=timeouts.reply_s,
-    )
+    """The cluster client, which reads the slot map from the seed nodes as it is made.
+
+    Raises:
+        StoreUnavailableError: No seed node answers (or one refuses the credentials).
+    """
+    try:
+        return redis.cluster.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in url.nodes],
+            username=url.username,
+            password=url.password,
+            ssl=url.tls,
+            socket_connect_timeout=timeouts.connect_s,
+            socket_timeout=timeouts.reply_s,
+        )
+    except (RedisClusterException, redis.RedisError) as exc:  # the messages name nodes, never the password
+        nodes = ",".join(f"{host}:{port}" for host, port in url.nodes)
+        raise StoreUnavailableError(
+            f"the Redis Cluster at {nodes} is unreachable ({exc}): check POSTREC_REDIS_URL"
+        ) from None
 
 
 def is_cluster(client: object) -> bool:

@@ -6,9 +6,11 @@ import pytest
 import redis
 
 from batch.publish.release import make_live, publish_release, rollback
+from common.errors import ConfigError
 from common.keys import KeyLayout
 from common.redis_clients import is_cluster
 from common.redis_nodes import master_clients
+from common.services import ensure_services
 from tests.integration.test_publish import assert_complete, make_release
 
 
@@ -60,3 +62,8 @@ def test_expired_versions_are_deleted_from_every_master(cluster_client, keys: Ke
 
     assert not list(cluster_client.scan_iter(match=keys.version_prefix(first.meta.version) + "*", count=1000))
     assert_complete(cluster_client, keys, second)
+
+
+def test_no_embedded_redis_is_started_for_a_cluster_that_does_not_answer(base_settings, tmp_path):
+    with pytest.raises(ConfigError, match="start it first"):
+        ensure_services(base_settings.database_url, "redis+cluster://127.0.0.1:1", tmp_path)

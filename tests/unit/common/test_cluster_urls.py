@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import ConfigError
-from common.redis_clients import ClusterUrl, is_cluster_url, parse_cluster_url
+from common.errors import ConfigError, StoreUnavailableError
+from common.redis_clients import ClusterUrl, Role, is_cluster_url, parse_cluster_url, redis_client
+from common.services import redis_answers
 from common.settings import load_settings, queue_url
 
 
@@ -56,3 +57,13 @@ def test_a_cluster_needs_its_own_queue_url():
 def test_the_queue_url_cannot_be_a_cluster():
     with pytest.raises(ConfigError, match="RQ cannot use a cluster"):
         load_settings({"POSTREC_QUEUE_URL": "redis+cluster://127.0.0.1:7000"})
+
+
+def test_an_unreachable_cluster_is_named_without_its_password():
+    with pytest.raises(StoreUnavailableError, match=r"Redis Cluster at 127\.0\.0\.1:1 is unreachable") as caught:
+        redis_client("redis+cluster://:hunter2@127.0.0.1:1", Role.PROBE)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_an_unreachable_cluster_does_not_answer():
+    assert not redis_answers("redis+cluster://127.0.0.1:1")
