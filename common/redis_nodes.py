@@ -56,11 +56,3 @@ def _node_client(cluster: redis.cluster.RedisCluster[bytes], name: str) -> redis
     if node is None:  # the slot map changed between the two look-ups
         raise redis.ConnectionError(f"Redis Cluster node {name} left the cluster: retry")
     return cluster.get_redis_connection(node)
-
-
-def master_clients(client: redis.Redis[bytes]) -> list[redis.Redis[bytes]]:
-    """A plain client per master of a cluster; the client itself when it is not a cluster."""
-    if not is_cluster(client):
-        return [client]
-    cluster = cast("redis.cluster.RedisCluster[bytes]", client)
-    return [cluster.get_redis_connection(node) for node in cluster.get_primaries()]

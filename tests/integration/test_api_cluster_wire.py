@@ -8,8 +8,8 @@ import asyncio
 import pytest
 import redis
 
-from api.cluster_wire import ClusterWire, routing_key
-from api.wire import RedisAddress
+from api.cluster_wire import ClusterWire, encoded_key, routing_key
+from api.wire import RedisAddress, encode_command
 from common.keys import KeyLayout
 from tests.cluster_fixtures import LocalCluster
 
@@ -25,6 +25,7 @@ def test_the_key_of_evalsha_is_its_first_script_key():
     assert routing_key((b"EVALSHA", "f" * 40, 2, "a:{1}", "b:{1}", 5)) == b"a:{1}"
     assert routing_key(("LRANGE", "list", 0, -1)) == b"list"
     assert routing_key(("EVALSHA", "f" * 40, 0)) is None
+    assert encoded_key(encode_command(("XADD", "p:served", "MAXLEN", "~", 10, "*", "a", "b"))) == b"p:served"
 
 
 async def test_concurrent_commands_reach_the_master_of_their_key(

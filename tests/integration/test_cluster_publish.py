@@ -9,18 +9,17 @@ from batch.publish.release import make_live, publish_release, rollback
 from common.errors import ConfigError
 from common.keys import KeyLayout
 from common.redis_clients import is_cluster
-from common.redis_nodes import master_clients
 from common.services import ensure_services
 from tests.integration.test_publish import assert_complete, make_release
 
 
-def test_the_url_selects_the_cluster_client_and_lists_spread_over_every_master(cluster_client, keys):
+def test_the_url_selects_the_cluster_client_and_lists_spread_over_every_master(cluster_client, redis_cluster, keys):
     release = make_release()
 
     publish_release(cluster_client, keys, release, grace_seconds=3600)
 
     assert is_cluster(cluster_client)
-    masters = master_clients(cluster_client)
+    masters = redis_cluster.nodes()
     pattern = keys.version_prefix(release.meta.version) + "recs:*"
     lists_per_master = [len(list(node.scan_iter(match=pattern, count=1000))) for node in masters]
     assert len(masters) == 3 and all(lists_per_master), lists_per_master
