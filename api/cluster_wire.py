@@ -4,8 +4,8 @@ Each command goes to the master of its first key's slot (the key of EVALSHA is i
 master's pipelined connection, so requests for users on different masters pipeline on different connections.
 ``SCRIPT`` commands (loading the serving script) go to every master. The slot map comes from ``CLUSTER SLOTS`` of
 a seed node when first needed, and again after a ``MOVED`` reply (the slot moved to another master: resharding or
-a failover), after which the command is sent once more to the new owner. A slot being migrated (``ASK``) is
-answered as unavailable for that moment rather than followed.
+a failover), after which the command is sent once more to the new owner. A key of a slot in the middle of a
+migration that has already left (``ASK``) is asked for once on the importing master, after ``ASKING``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import hiredis
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
-from api.wire import Arg, RedisAddress, RedisWire, Reply, ReplyHandler, unreachable
+from api.wire import Arg, RedisAddress, RedisWire, Reply, ReplyHandler, encode_command, unreachable
 from common.errors import StoreUnavailableError
 from common.redis_clients import parse_cluster_url
 
@@ -57,6 +57,10 @@ def slot_owners(reply: Sequence[Sequence[object]], asked: RedisAddress) -> list[
     return owners
 
 
+def _ignore(_reply: Reply) -> None:
+    """A reply nobody needs (ASKING's OK: a refusal shows in the next command's reply)."""
+
+
 class ClusterWire:
     """Pipelined commands to the masters of a Redis Cluster, each bounded by ``timeout_s``."""
 
@@ -92,12 +96,24 @@ class ClusterWire:
         try:
             return await (await self._wire_for(key)).call(*args)
         except ResponseError as exc:
-            if str(exc).startswith("ASK "):
-                raise unreachable(f"slot of {key!r} is being migrated") from None
-            if not str(exc).startswith("MOVED "):
+            redirect = str(exc)
+            if redirect.startswith("ASK "):
+                return await self._ask(redirect, args)
+            if not redirect.startswith("MOVED "):
                 raise
         await self._load_slot_map(stale=self._owners)
         return await (await self._wire_for(key)).call(*args)
+
+    async def _ask(self, redirect: str, args: Sequence[Arg]) -> Reply:
+        """Send the command to the importing master (``ASK <slot> <host:port>``), right after ``ASKING``."""
+        host, _, port = redirect.split(" ")[2].rpartition(":")
+        wire = self._wire((host or self._seeds[0].host, int(port)))
+        asking = [encode_command(("ASKING",))]
+        if not wire.send_nowait(asking, _ignore):
+            await wire.call("PING")  # opens the connection
+            wire.send_nowait(asking, _ignore)
+        # No await between the two: ASKING and the command leave on the same connection, one after the other.
+        return await wire.call(*args)
 
     def send_nowait(self, commands: list[bytes], on_reply: ReplyHandler) -> bool:
         """Queue encoded commands, each on the connection of its key's master, without waiting (best-effort).

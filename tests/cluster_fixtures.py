@@ -130,8 +130,9 @@ class LocalCluster:
                 return self.ports.index(int(master[1]))
         raise LookupError(f"no master holds slot {slot}")
 
-    def move_slot(self, key: bytes, to: int) -> None:
-        """Move the slot of ``key`` (and its keys) to master ``to``, as a resharding does."""
+    def move_slot(self, key: bytes, to: int, finish: bool = True) -> None:
+        """Move the slot of ``key`` (and its keys) to master ``to``, as a resharding does; with ``finish`` False,
+        stop once the keys have moved but before the slot's owner changes (the source then answers ASK)."""
         slot, source = key_slot(key), self.owner_of(key)
         nodes = self.nodes()
         ids = [node.execute_command("CLUSTER", "MYID").decode() for node in nodes]
@@ -140,8 +141,15 @@ class LocalCluster:
         moving = nodes[source].execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
         if moving:
             nodes[source].execute_command("MIGRATE", "127.0.0.1", self.ports[to], "", 0, 5000, "KEYS", *moving)
+        if finish:
+            self.assign_slot(slot, to)
+
+    def assign_slot(self, slot: int, to: int) -> None:
+        """Make master ``to`` the owner of ``slot`` on every node (the end of a migration)."""
+        nodes = self.nodes()
+        owner = nodes[to].execute_command("CLUSTER", "MYID").decode()
         for node in nodes:
-            node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to])
+            node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", owner)
 
     def _spawn(self, port: int) -> subprocess.Popen[bytes]:
         node_dir = self.folder / str(port)

@@ -1,5 +1,5 @@
 """The hot path's connection on a real Redis Cluster: routing by slot over one pipelined connection per master, a
-script loaded on every master, and a slot that moved to another master meanwhile."""
+script loaded on every master, a slot that moved to another master meanwhile, and one in the middle of moving."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from api.cluster_wire import ClusterWire, encoded_key, routing_key
 from api.wire import RedisAddress, encode_command
@@ -65,4 +66,19 @@ async def test_a_moved_slot_is_followed_to_its_new_master(
     cluster_client.sadd(name, 2)  # redis-py's client follows the move too
 
     assert await wire.call("SCARD", name) == 2
+    await wire.close()
+
+
+async def test_a_key_that_left_a_slot_in_migration_is_asked_for_on_the_importing_master(
+    wire: ClusterWire, redis_cluster: LocalCluster, cluster_client: redis.Redis, keys: KeyLayout
+) -> None:
+    name = keys.liked(777)
+    cluster_client.sadd(name, 5)
+    assert await wire.call("SCARD", name) == 1
+    target = (redis_cluster.owner_of(name.encode()) + 1) % 3
+    redis_cluster.move_slot(name.encode(), to=target, finish=False)
+    try:
+        assert await wire.call("SMEMBERS", name) == [b"5"]  # the old owner answers ASK: the key is on the target
+    finally:
+        redis_cluster.assign_slot(key_slot(name.encode()), target)
     await wire.close()
