@@ -29,7 +29,8 @@ import redis.asyncio.cluster as aiocluster
 import redis.cluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisClusterException
+from redis.exceptions import ClusterDownError, RedisClusterException
+from redis.typing import EncodableT
 
 from common.errors import ConfigError, StoreUnavailableError
 
@@ -119,6 +120,32 @@ def redis_client(redis_url: str, role: Role) -> redis.Redis[bytes]:
     return client
 
 
+# When no node answers, redis-py's cluster clients raise RedisClusterException (not a RedisError) or, while the
+# cluster reports itself down, ClusterDownError: both mean what ConnectionError means from one Redis, and callers
+# handle that one already.
+CLUSTER_UNREACHABLE: Final = (RedisClusterException, ClusterDownError)
+
+
+class _SyncCluster(redis.cluster.RedisCluster):  # type: ignore[type-arg]
+    """redis-py's cluster client; a cluster that does not answer raises :class:`redis.ConnectionError`."""
+
+    def execute_command(self, *args: EncodableT, **kwargs: object) -> object:
+        try:
+            return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except CLUSTER_UNREACHABLE as exc:
+            raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
+
+
+class _AsyncCluster(aiocluster.RedisCluster):  # type: ignore[type-arg]
+    """redis-py's asyncio cluster client; a cluster that does not answer raises :class:`redis.ConnectionError`."""
+
+    async def execute_command(self, *args: EncodableT, **kwargs: object) -> object:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except CLUSTER_UNREACHABLE as exc:
+            raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
+
+
 def _cluster_client(url: ClusterUrl, timeouts: Timeouts) -> redis.cluster.RedisCluster[bytes]:
     """The cluster client, which reads the slot map from the seed nodes as it is made.
 
@@ -126,7 +153,7 @@ def _cluster_client(url: ClusterUrl, timeouts: Timeouts) -> redis.cluster.RedisC
         StoreUnavailableError: No seed node answers (or one refuses the credentials).
     """
     try:
-        return redis.cluster.RedisCluster(
+        return _SyncCluster(
             startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in url.nodes],
             username=url.username,
             password=url.password,
@@ -134,7 +161,7 @@ def _cluster_client(url: ClusterUrl, timeouts: Timeouts) -> redis.cluster.RedisC
             socket_connect_timeout=timeouts.connect_s,
             socket_timeout=timeouts.reply_s,
         )
-    except (RedisClusterException, redis.RedisError) as exc:  # the messages name nodes, never the password
+    except (*CLUSTER_UNREACHABLE, redis.RedisError) as exc:  # the messages name nodes, never the password
         nodes = ",".join(f"{host}:{port}" for host, port in url.nodes)
         raise StoreUnavailableError(
             f"the Redis Cluster at {nodes} is unreachable ({exc}): check POSTREC_REDIS_URL"
@@ -156,7 +183,7 @@ def api_client(redis_url: str, timeout_s: float) -> aioredis.Redis[bytes]:
     """
     if is_cluster_url(redis_url):
         url = parse_cluster_url(redis_url)
-        cluster: aiocluster.RedisCluster[bytes] = aiocluster.RedisCluster(
+        cluster: aiocluster.RedisCluster[bytes] = _AsyncCluster(
             startup_nodes=[aiocluster.ClusterNode(host, port) for host, port in url.nodes],
             username=url.username,
             password=url.password,

@@ -1,10 +1,10 @@
 """The API on a real 3-master Redis Cluster: the response's shape, the like filter and the popular top-up for users
-on every master, the served log, and a rollback followed without a restart."""
+on every master, the served log, a rollback followed without a restart, and 503 (not 500) once the cluster stops."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import msgspec
@@ -18,6 +18,7 @@ from batch.publish.release import make_live, rollback
 from common.ab import assign_group
 from common.keys import KeyLayout
 from common.payloads import Recommendations
+from common.redis_clients import Role, redis_client
 from common.redis_nodes import node_groups
 from common.settings import Settings
 from tests.api_fixtures import Version, like, make_version, publish
@@ -110,3 +111,33 @@ async def wait_for_list(client: AsyncTestClient, user: int, expected: list[int])
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"user {user} never got {expected}")
+
+
+@pytest.fixture
+def own_cluster(redis_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """A cluster of this test's own, to stop in the middle of it."""
+    cluster = LocalCluster(redis_cluster.binary)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+async def test_a_cluster_that_stops_answers_503_and_health_says_so(
+    base_settings: Settings, own_cluster: LocalCluster, keys: KeyLayout
+) -> None:
+    publish(redis_client(own_cluster.url, Role.BATCH), keys, make_version("v1", USERS, POSTS))
+    settings = replace(base_settings, redis_url=own_cluster.url, prefix=keys.prefix, k=50, api_redis_timeout_ms=1000)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        await recommend(client, id=201)
+        for process in own_cluster.processes:
+            process.terminate()
+            process.wait()
+
+        answers = [await client.get("/post/recommendations/", params={"id": user}) for user in USERS[:6]]
+        health = await client.get("/health")
+        await asyncio.sleep(0.6)  # the version watcher polls the dead cluster meanwhile
+
+        assert {answer.status_code for answer in answers} == {503}
+        assert "Redis is unreachable" in answers[0].text
+        assert health.status_code == 503
+        assert (await client.get("/health")).json()["redis"] is False
