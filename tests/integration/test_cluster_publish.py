@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
+from batch.publish import pointer
+from batch.publish.pointer import PointerChangedError, compare_and_set
 from batch.publish.release import make_live, publish_release, rollback
 from common.errors import ConfigError
 from common.keys import KeyLayout
@@ -66,3 +68,35 @@ def test_expired_versions_are_deleted_from_every_master(cluster_client, keys: Ke
 def test_no_embedded_redis_is_started_for_a_cluster_that_does_not_answer(base_settings, tmp_path):
     with pytest.raises(ConfigError, match="start it first"):
         ensure_services(base_settings.database_url, "redis+cluster://127.0.0.1:1", tmp_path)
+
+
+def test_current_is_set_only_if_it_still_holds_what_was_read(cluster_client, keys):
+    cluster_client.set(keys.current, "a")
+
+    with pytest.raises(PointerChangedError):
+        compare_and_set(cluster_client, keys.current, "b", "c")
+    compare_and_set(cluster_client, keys.current, "a", "c")
+
+    assert cluster_client.get(keys.current) == b"c"
+
+
+def test_a_flip_that_loses_a_race_reads_again_and_keeps_the_winner_as_previous(cluster_client, keys, monkeypatch):
+    first, second, racing = make_release(1), make_release(2), make_release(3)
+    for release in (first, second, racing):
+        publish_release(cluster_client, keys, release, grace_seconds=3600)
+    cluster_client.set(keys.current, first.meta.version)
+    real = pointer.compare_and_set
+    calls = []
+
+    def another_publish_wins_once(client, key, expected, value):
+        calls.append(expected)
+        if len(calls) == 1:
+            client.set(key, racing.meta.version)  # another publish flips between our read and our write
+        real(client, key, expected, value)
+
+    monkeypatch.setattr(pointer, "compare_and_set", another_publish_wins_once)
+
+    assert make_live(cluster_client, keys, second.meta.version) == racing.meta.version
+    assert calls == [first.meta.version, racing.meta.version]
+    assert cluster_client.get(keys.current).decode() == second.meta.version
+    assert cluster_client.get(keys.previous).decode() == racing.meta.version
