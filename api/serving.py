@@ -8,7 +8,7 @@ from api.served_log import ServedLog
 from api.store import Store
 from api.versions import VersionWatcher
 from common.ab import assign_group
-from common.errors import NoPublishedVersionError, UnknownUserError
+from common.errors import UnknownUserError
 from common.serving import ServedEntry
 
 
@@ -28,13 +28,13 @@ class Recommender:
         best-effort: an answer does not wait for its entry.
 
         Raises:
-            NoPublishedVersionError: Nothing is published yet.
+            NoPublishedVersionError: Nothing is published, or the live version is gone from Redis.
             UnknownUserError: The user has no list in the live version.
-            StoreUnavailableError: Redis cannot be reached.
+            StoreUnavailableError: Redis cannot be reached or answered with an error.
         """
         live = self._watcher.live  # read once: the whole answer comes from this one version
         if live is None:
-            raise NoPublishedVersionError()
+            raise self._watcher.no_version_error()
         group = assign_group(user_id, live.meta.salt, live.meta.control_percent)
         post_ids = await self._store.recommend(live.version, user_id, limit)
         if post_ids is None:

@@ -1,7 +1,8 @@
 """The API's Redis access: the hot path's one-round-trip script, and the reads that load a version.
 
 The script runs over the pipelined connection of :mod:`api.wire`; everything else goes through redis-py. Both
-turn an unreachable Redis into :class:`~common.errors.StoreUnavailableError`, which the API answers with 503, and
+turn any Redis failure, unreachable or an error reply (BUSY, NOAUTH, ...), into
+:class:`~common.errors.StoreUnavailableError` (see :mod:`api.redis_errors`), which the API answers with 503, and
 both wait at most the configured timeout (``POSTREC_API_REDIS_TIMEOUT_MS``) for it.
 """
 
@@ -12,22 +13,17 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from api.cluster_wire import ClusterWire
-from api.wire import RedisWire, unreachable
+from api.redis_errors import store_failure
+from api.wire import RedisWire, Reply
 from common.cluster_serving import USER_SLOT_KEYS, top_up, top_up_candidates, user_slot_call
-from common.errors import StoreUnavailableError
+from common.errors import NoPublishedVersionError
 from common.keys import KeyLayout
-from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, recommend_call
+from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, VERSION_GONE, recommend_call
 
 CATALOG_PAGE: Final = 500
-
-
-def _unavailable(exc: RedisError) -> StoreUnavailableError:
-    return unreachable(type(exc).__name__)
 
 
 class Store:
@@ -52,27 +48,39 @@ class Store:
         """Run the serving script: the filtered post ids (as Redis returns them), or None for an unknown user.
 
         Raises:
-            StoreUnavailableError: Redis cannot be reached or did not answer in time.
+            StoreUnavailableError: Redis cannot be reached, did not answer in time, or answered with an error.
+            NoPublishedVersionError: The version is gone from Redis (restarted empty, or the version was deleted).
         """
-        if isinstance(self._wire, ClusterWire):
-            return await self._recommend_across_slots(version, user_id, limit)
-        script_keys, argv = recommend_call(self.keys, version, user_id, limit)
-        return await self._run_script(RECOMMEND_KEYS, (*script_keys, *argv))
-
-    async def _run_script(self, key_count: int, args: tuple[str | int, ...]) -> list[bytes] | None:
         try:
-            reply = await self._wire.call(b"EVALSHA", self._sha, key_count, *args)
-        except NoScriptError:  # a restarted or flushed Redis forgot the script: load it once and go on
-            await self._wire.call(b"SCRIPT", b"LOAD", self._script)
-            reply = await self._wire.call(b"EVALSHA", self._sha, key_count, *args)
+            if isinstance(self._wire, ClusterWire):
+                reply = await self._recommend_across_slots(version, user_id, limit)
+            else:
+                script_keys, argv = recommend_call(self.keys, version, user_id, limit)
+                reply = await self._evalsha(RECOMMEND_KEYS, *script_keys, *argv)
+        except ResponseError as exc:
+            raise store_failure(exc) from None
+        if reply == VERSION_GONE:
+            raise NoPublishedVersionError(
+                f"version {version} is gone from Redis (restarted empty, or the version was deleted): "
+                "see 'Redis restarted empty' in docs/operations.md"
+            )
         return reply  # type: ignore[no-any-return]
 
-    async def _recommend_across_slots(self, version: str, user_id: int, limit: int) -> list[bytes] | None:
+    async def _evalsha(self, key_count: int, *args: str | int) -> Reply:
+        try:
+            return await self._wire.call(b"EVALSHA", self._sha, key_count, *args)
+        except NoScriptError:  # a restarted or flushed Redis forgot the script: load it once and go on
+            await self._wire.call(b"SCRIPT", b"LOAD", self._script)
+            return await self._wire.call(b"EVALSHA", self._sha, key_count, *args)
+
+    async def _recommend_across_slots(self, version: str, user_id: int, limit: int) -> Reply:
         """The script on the user's slot, then the popular top-up when the list ran short (see
-        :mod:`common.cluster_serving`): one round trip, two on a short list."""
+        :mod:`common.cluster_serving`): one round trip, two on a short list or an unknown user."""
         script_keys, argv = user_slot_call(self.keys, version, user_id, limit)
-        chosen = await self._run_script(USER_SLOT_KEYS, (*script_keys, *argv))
-        if chosen is None or len(chosen) >= limit:
+        chosen = await self._evalsha(USER_SLOT_KEYS, *script_keys, *argv)
+        if chosen is None:  # no list: an unknown user, unless the version is gone (its popular list with it)
+            return None if await self._wire.call(b"EXISTS", self.keys.popular(version)) else VERSION_GONE
+        if len(chosen) >= limit:
             return chosen
         candidates = top_up_candidates(chosen, await self._popular_list(version))
         if not candidates:
@@ -91,16 +99,16 @@ class Store:
         """Id of the live version, or None when nothing is published."""
         try:
             raw = await self.client.get(self.keys.current)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise _unavailable(exc) from None
+        except RedisError as exc:
+            raise store_failure(exc) from None
         return None if raw is None else raw.decode()
 
     async def version_meta(self, version: str) -> dict[bytes, bytes]:
         """The raw meta hash of a version (empty when the version is gone)."""
         try:
             return await self.client.hgetall(self.keys.meta(version))
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise _unavailable(exc) from None
+        except RedisError as exc:
+            raise store_failure(exc) from None
 
     async def catalog_pages(self, version: str) -> AsyncIterator[dict[bytes, bytes]]:
         """The version's post catalog in pages of about :data:`CATALOG_PAGE` posts.
@@ -112,15 +120,15 @@ class Store:
         while True:
             try:
                 cursor, page = await self.client.hscan(self.keys.posts(version), cursor, count=CATALOG_PAGE)
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                raise _unavailable(exc) from None
+            except RedisError as exc:
+                raise store_failure(exc) from None
             yield page
             if cursor == 0:
                 return
 
     async def ping(self) -> bool:
-        """True when Redis answers."""
+        """True when Redis answers (an error reply such as BUSY or NOAUTH is no answer)."""
         try:
             return bool(await self.client.ping())
-        except (RedisConnectionError, RedisTimeoutError):
+        except RedisError:
             return False

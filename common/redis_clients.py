@@ -87,10 +87,10 @@ def parse_cluster_url(url: str) -> ClusterUrl:
             has only database 0).
     """
     scheme, _, rest = url.partition("://")
-    netloc, _, path = rest.partition("/")
+    userinfo, _, location = rest.rpartition("@")  # the last @: a password may hold one, or a '/'
+    hosts, _, path = location.partition("/")
     if path.strip("/") not in ("", "0"):
         raise ConfigError(f"a Redis Cluster has only database 0: drop '/{path}' from POSTREC_REDIS_URL")
-    userinfo, _, hosts = netloc.rpartition("@")
     username, _, password = userinfo.partition(":")
     nodes = tuple(_node(item) for item in hosts.split(",") if item)
     if not nodes:

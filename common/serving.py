@@ -20,11 +20,15 @@ from common.keys import KeyLayout
 # The serving rule of api.ranking.first_unliked, run inside Redis so a request costs one round trip. Read-only.
 # KEYS: 1 the user's list, 2 the user's liked set (both carry the user's hash tag), 3 the version's popular list.
 # ARGV: 1 limit.
-# Returns the chosen post ids, or nil when the user has no list in this version.
-# On Redis Cluster, KEY 3 lives in another slot than the user's keys: there the script gets KEYS 1 and 2 only and
-# the caller tops up from the popular list as a second step (common.cluster_serving).
+# Returns the chosen post ids; nil when the user has no list in this version; VERSION_GONE when the version has no
+# popular list either: the version is gone (Redis restarted empty, or it was deleted), which is no unknown user.
+# On Redis Cluster, KEY 3 lives in another slot than the user's keys: there the script gets KEYS 1 and 2 only, and
+# the caller tells VERSION_GONE apart and tops up from the popular list itself (common.cluster_serving).
 RECOMMEND_LUA: Final = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if #KEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+  return false
+end
 local limit = tonumber(ARGV[1])
 local page = math.max(limit * 2, 16)
 local chosen, seen = {}, {}
@@ -50,6 +54,7 @@ return chosen
 """
 
 RECOMMEND_KEYS: Final = 3
+VERSION_GONE: Final = 0
 
 
 def recommend_call(

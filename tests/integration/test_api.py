@@ -180,7 +180,9 @@ async def test_nothing_published_is_503_saying_to_build(bare_client: AsyncTestCl
     assert "postrec build" in response.json()["message"]
     health = await bare_client.get("/health")
     assert health.status_code == 503
-    assert health.json() == {"status": "unavailable", "version": None, "version_age_s": None, "redis": True}
+    body = health.json()
+    assert (body["status"], body["version"], body["redis"], body["redis_version"]) == ("unavailable", None, True, None)
+    assert body["watcher_error"] is None
 
 
 async def test_unexpected_failure_is_a_clean_500(
@@ -196,8 +198,9 @@ async def test_health_reports_the_live_version(client: AsyncTestClient, publishe
     response = await client.get("/health")
     assert response.status_code == 200
     body = response.json()
-    assert (body["status"], body["version"], body["redis"]) == ("ok", "v1", True)
+    assert (body["status"], body["version"], body["redis"], body["redis_version"]) == ("ok", "v1", True, "v1")
     assert body["version_age_s"] > 0
+    assert body["watcher_error"] is None
 
 
 async def test_metrics_count_responses_errors_and_name_the_version(client: AsyncTestClient, published: Version) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from api.ranking import first_unliked
 from api.store import Store
 from api.wire import RedisAddress, RedisWire
+from common.errors import NoPublishedVersionError
 from common.keys import KeyLayout
 from common.redis_clients import api_client
 from common.settings import Settings
@@ -67,5 +68,14 @@ def test_script_returns_what_the_pure_rule_returns(
     assert [int(p) for p in served] == first_unliked(ranked, liked, limit, popular)
 
 
-def test_script_answers_none_for_a_user_without_a_list(store: Store, loop: asyncio.AbstractEventLoop) -> None:
+def test_script_answers_none_for_a_user_without_a_list(
+    store: Store, keys: KeyLayout, redis_client: redis.Redis, loop: asyncio.AbstractEventLoop
+) -> None:
+    redis_client.rpush(keys.popular("v"), 1, 2)
     assert loop.run_until_complete(store.recommend("v", 12345, 5)) is None
+
+
+def test_a_version_gone_from_redis_is_no_unknown_user(store: Store, loop: asyncio.AbstractEventLoop) -> None:
+    # Redis restarted empty under a running API: 503 until the watcher sees it, not 404 for every user.
+    with pytest.raises(NoPublishedVersionError, match="version v is gone from Redis"):
+        loop.run_until_complete(store.recommend("v", 12345, 5))

@@ -22,6 +22,10 @@ def test_a_cluster_url_names_every_seed_node_and_the_credentials():
     )
 
 
+def test_a_password_may_hold_a_slash_or_an_at_sign():
+    assert parse_cluster_url("redis+cluster://:a/b@c@10.0.0.1:7000/").password == "a/b@c"  # noqa: S105
+
+
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://h:1", "unix:///tmp/redis.sock"])
 def test_plain_urls_are_not_cluster_urls(url):
     assert not is_cluster_url(url)
