@@ -141,3 +141,15 @@ async def test_a_cluster_that_stops_answers_503_and_health_says_so(
         assert "Redis is unreachable" in answers[0].text
         assert health.status_code == 503
         assert (await client.get("/health")).json()["redis"] is False
+
+
+async def test_an_unknown_user_is_404_and_a_gone_version_503(
+    client: AsyncTestClient, version: Version, cluster_client: redis.Redis, keys: KeyLayout
+) -> None:
+    unknown = await client.get("/post/recommendations/", params={"id": 99_999})
+    cluster_client.delete(keys.popular("v1"), *(keys.recs("v1", user) for user in USERS))  # Redis lost the version
+    gone = await client.get("/post/recommendations/", params={"id": 201})
+
+    assert unknown.status_code == 404
+    assert gone.status_code == 503
+    assert "version v1 is gone from Redis" in gone.text
