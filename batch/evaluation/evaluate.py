@@ -26,6 +26,7 @@ import redis
 from sqlalchemy.engine import Engine
 
 from batch.evaluation.baseline_lists import params_note, seen_aware_rankings
+from batch.evaluation.cluster_reads import read_served_across_slots
 from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
 from batch.evaluation.per_user import HOLDOUT_SHARE, Scratch, per_user_holdout, scratch_without_holdout
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
@@ -55,7 +56,7 @@ from common.ab import CONTROL, TEST
 from common.columns import Action, Col, Table
 from common.keys import KeyLayout
 from common.logs import format_figures
-from common.redis_clients import Role, redis_client
+from common.redis_clients import Role, is_cluster, redis_client
 from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, recommend_call
 from common.settings import Settings
 
@@ -398,6 +399,8 @@ def read_served(
     client: redis.Redis[bytes], keys: KeyLayout, version: str, user_ids: npt.NDArray[np.int64], limit: int
 ) -> npt.NDArray[np.int64]:
     """What the API would answer each user, through its own serving script: (users x limit), NO_POST padded."""
+    if is_cluster(client):
+        return read_served_across_slots(client, keys, version, user_ids, limit)
     sha = str(client.script_load(RECOMMEND_LUA))  # type: ignore[no-untyped-call]
     served = np.full((user_ids.size, limit), NO_POST, dtype=np.int64)
     for start in range(0, user_ids.size, READ_BATCH):
