@@ -105,6 +105,7 @@ def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions
         model_path=getattr(args, "model", None),
         unseen_per_positive=getattr(args, "unseen_per_positive", None),
         embedding=getattr(args, "embedding", AUTO),
+        nn_feature=not getattr(args, "no_nn_feature", False),
     )
 
 
@@ -155,6 +156,9 @@ def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--unseen-per-positive", type=float, default=None, help="never-shown negatives per liked post in training"
     )
     _add_embedding_argument(build)
+    build.add_argument(
+        "--no-nn-feature", action="store_true", help="train the test model without the neural sequence score"
+    )
     score.add_argument("--model", type=Path, default=None, help="artifact directory (default: the latest)")
     commands.add_parser("rollback", help="make the previous version live again").set_defaults(handler=_cmd_rollback)
 

@@ -55,6 +55,7 @@ class BuildOptions:
         embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
         embedding_cache: Folder of the post vectors' cache; None = ``<data_dir>/embeddings`` of the settings. An
             evaluation, whose data dir is its own, points it at the deployment's cache.
+        nn_feature: Train the ``test`` model with the sequence model's score (``--no-nn-feature`` turns it off).
     """
 
     as_of: datetime | None = None
@@ -65,6 +66,7 @@ class BuildOptions:
     models: tuple[str, ...] | None = None
     embedding: str = AUTO
     embedding_cache: Path | None = None
+    nn_feature: bool = True
 
     @classmethod
     def from_settings(
@@ -78,6 +80,7 @@ class BuildOptions:
         models: tuple[str, ...] | None = None,
         unseen_per_positive: float | None = None,
         embedding: str = AUTO,
+        nn_feature: bool = True,
     ) -> BuildOptions:
         """The options of a run of this deployment: its list length (unless ``k``) and its seed.
 
@@ -90,6 +93,7 @@ class BuildOptions:
             models: The models to train; None = those the settings' split serves.
             unseen_per_positive: Never-shown negatives per liked post; None = the default.
             embedding: How the ``test`` model embeds post texts.
+            nn_feature: Train the ``test`` model with the sequence model's score.
         """
         params = replace(TrainParams(), seed=settings.seed)
         if unseen_per_positive is not None:
@@ -102,6 +106,7 @@ class BuildOptions:
             publish=publish,
             models=models,
             embedding=embedding,
+            nn_feature=nn_feature,
         )
 
     def wanted_models(self, control_percent: int) -> tuple[str, ...]:
