@@ -156,9 +156,7 @@ def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--unseen-per-positive", type=float, default=None, help="never-shown negatives per liked post in training"
     )
     _add_embedding_argument(build)
-    build.add_argument(
-        "--no-nn-feature", action="store_true", help="train the test model without the neural sequence score"
-    )
+    _add_nn_feature_argument(build)
     score.add_argument("--model", type=Path, default=None, help="artifact directory (default: the latest)")
     commands.add_parser("rollback", help="make the previous version live again").set_defaults(handler=_cmd_rollback)
 
@@ -170,6 +168,12 @@ def _add_embedding_argument(parser: argparse.ArgumentParser) -> None:
         default=AUTO,
         help="post text embeddings of the test model: auto (MiniLM where the dl extra is installed, else TF-IDF), "
         "minilm (fail without the extra) or tfidf-svd",
+    )
+
+
+def _add_nn_feature_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-nn-feature", action="store_true", help="train the test model without the neural sequence score"
     )
 
 
@@ -195,6 +199,7 @@ def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         shuffle_holdout=args.shuffle_holdout,
         oracle=not args.no_oracle,
         embedding=args.embedding,
+        nn_feature=not args.no_nn_feature,
     )
     engine = make_engine(settings.database_url)
     try:
@@ -224,6 +229,7 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from `postrec seed`)")
     _add_embedding_argument(evaluate)
+    _add_nn_feature_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
 

@@ -23,6 +23,7 @@ import redis
 from sqlalchemy.engine import Engine
 
 from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
+from batch.evaluation.nn_lists import nn_rankings
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
 from batch.pipeline.build import run_build
 from batch.pipeline.embed import AUTO, embedding_cache_dir
@@ -82,6 +83,7 @@ class EvaluateOptions:
         shuffle_holdout: The leakage guard: score against likes moved to other users and posts.
         oracle: Include the world's ground truth (only for generated worlds).
         embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
+        nn_feature: Train the ``test`` model with the sequence model's score.
     """
 
     as_of: datetime | None = None
@@ -92,6 +94,7 @@ class EvaluateOptions:
     shuffle_holdout: bool = False
     oracle: bool = True
     embedding: str = AUTO
+    nn_feature: bool = True
 
 
 def evaluation_settings(settings: Settings) -> Settings:
@@ -107,7 +110,12 @@ def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> Bu
     ``settings`` are the deployment's: the build reuses its embedding cache (the evaluation's data dir is its own).
     """
     built = BuildOptions.from_settings(
-        settings, as_of=options.as_of, k=options.k, models=(CONTROL, TEST), embedding=options.embedding
+        settings,
+        as_of=options.as_of,
+        k=options.k,
+        models=(CONTROL, TEST),
+        embedding=options.embedding,
+        nn_feature=options.nn_feature,
     )
     return replace(built, embedding_cache=embedding_cache_dir(settings.data_dir))
 
@@ -179,6 +187,7 @@ def baseline_rankings(
         ALS: lambda: baselines.als_ranking(likes, user_ids, post_ids, k, seed),
     }
     rankings = {name: make() for name, make in makers.items()}
+    rankings |= nn_rankings(state.prepared, user_ids, k)
     if with_oracle:
         rankings |= oracle_rankings(state.engine, user_ids, post_ids, k, window)
     return rankings
