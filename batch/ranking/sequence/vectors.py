@@ -63,6 +63,7 @@ def _last_states(model: SequenceModel, histories: Histories) -> FloatMatrix:
             rows = slice(start, start + ENCODE_BATCH)
             arrays = (histories.posts[rows], histories.actions[rows], histories.gaps[rows])
             states = model(*(torch.from_numpy(np.ascontiguousarray(array)) for array in arrays))
-            parts.append(states[:, -1].numpy())
+            # A copy: a view of the last column would keep each batch's whole (users x length x dim) output alive.
+            parts.append(states[:, -1].numpy().copy())
     dim = model.posts.embedding_dim
     return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, dim), dtype=np.float32)
