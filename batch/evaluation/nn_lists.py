@@ -1,8 +1,9 @@
 """The ``nn`` row of the evaluation: the neural sequence model alone, ranking each user's unseen posts.
 
 It is the same model the ``test`` model reads as its ``nn_score`` feature at T (trained on data before T only), so
-the row shows what the sequence score knows by itself. Like the seen-aware baselines, it never recommends a post
-the user viewed or liked before T.
+the row shows what the sequence score knows by itself. It goes through the seen-aware recommenders' seen filter and
+top-k cut (:class:`batch.ranking.sequence.recommender.SequenceRecommender`), so it never recommends a post the user
+viewed or liked before T.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from batch.evaluation.baseline_lists import ranked_post_ids
+from batch.pipeline.benchmark import interactions_at
 from batch.pipeline.cutoffs import Cutoff
-from batch.pipeline.embed_features import UserPostSpace
+from batch.pipeline.embed_features import UserPostSpace, take_rows
 from batch.pipeline.nn_feature import NN_SCORE
 from batch.pipeline.prepared import Prepared
-from batch.ranking.positions import csr_entries
-from batch.ranking.topk import NO_POST, top_k
+from batch.ranking.sequence.recommender import SequenceRecommender
+from batch.ranking.sequence.vectors import SequenceVectors
 
 NN: Final = "nn"
-BLOCK_USERS: Final = 2048
 IntMatrix = npt.NDArray[np.int64]
 
 
@@ -32,22 +34,12 @@ def nn_space_of(prepared: Prepared) -> UserPostSpace | None:
 
 
 def nn_rankings(prepared: Prepared, user_ids: npt.NDArray[np.int64], k: int) -> dict[str, IntMatrix]:
-    """``{"nn": (users x k) post ids}``, :data:`NO_POST` padded; empty when the build has no sequence model."""
+    """``{"nn": (users x k) post ids}``, ``NO_POST`` padded; empty when the build has no sequence model."""
     space = nn_space_of(prepared)
     if space is None:
         return {}
-    features = prepared.score_features
-    positions = features.user_positions(user_ids)
-    k = min(k, features.post_ids.size)
-    rows = []
-    for start in range(0, positions.size, BLOCK_USERS):
-        block = positions[start : start + BLOCK_USERS]
-        scores = space.score_block(features.user_ids[block], features.post_ids)
-        seen = ((features.viewed_indptr, features.viewed_posts), (features.liked_indptr, features.liked_posts))
-        for indptr, indices in seen:
-            owners, columns = csr_entries(indptr, indices, block)
-            scores[owners, columns.astype(np.int64)] = -np.inf
-        best = top_k(scores, k)
-        found = np.isfinite(np.take_along_axis(scores, best, axis=1))
-        rows.append(np.where(found, features.post_ids[best], NO_POST).astype(np.int64))
-    return {NN: np.concatenate(rows) if rows else np.zeros((0, k), dtype=np.int64)}
+    users = take_rows(space.user_vectors, np.arange(space.user_ids.size))
+    recommender = SequenceRecommender(SequenceVectors(space.user_ids, users, space.post_ids, space.post_vectors))
+    interactions = interactions_at(prepared.score_features, prepared.source.likes)
+    recommender.fit(interactions)
+    return {NN: ranked_post_ids(recommender, interactions, interactions.user_positions(user_ids), k)}

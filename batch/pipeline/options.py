@@ -56,6 +56,7 @@ class BuildOptions:
         embedding_cache: Folder of the post vectors' cache; None = ``<data_dir>/embeddings`` of the settings. An
             evaluation, whose data dir is its own, points it at the deployment's cache.
         nn_feature: Train the ``test`` model with the sequence model's score (``--no-nn-feature`` turns it off).
+        allow_worse: Publish even when validation ranks a model below the best baseline beyond noise.
     """
 
     as_of: datetime | None = None
@@ -67,6 +68,7 @@ class BuildOptions:
     embedding: str = AUTO
     embedding_cache: Path | None = None
     nn_feature: bool = True
+    allow_worse: bool = False
 
     @classmethod
     def from_settings(
@@ -81,6 +83,7 @@ class BuildOptions:
         unseen_per_positive: float | None = None,
         embedding: str = AUTO,
         nn_feature: bool = True,
+        allow_worse: bool = False,
     ) -> BuildOptions:
         """The options of a run of this deployment: its list length (unless ``k``) and its seed.
 
@@ -94,6 +97,7 @@ class BuildOptions:
             unseen_per_positive: Never-shown negatives per liked post; None = the default.
             embedding: How the ``test`` model embeds post texts.
             nn_feature: Train the ``test`` model with the sequence model's score.
+            allow_worse: Publish even a model that validation ranks below the best baseline.
         """
         params = replace(TrainParams(), seed=settings.seed)
         if unseen_per_positive is not None:
@@ -107,6 +111,7 @@ class BuildOptions:
             models=models,
             embedding=embedding,
             nn_feature=nn_feature,
+            allow_worse=allow_worse,
         )
 
     def wanted_models(self, control_percent: int) -> tuple[str, ...]:
