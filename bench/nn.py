@@ -26,13 +26,17 @@ import numpy as np
 from batch.pipeline.embed_features import UserPostSpace
 from batch.ranking.sequence.histories import GAP_BUCKETS, LIKED, VIEWED, Histories
 from batch.ranking.sequence.params import SequenceParams
+from batch.ranking.sequence.readout import read_vectors
 from batch.ranking.sequence.training import train_model
-from batch.ranking.sequence.vectors import read_vectors
 from batch.ranking.topk import top_k
 from common.logs import configure_logging, peak_rss_mb, rss_mb
 
 BLOCK_USERS = 4096
 K = 200
+
+
+def memory() -> str:
+    return f"rss_mb={rss_mb():.0f} peak_mb={peak_rss_mb():.0f}"
 
 
 def synthetic_histories(users: int, posts: int, length: int, seed: int) -> Histories:
@@ -79,23 +83,26 @@ def main() -> None:
     model = train_model(histories, text, params)
     trained, trained_cpu = time.perf_counter() - started, time.process_time() - cpu
     sampled = min(args.users, params.max_users)
-    print(
-        f"train: {trained:.1f} s, cpu {trained_cpu:.1f} s (sampled users {sampled}, epochs {params.epochs})"
-        f" rss_mb={rss_mb():.0f}"
-    )
+    epochs = params.epochs
+    print(f"train: {trained:.1f} s, cpu {trained_cpu:.1f} s (sampled users {sampled}, epochs {epochs}); {memory()}")
 
     started, cpu = time.perf_counter(), time.process_time()
     vectors = read_vectors(model, histories, params.threads)
     read_out = time.perf_counter() - started
-    print(f"read out {args.users} user states: {read_out:.1f} s, cpu {time.process_time() - cpu:.1f} s")
+    read_cpu = time.process_time() - cpu
+    print(f"read out {args.users} user states: {read_out:.1f} s, cpu {read_cpu:.1f} s; {memory()}")
 
     space = UserPostSpace("nn_score", vectors.user_ids, vectors.user_vectors, vectors.post_ids, vectors.post_vectors)
+    cpu = time.process_time()
     scoring, ranking = score_all(space, vectors.user_ids)
+    scores_cpu = time.process_time() - cpu
     pairs = args.users * args.posts
-    print(f"score {pairs:,} pairs in blocks of {BLOCK_USERS} users: {scoring:.1f} s; top {K} per user: {ranking:.1f} s")
+    print(
+        f"score {pairs:,} pairs in blocks of {BLOCK_USERS} users: {scoring:.1f} s; top {K} per user: {ranking:.1f} s"
+        f" (cpu of both {scores_cpu:.1f} s); {memory()}"
+    )
     total = read_out + scoring
-    print(f"nn scoring total (read out + scores): {total:.1f} s; with top {K}: {total + ranking:.1f} s")
-    print(f"peak_rss_mb={peak_rss_mb():.0f}")
+    print(f"nn scoring total (read out + scores): {total:.1f} s, cpu {read_cpu + scores_cpu:.1f} s with top {K}")
 
 
 if __name__ == "__main__":

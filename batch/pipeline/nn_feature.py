@@ -111,8 +111,8 @@ def nn_space(
         cutoff: Nothing at or after it is seen.
         params: The model's settings and seed.
     """
+    from batch.ranking.sequence.readout import read_vectors
     from batch.ranking.sequence.training import train_model
-    from batch.ranking.sequence.vectors import read_vectors
 
     started = time.perf_counter()
     histories = build_histories(mark_liked(views, likes, cutoff), user_ids, embeddings.post_ids, params.length)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from datetime import datetime, timedelta
 
@@ -81,3 +82,10 @@ def test_an_evaluation_without_the_nn_feature_builds_without_it() -> None:
     assert build_parser().parse_args(["evaluate", "--no-nn-feature"]).no_nn_feature is True
     options = evaluation_build_options(load_settings(), EvaluateOptions(nn_feature=False))
     assert options.nn_feature is False
+
+
+def test_the_build_and_the_evaluation_import_without_torch() -> None:
+    """The lean install imports them: torch is loaded only when the sequence model is trained."""
+    code = "import sys, batch.pipeline.build, batch.evaluation.evaluate; print('torch' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "False"

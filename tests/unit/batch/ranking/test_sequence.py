@@ -15,8 +15,9 @@ from batch.ranking.sequence.targets import next_liked
 
 pytest.importorskip("torch", reason="the sequence model needs the dl extra")
 
+from batch.ranking.sequence.readout import read_vectors
 from batch.ranking.sequence.training import train_model
-from batch.ranking.sequence.vectors import SequenceVectors, read_vectors
+from batch.ranking.sequence.vectors import SequenceVectors
 
 START = datetime(2021, 10, 1)
 CUTOFF = datetime(2022, 1, 1)
