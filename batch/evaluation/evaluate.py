@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from batch.evaluation.baseline_lists import params_note, seen_aware_rankings
 from batch.evaluation.cluster_reads import read_served_across_slots
 from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
+from batch.evaluation.nn_lists import nn_rankings
 from batch.evaluation.per_user import HOLDOUT_SHARE, Scratch, per_user_holdout, scratch_without_holdout
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
 from batch.pipeline.build import run_build
@@ -97,6 +98,7 @@ class EvaluateOptions:
         shuffle_holdout: The leakage guard: score against likes moved to other users and posts.
         oracle: Include the world's ground truth (only for generated worlds).
         embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
+        nn_feature: Train the ``test`` model with the sequence model's score.
         protocol: ``time`` (one cutoff T) or ``per-user`` (each user's last 20% of views held out; ``as_of`` and
             ``window`` do not apply).
     """
@@ -109,6 +111,7 @@ class EvaluateOptions:
     shuffle_holdout: bool = False
     oracle: bool = True
     embedding: str = AUTO
+    nn_feature: bool = True
     protocol: str = TIME
 
 
@@ -131,6 +134,7 @@ def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> Bu
         k=options.k,
         models=(CONTROL, TEST),
         embedding=options.embedding,
+        nn_feature=options.nn_feature,
         allow_worse=True,
     )
     return replace(built, embedding_cache=embedding_cache_dir(settings.data_dir))
@@ -262,6 +266,7 @@ def baseline_rankings(
         POPULAR: baselines.popular_ranking(likes, user_ids, post_ids, k),
     }
     rankings |= seen_aware_rankings(state.prepared, user_ids, k, seed)
+    rankings |= nn_rankings(state.prepared, user_ids, k)
     if oracle_windows is not None:
         seen = seen_before_mask(state.engine, user_ids, post_ids, state.prepared.source.as_of)
         rankings |= oracle_rankings(state.source_engine, seen, user_ids, post_ids, k, oracle_windows)
