@@ -291,6 +291,7 @@ class EmbedParams:
         als_factors: Latent dimensions of the implicit-ALS factors.
         seed: Seed of PCA, KMeans and ALS.
         method: How the post vectors are made, one of ``EMBEDDING_METHODS`` (a rescore embeds the same way).
+        nn_feature: Whether the sequence model's score is a feature (``batch.pipeline.nn_feature``).
     """
 
     components: int = 5
@@ -299,6 +300,7 @@ class EmbedParams:
     als_factors: int = 32
     seed: int = 0
     method: str = AUTO
+    nn_feature: bool = True
 
 
 @dataclass(frozen=True, slots=True)
