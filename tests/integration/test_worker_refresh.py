@@ -251,7 +251,10 @@ def test_refresh_user_works_on_a_version_made_by_build(
     answer = sharded.refresh_user(redis_client, refresh_settings, user, engine)
     after = stored_list(redis_client, keys, built.version, user)
     assert answer == {"user_id": user, "version": built.version, "posts": len(after)}
-    assert after[: K - 3] == before[3:]  # the build's model and features: the same order, less what is liked now
+    assert not set(before[:3]) & set(after)
+    # The build's model on features recomputed at the version's as_of, as `postrec score` computes them (the test
+    # model's sequence score is fitted again): the same list less what is liked now, where near-equal posts may swap.
+    assert len(set(after[:20]) & set(before[3:23])) >= 17
 
     # the inputs were staged once, for as long as the version lives; a second user reads them
     assert staging.has_plan(redis_client, keys, built.version)
