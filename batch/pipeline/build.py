@@ -1,6 +1,7 @@
 """``postrec build`` and ``postrec score``: the offline batch as named steps over typed values.
 
-build: validate -> extract -> features -> embeddings -> samples -> train -> evaluate -> save -> score -> publish.
+build: validate -> extract -> windows -> features -> embeddings -> samples -> train -> evaluate -> save -> score ->
+publish.
 score: validate -> extract -> load model -> features -> embeddings -> score -> publish (an existing artifact, fresh
 features).
 
@@ -23,7 +24,7 @@ import redis
 from sqlalchemy.engine import Engine
 
 from batch.pipeline.artifacts import latest_artifact_path, load_artifact, save_artifact
-from batch.pipeline.cutoffs import Cutoff, plan_windows
+from batch.pipeline.cutoffs import Cutoff, WindowChoice, choose_windows
 from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.feature_sets import FeatureSets, feature_sets
 from batch.pipeline.features import FEATURE_NAMES, fit_encoders
@@ -31,7 +32,7 @@ from batch.pipeline.options import BuildOptions, TrainParams
 from batch.pipeline.prepared import Models, Prepared, embedding_label
 from batch.pipeline.samples import labelled_rows
 from batch.pipeline.score import popular_order, score_all
-from batch.pipeline.source import read_source
+from batch.pipeline.source import Source, read_source
 from batch.pipeline.steps import step
 from batch.pipeline.train import train_models, validate_models
 from batch.publish.release import Release, publish_release, utc_now, version_meta
@@ -64,7 +65,8 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     """Everything up to trained, validated models and the features at as_of (``postrec build`` and ``refresh``)."""
     source = read_source(engine, options)
     params, wanted = options.params, options.wanted_models(settings.control_percent)
-    windows = plan_windows(source.as_of, params.label_days, params.valid_days)
+    chosen = choose_training_windows(source, params)
+    windows = chosen.windows
     encoders = fit_encoders(source.users, source.posts)
     embed_params = EmbedParams(seed=params.seed, method=options.embedding)
     cutoffs = {cutoff: windows.cutoff(cutoff) for cutoff in Cutoff}
@@ -76,10 +78,19 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     window_likes = source.likes.filter(pl.col(Col.TIMESTAMP) >= windows.valid_start)
     validation = validate_models(models, sets, samples, window_likes, params)
     rows = {"users": source.users.height, "posts": source.posts.height, "likes": source.likes.height}
-    rows |= {"train_rows": samples.train.height, "valid_rows": samples.valid.height}
+    rows |= {"train_rows": samples.train.height, "valid_rows": samples.valid.height} | chosen.rows()
     trained = Models(models, source.version, encoders, validation.metrics, embed_params)
     # Only the features at as_of are kept: what training and validation read is freed before scoring.
     return Prepared(source, trained, sets.only(Cutoff.SCORE), windows, rows, validation.calibration)
+
+
+def choose_training_windows(source: Source, params: TrainParams) -> WindowChoice:
+    """Step windows: the label and validation windows from the likes before as_of, logged with what they hold."""
+    with step("windows") as done:
+        chosen = choose_windows(source.likes, source.as_of, params.windows)
+        log.info("windows: %s", chosen.describe())
+        done.rows = chosen.label.likes + chosen.valid.likes
+    return chosen
 
 
 def save_models(settings: Settings, prepared: Prepared, params: TrainParams) -> None:
