@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from api.errors import make_error_handler
 from api.metrics import Metrics, metrics_middleware
 from api.routes import ApiParts, build_route_handlers
+from api.served_log import ServedLog
 from api.serving import Recommender
 from api.store import Store
 from api.versions import VersionWatcher
@@ -38,13 +39,16 @@ def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | 
     settings = settings or load_settings()
     client = redis if redis is not None else api_client(settings.redis_url, settings.api_redis_timeout_ms / 1000)
     wire = RedisWire(RedisAddress.of_client(client), settings.api_redis_timeout_ms / 1000)
-    store = Store(client, wire, KeyLayout(settings.prefix), settings.served_stream_maxlen)
+    keys = KeyLayout(settings.prefix)
+    store = Store(client, wire, keys)
     watcher = VersionWatcher(store)
     metrics = Metrics()
-    parts = ApiParts(recommender=Recommender(store, watcher), watcher=watcher, store=store, metrics=metrics)
+    served_log = ServedLog(wire, keys, settings.served_stream_maxlen, metrics)
+    recommender = Recommender(store, watcher, served_log)
+    parts = ApiParts(recommender=recommender, watcher=watcher, store=store, metrics=metrics)
     return Litestar(
         route_handlers=build_route_handlers(parts, max_limit=settings.k),
-        lifespan=[_lifespan(watcher, wire, client, close_client=redis is None)],
+        lifespan=[_lifespan(watcher, served_log, wire, client, close_client=redis is None)],
         middleware=[metrics_middleware(metrics)],
         exception_handlers={Exception: make_error_handler(metrics)},
         openapi_config=OpenAPIConfig(title="postrec", version="0.1.0", description=API_DESCRIPTION),
@@ -53,7 +57,11 @@ def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | 
 
 
 def _lifespan(
-    watcher: VersionWatcher, wire: RedisWire, client: aioredis.Redis[bytes], close_client: bool
+    watcher: VersionWatcher,
+    served_log: ServedLog,
+    wire: RedisWire,
+    client: aioredis.Redis[bytes],
+    close_client: bool,
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -62,6 +70,7 @@ def _lifespan(
             yield
         finally:
             await watcher.stop()
+            await served_log.drain()
             await wire.close()
             if close_client:
                 await client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()

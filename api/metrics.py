@@ -25,6 +25,7 @@ class Metrics:
         """Start every count at zero."""
         self.responses: dict[int, int] = {}
         self.errors: dict[str, int] = {}
+        self.served_log_failures: dict[str, int] = {}
         self.bucket_counts = [0] * (len(LATENCY_BUCKETS_S) + 1)
         self.latency_sum_s = 0.0
 
@@ -38,6 +39,10 @@ class Metrics:
         """Count one error answered by the exception handler, by its kind (the exception's class)."""
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
+    def count_served_log_failure(self, reason: str, entries: int = 1) -> None:
+        """Count answers whose served-log entry Redis did not take, by reason (OOM, READONLY, unreachable, ...)."""
+        self.served_log_failures[reason] = self.served_log_failures.get(reason, 0) + entries
+
     def render(self, live_version: str | None, version_age_s: float | None) -> str:
         """The Prometheus text exposition of every metric."""
         pid = f'pid="{os.getpid()}"'
@@ -48,6 +53,12 @@ class Metrics:
             "# HELP postrec_errors_total Errors answered by the API's exception handler, by kind.",
             "# TYPE postrec_errors_total counter",
             *(f'postrec_errors_total{{{pid},kind="{kind}"}} {n}' for kind, n in sorted(self.errors.items())),
+            "# HELP postrec_served_log_failures_total Answers served but not logged in the served stream, by reason.",
+            "# TYPE postrec_served_log_failures_total counter",
+            *(
+                f'postrec_served_log_failures_total{{{pid},reason="{reason}"}} {n}'
+                for reason, n in sorted(self.served_log_failures.items())
+            ),
             *self._latency_lines(pid),
             "# HELP postrec_live_version The version being served (value 1, id in the label).",
             "# TYPE postrec_live_version gauge",

@@ -20,6 +20,7 @@ from api.payloads import ErrorBody, Health
 from api.serving import Recommender
 from api.store import Store
 from api.versions import VersionWatcher
+from common.errors import StoreUnavailableError
 from common.payloads import Recommendations
 
 DEFAULT_LIMIT: Final = 5
@@ -93,22 +94,46 @@ def _recommendations_handler(recommender: Recommender, max_limit: int) -> HTTPRo
 def _health_handler(parts: ApiParts) -> HTTPRouteHandler:
     @get(
         "/health",
-        summary="Live version and Redis reachability",
-        responses={503: ResponseSpec(data_container=Health, description="No live version, or Redis unreachable")},
+        summary="Live version, Redis reachability and the version watcher",
+        responses={
+            503: ResponseSpec(
+                data_container=Health, description="No live version, Redis failing, or a stale version watcher"
+            )
+        },
     )
     async def health() -> Response[Health]:
-        live = parts.watcher.live
+        live, watcher = parts.watcher.live, parts.watcher.state()
         reachable = await parts.store.ping()
-        ok = live is not None and reachable
+        redis_version = await _redis_version(parts.store) if reachable else None
+        version = None if live is None else live.version
+        # Redis names a version the watcher fails to load: what is served is not what was published.
+        not_loaded = watcher.error is not None and redis_version not in (None, version)
+        status = _health_status(live is not None and reachable, watcher.stale or not_loaded)
         report = Health(
-            status="ok" if ok else "unavailable",
-            version=None if live is None else live.version,
+            status=status,
+            version=version,
             version_age_s=None if live is None else live.age_s(datetime.now(UTC)),
             redis=reachable,
+            redis_version=redis_version,
+            watcher_error=watcher.error,
+            watcher_last_ok_s=watcher.seconds_since_ok,
         )
-        return Response(report, status_code=200 if ok else 503)
+        return Response(report, status_code=200 if status == "ok" else 503)
 
     return health
+
+
+def _health_status(serving: bool, stale: bool) -> str:
+    if stale:
+        return "stale"
+    return "ok" if serving else "unavailable"
+
+
+async def _redis_version(store: Store) -> str | None:
+    try:
+        return await store.current_version()
+    except StoreUnavailableError:
+        return None
 
 
 def _metrics_handler(parts: ApiParts) -> HTTPRouteHandler:

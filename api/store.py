@@ -1,7 +1,8 @@
 """The API's Redis access: the hot path's one-round-trip script, and the reads that load a version.
 
 The script runs over the pipelined connection of :mod:`api.wire`; everything else goes through redis-py. Both
-turn an unreachable Redis into :class:`~common.errors.StoreUnavailableError`, which the API answers with 503, and
+turn any Redis failure, unreachable or an error reply (BUSY, NOAUTH, ...), into
+:class:`~common.errors.StoreUnavailableError` (see :mod:`api.redis_errors`), which the API answers with 503, and
 both wait at most the configured timeout (``POSTREC_API_REDIS_TIMEOUT_MS``) for it.
 """
 
@@ -12,70 +13,74 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from api.wire import RedisWire, unreachable
-from common.errors import StoreUnavailableError
+from api.redis_errors import store_failure
+from api.wire import RedisWire, Reply
+from common.errors import NoPublishedVersionError
 from common.keys import KeyLayout
-from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, recommend_call
+from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, VERSION_GONE, recommend_call
 
 CATALOG_PAGE: Final = 500
-
-
-def _unavailable(exc: RedisError) -> StoreUnavailableError:
-    return unreachable(type(exc).__name__)
 
 
 class Store:
     """Redis reads and the serving script, under one key layout."""
 
-    def __init__(self, client: aioredis.Redis[bytes], wire: RedisWire, keys: KeyLayout, served_maxlen: int) -> None:
+    def __init__(self, client: aioredis.Redis[bytes], wire: RedisWire, keys: KeyLayout) -> None:
         """Wrap the two connections to one Redis.
 
         Args:
             client: A redis-py asyncio client (see :func:`common.redis_clients.api_client`), for all but the hot path.
             wire: The hot path's pipelined connection.
             keys: The key layout of the deployment's prefix.
-            served_maxlen: Approximate cap of the served stream.
         """
         self.client = client
         self._wire = wire
         self.keys = keys
-        self._served_maxlen = served_maxlen
         self._script = RECOMMEND_LUA.encode()
         self._sha = hashlib.sha1(self._script, usedforsecurity=False).hexdigest()
 
-    async def recommend(self, version: str, user_id: int, limit: int, group: str, time: str) -> list[bytes] | None:
+    async def recommend(self, version: str, user_id: int, limit: int) -> list[bytes] | None:
         """Run the serving script: the filtered post ids (as Redis returns them), or None for an unknown user.
 
         Raises:
-            StoreUnavailableError: Redis cannot be reached or did not answer in time.
+            StoreUnavailableError: Redis cannot be reached, did not answer in time, or answered with an error.
+            NoPublishedVersionError: The version is gone from Redis (restarted empty, or the version was deleted).
         """
-        script_keys, argv = recommend_call(self.keys, version, user_id, limit, self._served_maxlen, time, group)
-        args = (*script_keys, *argv)
+        script_keys, argv = recommend_call(self.keys, version, user_id, limit)
         try:
-            reply = await self._wire.call(b"EVALSHA", self._sha, RECOMMEND_KEYS, *args)
+            reply = await self._evalsha(*script_keys, *argv)
+        except ResponseError as exc:
+            raise store_failure(exc) from None
+        if reply == VERSION_GONE:
+            raise NoPublishedVersionError(
+                f"version {version} is gone from Redis (restarted empty, or the version was deleted): "
+                "see 'Redis restarted empty' in docs/operations.md"
+            )
+        return reply  # type: ignore[no-any-return]
+
+    async def _evalsha(self, *args: str | int) -> Reply:
+        try:
+            return await self._wire.call(b"EVALSHA", self._sha, RECOMMEND_KEYS, *args)
         except NoScriptError:  # a restarted or flushed Redis forgot the script: load it once and go on
             await self._wire.call(b"SCRIPT", b"LOAD", self._script)
-            reply = await self._wire.call(b"EVALSHA", self._sha, RECOMMEND_KEYS, *args)
-        return reply  # type: ignore[no-any-return]
+            return await self._wire.call(b"EVALSHA", self._sha, RECOMMEND_KEYS, *args)
 
     async def current_version(self) -> str | None:
         """Id of the live version, or None when nothing is published."""
         try:
             raw = await self.client.get(self.keys.current)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise _unavailable(exc) from None
+        except RedisError as exc:
+            raise store_failure(exc) from None
         return None if raw is None else raw.decode()
 
     async def version_meta(self, version: str) -> dict[bytes, bytes]:
         """The raw meta hash of a version (empty when the version is gone)."""
         try:
             return await self.client.hgetall(self.keys.meta(version))
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise _unavailable(exc) from None
+        except RedisError as exc:
+            raise store_failure(exc) from None
 
     async def catalog_pages(self, version: str) -> AsyncIterator[dict[bytes, bytes]]:
         """The version's post catalog in pages of about :data:`CATALOG_PAGE` posts.
@@ -87,15 +92,15 @@ class Store:
         while True:
             try:
                 cursor, page = await self.client.hscan(self.keys.posts(version), cursor, count=CATALOG_PAGE)
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                raise _unavailable(exc) from None
+            except RedisError as exc:
+                raise store_failure(exc) from None
             yield page
             if cursor == 0:
                 return
 
     async def ping(self) -> bool:
-        """True when Redis answers."""
+        """True when Redis answers (an error reply such as BUSY or NOAUTH is no answer)."""
         try:
             return bool(await self.client.ping())
-        except (RedisConnectionError, RedisTimeoutError):
+        except RedisError:
             return False

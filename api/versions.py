@@ -19,13 +19,16 @@ import msgspec
 
 from api.store import Store
 from common.ab import CONTROL, TEST
-from common.errors import PostrecError, StoreUnavailableError
+from common.errors import NoPublishedVersionError, PostrecError, StoreUnavailableError
 from common.payloads import Post, VersionMeta
 
 log = logging.getLogger(__name__)
 
 # A flip of `current` is served within one poll interval plus the catalog's load time.
 POLL_INTERVAL_S: Final = 0.25
+# /health calls the watcher stale when its last successful poll is older than this: about 20 polls, far longer than
+# a full-scale catalog load.
+STALE_AFTER_S: Final = 5.0
 
 _POST_DECODER: Final = msgspec.json.Decoder(Post)
 _RESPONSE_HEAD: Final = {group: b'{"exp_group":"%s","recommendations":[' % group.encode() for group in (CONTROL, TEST)}
@@ -84,8 +87,28 @@ async def load_version(store: Store, version: str) -> LiveVersion:
     return LiveVersion(version=version, meta=meta, catalog=catalog)
 
 
+@dataclass(frozen=True, slots=True)
+class WatcherState:
+    """How the watcher is doing, for ``/health``.
+
+    Attributes:
+        error: Why the last poll failed, or None when it succeeded.
+        seconds_since_ok: Seconds since the last successful poll, or None when none has succeeded yet.
+        running: Whether the polling task is alive.
+    """
+
+    error: str | None
+    seconds_since_ok: float | None
+    running: bool
+
+    @property
+    def stale(self) -> bool:
+        """The live version may no longer be the one Redis names: polls fail, or the watcher has stopped."""
+        return not self.running or self.seconds_since_ok is None or self.seconds_since_ok > STALE_AFTER_S
+
+
 class VersionWatcher:
-    """Holds the live version and polls Redis for a new one in the background."""
+    """Holds the live version and polls Redis for a new one in the background, through any error."""
 
     def __init__(self, store: Store, poll_interval_s: float = POLL_INTERVAL_S) -> None:
         """Watch the store's ``current`` pointer every ``poll_interval_s`` seconds once started."""
@@ -93,16 +116,21 @@ class VersionWatcher:
         self._store = store
         self._poll_interval_s = poll_interval_s
         self._task: asyncio.Task[None] | None = None
-        self._failing = False
+        self._error: str | None = None
+        self._last_ok: float | None = None
+        self._dropped: str | None = None  # the version live before `current` vanished (Redis restarted empty?)
 
     async def refresh(self) -> None:
         """Switch to the version ``current`` names, loading it first; drop it when nothing is published.
 
         Raises:
-            StoreUnavailableError: Redis cannot be reached; the version held so far stays live.
+            StoreUnavailableError: Redis failed; the version held so far stays live.
         """
         version = await self._store.current_version()
         if version is None:
+            if self.live is not None:
+                log.warning("version watcher: Redis names no version any more (was %s)", self.live.version)
+                self._dropped = self.live.version
             self.live = None
         elif self.live is None or self.live.version != version:
             started = time.perf_counter()
@@ -110,6 +138,22 @@ class VersionWatcher:
             self.live = live
             seconds = time.perf_counter() - started
             log.info("live version %s: posts=%d load_s=%.3f", version, len(live.catalog), seconds)
+
+    def state(self) -> WatcherState:
+        """The watcher's health now."""
+        since_ok = None if self._last_ok is None else time.monotonic() - self._last_ok
+        return WatcherState(self._error, since_ok, self._task is not None and not self._task.done())
+
+    def no_version_error(self) -> PostrecError:
+        """Why nothing is live, for a request that arrives meanwhile: Redis failing, emptied, or never published."""
+        if self._error is not None:
+            return StoreUnavailableError(f"no version loaded: {self._error}")
+        if self._dropped is not None:
+            return NoPublishedVersionError(
+                f"no published version: Redis no longer names one (version {self._dropped} was live; was Redis "
+                "restarted empty?): see 'Redis restarted empty' in docs/operations.md"
+            )
+        return NoPublishedVersionError()
 
     async def start(self) -> None:
         """Load the live version now (when Redis answers) and keep following it in the background."""
@@ -130,19 +174,27 @@ class VersionWatcher:
             await self._refresh_logged()
 
     async def _refresh_logged(self) -> None:
-        """Refresh, logging a failure once when it starts and once when it ends rather than on every poll."""
+        """Refresh, logging a failure once when it starts and once when it ends rather than on every poll.
+
+        Any exception is caught: this is the top of the watcher's task, and a watcher that died would keep serving
+        its version for good (its keys deleted later, every user 404) while Redis moved on.
+        """
         try:
             await self.refresh()
         except StoreUnavailableError as exc:
             self._report_failure(str(exc))
         except (PostrecError, msgspec.DecodeError) as exc:
             self._report_failure(f"cannot load the version `current` names: {exc}")
+        except Exception as exc:  # the top of the task: keep polling through anything
+            log.exception("version watcher: unexpected error, retrying")
+            self._report_failure(f"unexpected error in the version watcher ({type(exc).__name__})")
         else:
-            if self._failing:
+            if self._error is not None:
                 log.info("version watcher recovered: version=%s", self.live.version if self.live else None)
-            self._failing = False
+            self._error = None
+            self._last_ok = time.monotonic()
 
     def _report_failure(self, message: str) -> None:
-        if not self._failing:
+        if self._error is None:
             log.warning("version watcher: %s (still serving version %s)", message, self.live and self.live.version)
-        self._failing = True
+        self._error = message

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -30,6 +30,8 @@ from common.errors import StoreUnavailableError
 
 Arg = bytes | str | int
 Reply = Any  # bytes, int, None, list of replies, or hiredis.ReplyError
+# Takes the reply of a command nobody awaits, or the error that lost it (the connection went).
+ReplyHandler = Callable[[Reply], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,7 @@ class _PipelineProtocol(asyncio.Protocol):
 
     def __init__(self) -> None:
         self._reader = hiredis.Reader()
-        self._waiting: deque[asyncio.Future[Reply]] = deque()
+        self._waiting: deque[asyncio.Future[Reply] | ReplyHandler] = deque()
         self._outgoing: list[bytes] = []
         self._transport: asyncio.Transport | None = None
         self.alive = False
@@ -96,7 +98,9 @@ class _PipelineProtocol(asyncio.Protocol):
         self._reader.feed(data)
         while (reply := self._reader.gets()) is not False:
             waiter = self._waiting.popleft()
-            if not waiter.done():
+            if not isinstance(waiter, asyncio.Future):
+                waiter(reply)
+            elif not waiter.done():
                 waiter.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -105,14 +109,20 @@ class _PipelineProtocol(asyncio.Protocol):
 
     def send(self, payload: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Reply]:
         """Queue a command; the queue is written once per event-loop turn, so concurrent requests share a write."""
+        waiter: asyncio.Future[Reply] = loop.create_future()
+        self.send_to(payload, waiter, loop)
+        return waiter
+
+    def send_to(
+        self, payload: bytes, waiter: asyncio.Future[Reply] | ReplyHandler, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Queue a command whose reply goes to ``waiter`` (a future, or a handler called with it)."""
         if self._transport is None:
             raise unreachable("connection not open")
-        waiter: asyncio.Future[Reply] = loop.create_future()
         self._waiting.append(waiter)
         if not self._outgoing:
             loop.call_soon(self._flush)
         self._outgoing.append(payload)
-        return waiter
 
     def _flush(self) -> None:
         if self.alive and self._transport is not None:
@@ -129,7 +139,9 @@ class _PipelineProtocol(asyncio.Protocol):
     def _fail_all(self, error: StoreUnavailableError) -> None:
         while self._waiting:
             waiter = self._waiting.popleft()
-            if not waiter.done():
+            if not isinstance(waiter, asyncio.Future):
+                waiter(error)
+            elif not waiter.done():
                 waiter.set_exception(error)
 
 
@@ -159,6 +171,24 @@ class RedisWire:
             text = str(reply)
             raise NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
         return reply
+
+    def send_nowait(self, commands: list[bytes], on_reply: ReplyHandler) -> bool:
+        """Queue encoded commands on the open connection, in one write, without waiting for them (best-effort).
+
+        ``on_reply`` is called with each reply (a :class:`hiredis.ReplyError` when Redis refused the command), or
+        with a :class:`~common.errors.StoreUnavailableError` when the connection went first. No future and no
+        callback scheduling: a command costs a deque append.
+
+        Returns:
+            False when no connection is open: nothing was sent.
+        """
+        protocol = self._protocol
+        if protocol is None or not protocol.alive:
+            return False
+        loop = asyncio.get_running_loop()
+        for command in commands:
+            protocol.send_to(command, on_reply, loop)
+        return True
 
     async def close(self) -> None:
         """Close the connection, if open."""

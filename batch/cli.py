@@ -105,6 +105,7 @@ def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions
         model_path=getattr(args, "model", None),
         unseen_per_positive=getattr(args, "unseen_per_positive", None),
         embedding=getattr(args, "embedding", AUTO),
+        allow_worse=getattr(args, "allow_worse", False),
     )
 
 
@@ -130,12 +131,13 @@ def _cmd_rollback(settings: Settings, _args: argparse.Namespace) -> int:
     from common.errors import StoreUnavailableError
     from common.keys import KeyLayout
     from common.redis_clients import Role, redis_client
+    from common.urls import mask_url
 
     client = redis_client(settings.redis_url, Role.BATCH)
     try:
         live, replaced = rollback(client, KeyLayout(settings.prefix))
     except redis.ConnectionError as exc:
-        raise StoreUnavailableError(f"Redis at {settings.redis_url} is unreachable ({exc})") from None
+        raise StoreUnavailableError(f"Redis at {mask_url(settings.redis_url)} is unreachable ({exc})") from None
     finally:
         client.close()
     log.info("rolled back: version %s is live again; %s is now previous", live, replaced)
@@ -153,6 +155,11 @@ def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser
         parser.set_defaults(handler=_cmd_build)
     build.add_argument(
         "--unseen-per-positive", type=float, default=None, help="never-shown negatives per liked post in training"
+    )
+    build.add_argument(
+        "--allow-worse",
+        action="store_true",
+        help="publish even when validation ranks a model below the best seen-aware baseline (logged)",
     )
     _add_embedding_argument(build)
     score.add_argument("--model", type=Path, default=None, help="artifact directory (default: the latest)")
@@ -191,6 +198,7 @@ def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         shuffle_holdout=args.shuffle_holdout,
         oracle=not args.no_oracle,
         embedding=args.embedding,
+        protocol=args.protocol,
     )
     engine = make_engine(settings.database_url)
     try:
@@ -218,7 +226,14 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
     evaluate.add_argument(
         "--shuffle-holdout", action="store_true", help="leakage guard: shuffle hold-out likes across users and posts"
     )
-    evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from `postrec seed`)")
+    evaluate.add_argument("--no-oracle", action="store_true", help="skip the oracle (data not from postrec seed)")
+    evaluate.add_argument(
+        "--protocol",
+        choices=("time", "per-user"),
+        default="time",
+        help="time: one cutoff T, likes of [T, T + window) held out; per-user: each user's last 20%% of views held"
+        " out, the models built on the rest (works on data without an oracle: add --no-oracle)",
+    )
     _add_embedding_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from common.columns import Col, Table
 from common.errors import SourceUnavailableError
 from common.settings import normalise_database_url
+from common.urls import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def check_connection(engine: Engine) -> None:
 
 def unreachable(url: sa.URL, exc: sa.exc.DBAPIError) -> SourceUnavailableError:
     """The error for a failed connection, naming the URL without its password."""
-    shown = url.render_as_string(hide_password=True)
+    shown = mask_url(url.render_as_string(hide_password=False))
     return SourceUnavailableError(f"PostgreSQL at {shown} is unreachable: {exc.orig}".strip())
 
 

@@ -46,5 +46,9 @@ class PublishError(PostrecError):
     """A version could not be written or verified; the live version was left as it was."""
 
 
+class WorseThanBaselineError(PostrecError):
+    """The build's validation ranks a model below the best seen-aware baseline beyond noise; nothing was published."""
+
+
 class WorkerJobError(PostrecError):
     """A worker job failed for good or did not finish in time; ``rq info`` and its failed registry say why."""

@@ -40,6 +40,7 @@ class VersionMeta(msgspec.Struct, frozen=True, kw_only=True):
     users: int
     posts: int
     metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    baselines: dict[str, float] = msgspec.field(default_factory=dict)
 
     def to_hash(self) -> dict[str, str]:
         """Field -> string mapping for HSET."""
@@ -60,7 +61,7 @@ class VersionMeta(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # The fields held as JSON text inside the hash.
-JSON_FIELDS: Final = ("models", "metrics")
+JSON_FIELDS: Final = ("models", "metrics", "baselines")
 
 
 def _field_text(value: object) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from common.errors import ConfigError, PostrecError, ServiceStartError
 from common.redis_clients import Role, redis_client
+from common.urls import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _wait_until(check: object, what: str, url: str, timeout_s: float = 30.0) -> 
         if callable(check) and check():
             return
         time.sleep(0.2)
-    raise PostrecError(f"embedded {what} did not answer at {url} within {timeout_s:.0f} s")
+    raise PostrecError(f"embedded {what} did not answer at {mask_url(url)} within {timeout_s:.0f} s")
 
 
 def _package_dir(package: str) -> Path:

@@ -12,10 +12,18 @@ from collections.abc import Sequence
 
 from common.errors import PostrecError
 from common.logs import configure_logging
-from common.settings import load_settings
+from common.settings import Settings, load_settings
 
 log = logging.getLogger("postrec")
 DESCRIPTION = "Post recommendations: built offline into Redis, served by a sub-millisecond API."
+EPILOG = """first run (PostgreSQL and Redis from POSTREC_DATABASE_URL and POSTREC_REDIS_URL):
+  postrec services up          start embedded PostgreSQL and Redis where none answers
+  postrec db init              create the source tables
+  postrec seed --scale small   generate a synthetic world (or: postrec load DIR)
+  postrec build                train, score every user, publish to Redis
+  postrec serve --port 8000    serve GET /post/recommendations/?id=200
+
+'postrec COMMAND --help' describes a command; README.md and docs/operations.md have the rest."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,12 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     from common.cli import register as register_common
     from worker.cli import register as register_worker
 
-    parser = argparse.ArgumentParser(prog="postrec", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(
+        prog="postrec", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--log-level", default=None, help="logging level (default: POSTREC_LOG_LEVEL or INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (register_common, register_batch, register_api, register_worker):
         register(commands)
+    describe_commands(commands)
     return parser
+
+
+def describe_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Give each command without a description its one-line help, so ``postrec COMMAND --help`` says what it does."""
+    for choice in commands._choices_actions:
+        parser = commands.choices[choice.dest]
+        if parser.description is None and choice.help:
+            parser.description = choice.help[0].upper() + choice.help[1:] + "."
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                describe_commands(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Configured before the settings are read, so that a bad setting is reported like any other error.
     configure_logging()
+    settings: Settings | None = None
     try:
         settings = load_settings(log_level=args.log_level)
         configure_logging(settings.log_level)
@@ -49,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("interrupted")
         return 130
     except Exception as exc:
-        # The top of the process: a lost PostgreSQL connection anywhere becomes one line, never a traceback.
-        message = _database_failure(exc)
+        # The top of the process: a lost PostgreSQL or Redis connection anywhere becomes one line, never a traceback.
+        message = _database_failure(exc) or _store_failure(exc, settings)
         if message is None:
             raise
         log.error("%s", message)
@@ -62,3 +85,14 @@ def _database_failure(exc: Exception) -> str | None:
     from common.db import describe_database_error
 
     return describe_database_error(exc)
+
+
+def _store_failure(exc: Exception, settings: Settings | None) -> str | None:
+    """A message for a Redis connection error that no step turned into a :class:`PostrecError`, else None."""
+    import redis
+
+    from common.urls import mask_url
+
+    if settings is None or not isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return None
+    return f"Redis at {mask_url(settings.redis_url)} is unreachable ({exc}): start it or check POSTREC_REDIS_URL"

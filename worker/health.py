@@ -21,8 +21,8 @@ from common.settings import load_settings
 from worker.queues import open_queue
 from worker.roles import ROLES
 
-# An idle RQ worker beats once per blocking wait for jobs (its 420 s TTL less 15 s); the cron scheduler at least
-# once a minute.
+# An idle RQ worker beats once per blocking wait for jobs (every 10 s, see worker.recovering), a busy one every few
+# seconds; the cron scheduler at least once a minute. The margins allow for a machine under heavy load.
 WORKER_MAX_AGE: Final = timedelta(minutes=10)
 SCHEDULER_MAX_AGE: Final = timedelta(minutes=3)
 

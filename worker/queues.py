@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
+from rq.exceptions import NoSuchJobError
 from rq.job import Dependency, Job
 from rq.registry import BaseRegistry
 
@@ -30,7 +31,8 @@ class JobPolicy:
     Attributes:
         role: The queue role it goes to (``live`` or ``batch``).
         timeout_s: Time limit of one attempt; the worker kills the attempt past it.
-        retries: Further attempts after a failure (a crash or a killed worker counts too).
+        retries: Further attempts after a failure (a crash or a killed worker counts too); a permanent error
+            (:mod:`worker.failures`) is never retried.
         retry_interval_s: Wait before each further attempt.
         result_ttl_s: How long a finished job's result is kept.
         failure_ttl_s: How long a failed job stays in the failed registry for inspection.
@@ -64,6 +66,8 @@ def open_queue(connection: redis.Redis[bytes], prefix: str, role: str) -> Queue:
 
 
 JOBS_MODULE: Final = "worker.jobs"
+# Run in the work horse on a failure, before rq decides on a retry: permanent errors are not retried.
+ON_FAILURE: Final = "worker.failures.stop_retrying_permanent"
 
 
 def policies(settings: Settings) -> dict[str, JobPolicy]:
@@ -107,6 +111,7 @@ def enqueue_job(
         result_ttl=policy.result_ttl_s,
         failure_ttl=policy.failure_ttl_s,
         retry=policy.retry(),
+        on_failure=Callback(ON_FAILURE),
         depends_on=depends_on,
     )
 
@@ -122,11 +127,22 @@ def purge_queues(connection: redis.Redis[bytes], prefix: str) -> int:
         queue = open_queue(connection, prefix, role)
         for registry in _registries(queue):
             for job_id in registry.get_job_ids(cleanup=False):
-                registry.remove(job_id, delete_job=True)
+                registry.remove(job_id)
+                _delete_job(connection, job_id)
                 deleted += 1
         deleted += queue.count
         queue.delete(delete_jobs=True)
     return deleted
+
+
+def _delete_job(connection: redis.Redis[bytes], job_id: str) -> None:
+    try:
+        Job.fetch(job_id, connection=connection).delete()
+    except (NoSuchJobError, ValueError):
+        # rq raises ValueError for a job whose dead attempt's execution record expired (a killed worker's job):
+        # its keys all carry its id (a uuid4), so they are found by name.
+        for key in connection.scan_iter(match=f"rq:*{job_id}*", count=1000):
+            connection.unlink(key)
 
 
 def _registries(queue: Queue) -> list[BaseRegistry]:

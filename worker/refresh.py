@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from batch.pipeline.build import prepare_rescore, prepare_version
 from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams
 from batch.pipeline.features import Encoders, FeatureSet
+from batch.pipeline.guard import check_publishable
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.options import BuildOptions
 from batch.pipeline.prepared import Models, Prepared
@@ -53,6 +54,7 @@ from common.keys import KeyLayout
 from common.payloads import VersionMeta
 from common.settings import Settings
 from worker import staging
+from worker.built_versions import load_or_stage_plan
 from worker.queues import enqueue_job
 from worker.staging import RefreshPlan, ShardCounts
 from worker.user_rows import load_user_rows, user_features_now
@@ -78,6 +80,9 @@ def prepare_refresh(
         client: Redis client of the serving store.
         train: Train a new model (``refresh``); False reuses the live version's model (``rescore``).
 
+    Raises:
+        WorseThanBaselineError: The new model is worse than the best baseline on validation (nothing is staged).
+
     Returns:
         The plan the final job checks, and the version prepared for scoring.
     """
@@ -85,6 +90,7 @@ def prepare_refresh(
     options = BuildOptions.from_settings(settings)
     if train:
         prepared = prepare_version(settings, engine, options)
+        check_publishable(prepared.benchmark, options.allow_worse)  # nothing staged: the live version stays
     else:
         prepared = prepare_rescore(settings, engine, options, load_live_models(client, keys))
     return stage_version(client, keys, prepared, settings), prepared
@@ -159,6 +165,7 @@ def _meta(prepared: Prepared, settings: Settings, posts: int) -> dict[str, str]:
         users=0,  # counted from the shards by the final job
         posts=posts,
         metrics=prepared.models.metrics,
+        baselines=prepared.benchmark.baseline_hitrates if prepared.benchmark else None,
     )
     return meta.to_hash()
 
@@ -344,7 +351,8 @@ def go_live(
 def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int, engine: Engine) -> dict[str, Any]:
     """Rescore one user of the live version now, replacing the user's list in one transaction.
 
-    The user's features are recomputed from all of its rows in PostgreSQL as of now (see
+    On a version made by ``postrec build`` or ``score`` the first call stages the version's inputs (see
+    :mod:`worker.built_versions`). The user's features are recomputed from all of its rows in PostgreSQL as of now (see
     :func:`live_user_features`) and scored by the live version's model of its A/B group. The post features, the
     time features of scoring and the ``test`` model's embedding features (post embeddings, the user's taste vector
     and ALS factors) stay the live version's, as stored when it was built.
@@ -353,10 +361,11 @@ def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int, e
         NoPublishedVersionError: Nothing is live.
         UnknownUserError: The user is not in the live version.
         SourceUnavailableError: PostgreSQL cannot be reached; the user's list is left as it was.
+        MissingArtifactError: A built version's model is not on this machine.
     """
     keys = KeyLayout(settings.prefix)
     version = live_version(client, keys)
-    plan = staging.load_plan(client, keys, version)
+    plan = load_or_stage_plan(client, settings, engine, version, input_ttl_s(settings))
     one = live_user_features(client, keys, plan, user_id, engine)
     models = staging.load_models(client, keys, plan)
     embedding = staging.load_shard_embedding(client, keys, plan, shard_of(plan, user_id))

@@ -9,20 +9,14 @@ import socket
 from collections.abc import Sequence
 from typing import Final
 
-from rq import Worker
-
 from common.redis_clients import Role
 from common.settings import Settings
 from worker.connections import open_redis
 from worker.queues import queue_names
+from worker.recovering import RecoveringWorker
 from worker.schedule import build_scheduler
 
 log = logging.getLogger(__name__)
-
-# How often one worker cleans the queues' registries. It is then that a job whose worker died (its heartbeat
-# expired) is retried or failed, so this bounds how long a killed worker's shard waits: rq's default is 10 minutes.
-MAINTENANCE_INTERVAL_S: Final = 60
-
 
 # The refresh's modules (the batch, CatBoost, scikit-learn) take seconds to import. RQ runs each job in a fresh
 # fork of the worker, so importing them once in the worker saves those seconds on every shard.
@@ -52,9 +46,7 @@ def run_worker(
     if preload:
         importlib.import_module(PRELOADED)
     with open_redis(settings.redis_url, Role.RQ_WORKER) as connection:
-        worker = Worker(
-            queue_names(settings.prefix, roles), connection=connection, maintenance_interval=MAINTENANCE_INTERVAL_S
-        )
+        worker = RecoveringWorker(queue_names(settings.prefix, roles), connection=connection)
         return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level)
 
 

@@ -48,4 +48,5 @@ def _register(
         job_timeout=policy.timeout_s,
         result_ttl=policy.result_ttl_s,
         failure_ttl=policy.failure_ttl_s,
+        name=f"{settings.prefix}:{func.__name__}",  # RQ's history of the cron job, per deployment
     )

@@ -135,6 +135,11 @@ def save_plan(client: redis.Redis[bytes], keys: KeyLayout, plan: RefreshPlan, tt
     put_blob(client, keys.refresh_input(plan.version, PLAN), msgspec.json.encode(plan), ttl_s)
 
 
+def has_plan(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> bool:
+    """Whether the version has a refresh's plan (``build`` and ``score`` stage none)."""
+    return bool(client.exists(keys.refresh_input(version, PLAN)))
+
+
 def load_plan(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> RefreshPlan:
     """The plan of a refresh (raises WorkerJobError when it expired or was cleaned up)."""
     return msgspec.json.decode(get_blob(client, keys.refresh_input(version, PLAN)), type=RefreshPlan)

@@ -25,6 +25,7 @@ from batch.pipeline.features import Encoders, FeatureSet, user_side
 from batch.pipeline.feed_counts import FeedCounts, count_feed
 from common.columns import Action, Col, Table
 from common.errors import SourceUnavailableError, UnknownUserError
+from common.urls import mask_url
 
 USER_FEED_SCHEMA: Final = {
     Col.TIMESTAMP: FEED_SCHEMA[Col.TIMESTAMP],
@@ -60,7 +61,7 @@ def load_user_rows(engine: Engine, user_id: int) -> UserRows:
     try:
         rows = UserRows(user=_load_user(engine, user_id), feed=_load_user_feed(engine, user_id))
     except (sa.exc.OperationalError, psycopg2.OperationalError) as exc:
-        url = engine.url.render_as_string(hide_password=True)
+        url = mask_url(engine.url.render_as_string(hide_password=False))
         raise SourceUnavailableError(
             f"PostgreSQL at {url} is unreachable ({exc}): user {user_id} was not rescored and its list is unchanged;"
             " start PostgreSQL or check POSTREC_DATABASE_URL, then run `postrec refresh --user` again"

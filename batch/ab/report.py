@@ -36,7 +36,7 @@ GROUPS: Final = (CONTROL, TEST)
 
 
 class ServedField:
-    """Field names of a served-stream entry, as the API's serving script writes them (api/store.py)."""
+    """Field names of a served-stream entry, as the API writes them (common.serving.served_log_command)."""
 
     TIME: Final = "time"
     USER: Final = "user"

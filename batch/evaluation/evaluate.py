@@ -5,12 +5,14 @@ prefix, never the live one), score every evaluated user with both (not only with
 baselines' and the oracle's lists, publish each as a version there too, then ask for 5
 posts per evaluated user through the API's own serving script (list minus liked set), and score the answers
 against the likes of ``[T, T + window)``.
+
+Two protocols: ``time`` (the above: one cutoff T for everyone) and ``per-user`` (each user's last 20% of views held
+out, see :mod:`batch.evaluation.per_user`; everything else is built on, and each user's window is their own tail).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +24,9 @@ import polars as pl
 import redis
 from sqlalchemy.engine import Engine
 
+from batch.evaluation.baseline_lists import params_note, seen_aware_rankings
 from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
+from batch.evaluation.per_user import HOLDOUT_SHARE, Scratch, per_user_holdout, scratch_without_holdout
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
 from batch.pipeline.build import run_build
 from batch.pipeline.embed import AUTO, embedding_cache_dir
@@ -58,10 +62,18 @@ if TYPE_CHECKING:  # the world's truth is imported only when the oracle is asked
 
 log = logging.getLogger(__name__)
 
-RANDOM, POPULAR, SEGMENT, ALS, ORACLE = "random", "popular", "segment_popular", "als", "oracle"
+# Reference rows, not seen-aware: a random order, and the catalog by likes (the base of gap closure).
+RANDOM, POPULAR, ORACLE = "random", "popular", "oracle"
 # The oracle with users known only topic by topic: the ceiling of ``control``'s kind of user features.
 TOPIC_ORACLE: Final = "oracle_topic_level"
 READ_BATCH: Final = 1000
+TIME, PER_USER = "time", "per-user"
+PROTOCOLS: Final = (TIME, PER_USER)
+PER_USER_NOTE: Final = (
+    f"Protocol {PER_USER}: each user's last {HOLDOUT_SHARE:.0%} of views (by time, users with at least 5 views) held"
+    " out with every later row of theirs; models and baselines built on all the rest (T = the end of what remains);"
+    " a hit is a post liked in the user's own held-out tail and not liked before it."
+)
 ORACLE_NOTE: Final = (
     f"{ORACLE}: the generator's true like probabilities in the window (the ceiling); {TOPIC_ORACLE}: the same with"
     " each user's sub-topic tastes and exposure interests replaced by their topic means, the ceiling of a model whose"
@@ -82,6 +94,8 @@ class EvaluateOptions:
         shuffle_holdout: The leakage guard: score against likes moved to other users and posts.
         oracle: Include the world's ground truth (only for generated worlds).
         embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
+        protocol: ``time`` (one cutoff T) or ``per-user`` (each user's last 20% of views held out; ``as_of`` and
+            ``window`` do not apply).
     """
 
     as_of: datetime | None = None
@@ -92,6 +106,7 @@ class EvaluateOptions:
     shuffle_holdout: bool = False
     oracle: bool = True
     embedding: str = AUTO
+    protocol: str = TIME
 
 
 def evaluation_settings(settings: Settings) -> Settings:
@@ -102,33 +117,62 @@ def evaluation_settings(settings: Settings) -> Settings:
 
 
 def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> BuildOptions:
-    """The build of the models as of T: both models whatever the split, the deployment's seed, nothing published.
+    """The build of the models as of T: both models whatever the split, the deployment's seed, published only
+    under the evaluation's prefix, so the publication guard does not stop it (the evaluation measures them).
 
     ``settings`` are the deployment's: the build reuses its embedding cache (the evaluation's data dir is its own).
     """
     built = BuildOptions.from_settings(
-        settings, as_of=options.as_of, k=options.k, models=(CONTROL, TEST), embedding=options.embedding
+        settings,
+        as_of=options.as_of,
+        k=options.k,
+        models=(CONTROL, TEST),
+        embedding=options.embedding,
+        allow_worse=True,
     )
     return replace(built, embedding_cache=embedding_cache_dir(settings.data_dir))
 
 
 @dataclass(frozen=True, slots=True)
 class EvaluatedBuild:
-    """The models' build as of T, with the deployment and database it ran on."""
+    """The models' build, with the deployment it ran on, the database it read (``engine``: under the per-user
+    protocol a scratch copy without the held-out rows) and the source database (``source_engine``: the hold-out
+    and the world's truth)."""
 
     settings: Settings
     engine: Engine
     prepared: Prepared
+    source_engine: Engine
+    scratch: Scratch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOut:
+    """Who is evaluated and on what, with each user's window for the oracle.
+
+    Attributes:
+        holdout: Evaluated users and their fresh likes in their window.
+        starts: Each evaluated user's window start.
+        window: Length of every user's window (per-user: up to the end of the data).
+    """
+
+    holdout: Holdout
+    starts: list[datetime]
+    window: timedelta
 
 
 def run_evaluation(settings: Settings, engine: Engine, options: EvaluateOptions) -> EvaluationReport:
-    """Evaluate every recommender as of T; writes the report and returns it."""
-    as_of = options.as_of or data_end(engine) - options.window
+    """Evaluate every recommender under the options' protocol; writes the report and returns it.
+
+    Raises:
+        ValueError: The protocol is unknown.
+    """
+    if options.protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {options.protocol!r}: use one of {', '.join(PROTOCOLS)}")
     eval_settings = evaluation_settings(settings)
     client = redis_client(settings.redis_url, Role.BATCH)
     try:
-        options = replace(options, as_of=as_of)
-        report = _evaluate(eval_settings, engine, client, options, evaluation_build_options(settings, options))
+        report = _run_protocol(settings, eval_settings, engine, client, options)
     finally:
         _delete_prefix(client, eval_settings.prefix)
         client.close()
@@ -136,71 +180,112 @@ def run_evaluation(settings: Settings, engine: Engine, options: EvaluateOptions)
     return report
 
 
-def _evaluate(
-    settings: Settings, engine: Engine, client: redis.Redis[bytes], options: EvaluateOptions, build: BuildOptions
+def _run_protocol(
+    settings: Settings, eval_settings: Settings, engine: Engine, client: redis.Redis[bytes], options: EvaluateOptions
 ) -> EvaluationReport:
-    assert options.as_of is not None  # noqa: S101 - resolved by the caller
-    built = run_build(settings, engine, build)
-    state = EvaluatedBuild(settings, engine, built.prepared)
-    holdout = _holdout(engine, state, options)
-    log.info("evaluation: as_of=%s users=%d", options.as_of, holdout.user_ids.size)
+    if options.protocol == TIME:
+        options = replace(options, as_of=options.as_of or data_end(engine) - options.window)
+        return _evaluate(eval_settings, engine, None, client, options, evaluation_build_options(settings, options))
+    with scratch_without_holdout(engine, HOLDOUT_SHARE) as scratch:
+        options = replace(options, as_of=None)
+        return _evaluate(eval_settings, engine, scratch, client, options, evaluation_build_options(settings, options))
+
+
+def _evaluate(
+    settings: Settings,
+    engine: Engine,
+    scratch: Scratch | None,
+    client: redis.Redis[bytes],
+    options: EvaluateOptions,
+    build: BuildOptions,
+) -> EvaluationReport:
+    """Build on the scratch copy when there is one (per-user), else on ``engine``; hold out from ``engine``."""
+    build_engine = scratch.engine if scratch else engine
+    built = run_build(settings, build_engine, build)
+    state = EvaluatedBuild(settings, build_engine, built.prepared, engine, scratch)
+    held_out = _held_out(state, options)
+    holdout = held_out.holdout
+    as_of = built.prepared.source.as_of
+    log.info("evaluation: protocol=%s as_of=%s users=%d", options.protocol, as_of, holdout.user_ids.size)
     keys = KeyLayout(settings.prefix)
     versions = _publish_models(client, keys, state, holdout, options) | _publish_others(
-        client, keys, state, holdout, options
+        client, keys, state, held_out, options
     )
     served = {
         name: read_served(client, keys, version, holdout.user_ids, options.limit) for name, version in versions.items()
     }
-    return _report(engine, state, holdout, served, options)
+    return _report(state, held_out, served, options)
 
 
-def _holdout(engine: Engine, state: EvaluatedBuild, options: EvaluateOptions) -> Holdout:
-    assert options.as_of is not None  # noqa: S101
-    window = load_feed(engine, start=options.as_of, end=options.as_of + options.window, action=Action.LIKE)
-    holdout = build_holdout(state.prepared.source.likes, window)
+def _held_out(state: EvaluatedBuild, options: EvaluateOptions) -> HeldOut:
+    if state.scratch is not None:
+        held_out = _per_user_held_out(state, state.scratch)
+    else:
+        assert options.as_of is not None  # noqa: S101 - resolved by the caller
+        end = options.as_of + options.window
+        window = load_feed(state.source_engine, start=options.as_of, end=end, action=Action.LIKE)
+        holdout = build_holdout(state.prepared.source.likes, window)
+        held_out = HeldOut(holdout, [options.as_of] * holdout.user_ids.size, options.window)
     if options.shuffle_holdout:
-        holdout = shuffled_holdout(
-            holdout, state.prepared.score_features.post_ids.astype(np.int64), state.settings.seed
-        )
-    return holdout
+        post_ids = state.prepared.score_features.post_ids.astype(np.int64)
+        held_out = replace(held_out, holdout=shuffled_holdout(held_out.holdout, post_ids, state.settings.seed))
+    return held_out
+
+
+def _per_user_held_out(state: EvaluatedBuild, scratch: Scratch) -> HeldOut:
+    holdout, starts = per_user_holdout(state.source_engine, scratch, state.prepared.source.likes)
+    end = data_end(state.source_engine)
+    return HeldOut(holdout, starts, end - min(starts, default=end))
 
 
 def baseline_rankings(
-    state: EvaluatedBuild, user_ids: npt.NDArray[np.int64], k: int, with_oracle: bool, window: tuple[datetime, datetime]
+    state: EvaluatedBuild, user_ids: npt.NDArray[np.int64], k: int, oracle_windows: OracleWindows | None
 ) -> dict[str, npt.NDArray[np.int64]]:
-    """(users x k) post ids of every baseline, from likes before as_of only; the oracle from the ground truth."""
+    """(users x k) post ids of every baseline, from data the build saw only; the oracle from the ground truth.
+
+    ``random`` and ``popular`` are reference rows; the others are the seen-aware, tuned baselines.
+
+    Args:
+        state: The build.
+        user_ids: The evaluated users.
+        k: List length.
+        oracle_windows: Each user's window start and the windows' length; None = no oracle.
+    """
     likes = state.prepared.source.likes.select(Col.USER_ID, Col.POST_ID)
     post_ids = state.prepared.score_features.post_ids.astype(np.int64)
     seed, k = state.settings.seed, min(k, post_ids.size)
-    makers: dict[str, Callable[[], npt.NDArray[np.int64]]] = {
-        RANDOM: lambda: baselines.random_ranking(user_ids, post_ids, k, seed),
-        POPULAR: lambda: baselines.popular_ranking(likes, user_ids, post_ids, k),
-        SEGMENT: lambda: baselines.segment_popular_ranking(likes, state.prepared.source.users, user_ids, post_ids, k),
-        ALS: lambda: baselines.als_ranking(likes, user_ids, post_ids, k, seed),
+    rankings = {
+        RANDOM: baselines.random_ranking(user_ids, post_ids, k, seed),
+        POPULAR: baselines.popular_ranking(likes, user_ids, post_ids, k),
     }
-    rankings = {name: make() for name, make in makers.items()}
-    if with_oracle:
-        rankings |= oracle_rankings(state.engine, user_ids, post_ids, k, window)
+    rankings |= seen_aware_rankings(state.prepared, user_ids, k, seed)
+    if oracle_windows is not None:
+        seen = seen_before_mask(state.engine, user_ids, post_ids, state.prepared.source.as_of)
+        rankings |= oracle_rankings(state.source_engine, seen, user_ids, post_ids, k, oracle_windows)
     return rankings
+
+
+OracleWindows = tuple[list[datetime], timedelta]
+"""Each user's window start, and the length of every window."""
 
 
 def oracle_rankings(
     engine: Engine,
+    seen: npt.NDArray[np.bool_],
     user_ids: npt.NDArray[np.int64],
     post_ids: npt.NDArray[np.int64],
     k: int,
-    window: tuple[datetime, datetime],
+    windows: OracleWindows,
 ) -> dict[str, npt.NDArray[np.int64]]:
     """The oracle's lists and the topic-level oracle's (users' sub-topic tastes and interests known only as their
-    topic means), from one read of the truth and of what each user was shown before the window."""
+    topic means), from one read of the truth, given what each user was shown before their window (``seen``)."""
     from batch.world.store import load_truth
     from batch.world.truth import topic_level_truth
 
     truth = load_truth(engine)
-    seen = seen_before_mask(engine, user_ids, post_ids, window[0])
     return {
-        ORACLE: oracle_ranking(truth, seen, user_ids, post_ids, k, window),
-        TOPIC_ORACLE: oracle_ranking(topic_level_truth(truth), seen, user_ids, post_ids, k, window),
+        ORACLE: oracle_ranking_per_user(truth, seen, user_ids, post_ids, k, windows),
+        TOPIC_ORACLE: oracle_ranking_per_user(topic_level_truth(truth), seen, user_ids, post_ids, k, windows),
     }
 
 
@@ -214,12 +299,28 @@ def oracle_ranking(
 ) -> npt.NDArray[np.int64]:
     """Posts by the true probability of a like in the window, given what each user was shown before it (``seen``,
     users x posts)."""
-    from batch.world.truth import oracle_scores
+    windows = ([window[0]] * user_ids.size, window[1] - window[0])
+    return oracle_ranking_per_user(truth, seen, user_ids, post_ids, k, windows)
 
+
+def oracle_ranking_per_user(
+    truth: WorldTruth,
+    seen: npt.NDArray[np.bool_],
+    user_ids: npt.NDArray[np.int64],
+    post_ids: npt.NDArray[np.int64],
+    k: int,
+    windows: OracleWindows,
+) -> npt.NDArray[np.int64]:
+    """:func:`oracle_ranking` with a window start of its own per user."""
+    from batch.world.truth import oracle_scores_per_user
+
+    starts, length = windows
     rows = []
     for start in range(0, user_ids.size, READ_BATCH):
         block = slice(start, start + READ_BATCH)
-        scores = oracle_scores(truth, user_ids[block], post_ids, window[0], window[1], seen_before=seen[block])
+        scores = oracle_scores_per_user(
+            truth, user_ids[block], post_ids, starts[block], length, seen_before=seen[block]
+        )
         rows.append(post_ids[top_k(scores, k)])
     return np.concatenate(rows) if rows else np.empty((0, k), dtype=np.int64)
 
@@ -254,11 +355,11 @@ def _publish_models(
 
 
 def _publish_others(
-    client: redis.Redis[bytes], keys: KeyLayout, state: EvaluatedBuild, holdout: Holdout, options: EvaluateOptions
+    client: redis.Redis[bytes], keys: KeyLayout, state: EvaluatedBuild, held_out: HeldOut, options: EvaluateOptions
 ) -> dict[str, str]:
-    assert options.as_of is not None  # noqa: S101
-    window = (options.as_of, options.as_of + options.window)
-    rankings = baseline_rankings(state, holdout.user_ids, options.k, options.oracle, window)
+    holdout = held_out.holdout
+    windows = (held_out.starts, held_out.window) if options.oracle else None
+    rankings = baseline_rankings(state, holdout.user_ids, options.k, windows)
     return {
         name: _publish_lists(client, keys, state, name, holdout.user_ids, posts) for name, posts in rankings.items()
     }
@@ -301,7 +402,7 @@ def read_served(
     for start in range(0, user_ids.size, READ_BATCH):
         with client.pipeline(transaction=False) as pipe:
             for user in user_ids[start : start + READ_BATCH].tolist():
-                script_keys, argv = recommend_call(keys, version, user, limit, 1, "", "evaluation")
+                script_keys, argv = recommend_call(keys, version, user, limit)
                 pipe.evalsha(sha, RECOMMEND_KEYS, *script_keys, *argv)
             replies = pipe.execute()
         for offset, reply in enumerate(replies):
@@ -311,13 +412,13 @@ def read_served(
 
 
 def _report(
-    engine: Engine,
     state: EvaluatedBuild,
-    holdout: Holdout,
+    held_out: HeldOut,
     served: dict[str, npt.NDArray[np.int64]],
     options: EvaluateOptions,
 ) -> EvaluationReport:
-    groups = _groups(engine, state, holdout)
+    holdout = held_out.holdout
+    groups = _groups(state, holdout)
     partial = {
         name: _score(name, top, holdout, state.prepared.source.posts.height, groups, state.settings.seed)
         for name, top in served.items()
@@ -327,13 +428,14 @@ def _report(
     scores = [replace(score, gap_closure=gap_closure(score.hitrate, popular, oracle)) for score in partial.values()]
     return EvaluationReport(
         as_of=state.prepared.source.as_of.isoformat(),
-        window_days=options.window.total_seconds() / 86400,
+        window_days=held_out.window.total_seconds() / 86400,
         users=int(holdout.user_ids.size),
         posts=state.prepared.source.posts.height,
         scores=sorted(scores, key=lambda s: s.hitrate),
         feature_importance=_importance(state),
         calibration=state.prepared.calibration,
         notes=_notes(options, state),
+        protocol=options.protocol,
     )
 
 
@@ -356,13 +458,13 @@ def _score(
     )
 
 
-def _groups(engine: Engine, state: EvaluatedBuild, holdout: Holdout) -> dict[str, list[str]]:
+def _groups(state: EvaluatedBuild, holdout: Holdout) -> dict[str, list[str]]:
     sql = (
         f"SELECT {Col.USER_ID}, count(*) FROM {Table.FEED} "
         f"WHERE {Col.ACTION} = 'view' AND \"{Col.TIMESTAMP}\" < %(cutoff)s GROUP BY {Col.USER_ID}"
     )
     views = copy_query(
-        engine, sql, {Col.USER_ID: pl.Int32(), "views": pl.UInt32()}, {"cutoff": state.prepared.source.as_of}
+        state.engine, sql, {Col.USER_ID: pl.Int32(), "views": pl.UInt32()}, {"cutoff": state.prepared.source.as_of}
     )
     likes = state.prepared.source.likes.select(Col.USER_ID, Col.POST_ID)
     settings = state.settings
@@ -385,7 +487,11 @@ def _notes(options: EvaluateOptions, state: EvaluatedBuild) -> list[str]:
         f"control and test trained on data before T only, on the same rows; test embeddings: {_embedding(state)}.",
         "Validation metrics (test_: the test model): "
         + ", ".join(f"{name}={value:.4f}" for name, value in state.prepared.models.metrics.items()),
+        f"{RANDOM} and {POPULAR} (by likes, viewed posts not left out) are reference rows. "
+        + params_note(state.prepared),
     ]
+    if options.protocol == PER_USER:
+        notes.append(PER_USER_NOTE)
     if options.oracle:
         notes.append(ORACLE_NOTE)
     if options.shuffle_holdout:

@@ -38,6 +38,7 @@ class EvaluationReport:
     feature_importance: dict[str, float] = field(default_factory=dict)
     calibration: list[tuple[float, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    protocol: str = "time"
 
 
 def write_report(report: EvaluationReport, out_dir: Path, previous: Path | None = None) -> Path:
@@ -70,9 +71,9 @@ def _load_previous(path: Path | None) -> dict[str, float]:
 def render_markdown(report: EvaluationReport, previous: dict[str, float]) -> str:
     """The human summary: one table of recommenders, then per-group hitrates."""
     lines = [
-        f"# Evaluation as of {report.as_of}, window {report.window_days:g} days",
+        f"# Evaluation as of {report.as_of}, protocol {report.protocol}, window {report.window_days:g} days",
         "",
-        f"{report.users} users with a like in the window, {report.posts} posts.",
+        f"{report.users} users with a like in their window, {report.posts} posts.",
         "",
         "| recommender | hitrate@5 | 95% interval | precision@5 | NDCG@5 | coverage | gap closure | vs last run |",
         "|---|---|---|---|---|---|---|---|",

@@ -1,7 +1,8 @@
 """``postrec build`` and ``postrec score``: the offline batch as named steps over typed values.
 
-build: validate -> extract -> windows -> features -> embeddings -> samples -> train -> evaluate -> save -> score ->
-publish.
+build: validate -> extract -> windows -> features -> embeddings -> samples -> train -> evaluate -> benchmark ->
+(guard) -> save -> score -> publish. The guard stops a build whose model validation ranks below the best seen-aware
+baseline.
 score: validate -> extract -> load model -> features -> embeddings -> score -> publish (an existing artifact, fresh
 features).
 
@@ -24,10 +25,12 @@ import redis
 from sqlalchemy.engine import Engine
 
 from batch.pipeline.artifacts import latest_artifact_path, load_artifact, save_artifact
+from batch.pipeline.benchmark import benchmark_models
 from batch.pipeline.cutoffs import Cutoff, WindowChoice, choose_windows
 from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.feature_sets import FeatureSets, feature_sets
 from batch.pipeline.features import FEATURE_NAMES, fit_encoders
+from batch.pipeline.guard import check_publishable
 from batch.pipeline.options import BuildOptions, TrainParams
 from batch.pipeline.prepared import Models, Prepared, embedding_label
 from batch.pipeline.samples import labelled_rows
@@ -43,6 +46,7 @@ from common.errors import ArtifactMismatchError, StoreUnavailableError
 from common.keys import KeyLayout
 from common.redis_clients import Role, redis_client
 from common.settings import Settings
+from common.urls import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +81,12 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     models = train_models(sets, samples, params, wanted)
     window_likes = source.likes.filter(pl.col(Col.TIMESTAMP) >= windows.valid_start)
     validation = validate_models(models, sets, samples, window_likes, params)
+    benchmark = benchmark_models(models, sets, source, window_likes, params)
     rows = {"users": source.users.height, "posts": source.posts.height, "likes": source.likes.height}
     rows |= {"train_rows": samples.train.height, "valid_rows": samples.valid.height} | chosen.rows()
     trained = Models(models, source.version, encoders, validation.metrics, embed_params)
     # Only the features at as_of are kept: what training and validation read is freed before scoring.
-    return Prepared(source, trained, sets.only(Cutoff.SCORE), windows, rows, validation.calibration)
+    return Prepared(source, trained, sets.only(Cutoff.SCORE), windows, rows, validation.calibration, benchmark)
 
 
 def choose_training_windows(source: Source, params: TrainParams) -> WindowChoice:
@@ -107,6 +112,8 @@ def save_models(settings: Settings, prepared: Prepared, params: TrainParams) -> 
             "models": sorted(models.by_group),
             "embed_params": asdict(models.embed_params),
         }
+        if prepared.benchmark is not None:
+            metadata["benchmark"] = prepared.benchmark.summary()
         if prepared.features.embedding is not None:
             metadata["embedding"] = embedding_label(prepared.features.embedding)
         save_artifact(settings.data_dir, prepared.source.version, models.by_group, models.encoders, metadata)
@@ -125,6 +132,7 @@ def release_of(prepared: Prepared, rankings: TopK, settings: Settings, k: int) -
         users=int((rankings.post_ids[:, 0] >= 0).sum()),
         posts=source.posts.height,
         metrics=prepared.models.metrics,
+        baselines=prepared.benchmark.baseline_hitrates if prepared.benchmark else None,
     )
     liked = source.likes.select(Col.USER_ID, Col.POST_ID)
     return Release(meta, rankings, source.posts, popular_order(prepared.score_features).tolist(), liked)
@@ -153,7 +161,9 @@ def check_store(settings: Settings) -> None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise StoreUnavailableError(f"Redis at {settings.redis_url} is unreachable ({exc}): start it first") from None
+        raise StoreUnavailableError(
+            f"Redis at {mask_url(settings.redis_url)} is unreachable ({exc}): start it first"
+        ) from None
     finally:
         client.close()
 
@@ -170,6 +180,8 @@ def run_build(settings: Settings, engine: Engine, options: BuildOptions) -> Buil
     if options.publish:
         check_store(settings)
     prepared = prepare_version(settings, engine, options)
+    if options.publish:  # before saving: `postrec score` must not pick up a refused model
+        check_publishable(prepared.benchmark, options.allow_worse)
     save_models(settings, prepared, options.params)
     return score_and_publish(prepared, settings, options)
 

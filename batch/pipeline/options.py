@@ -54,6 +54,7 @@ class BuildOptions:
         embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
         embedding_cache: Folder of the post vectors' cache; None = ``<data_dir>/embeddings`` of the settings. An
             evaluation, whose data dir is its own, points it at the deployment's cache.
+        allow_worse: Publish even when validation ranks a model below the best baseline beyond noise.
     """
 
     as_of: datetime | None = None
@@ -64,6 +65,7 @@ class BuildOptions:
     models: tuple[str, ...] | None = None
     embedding: str = AUTO
     embedding_cache: Path | None = None
+    allow_worse: bool = False
 
     @classmethod
     def from_settings(
@@ -77,6 +79,7 @@ class BuildOptions:
         models: tuple[str, ...] | None = None,
         unseen_per_positive: float | None = None,
         embedding: str = AUTO,
+        allow_worse: bool = False,
     ) -> BuildOptions:
         """The options of a run of this deployment: its list length (unless ``k``) and its seed.
 
@@ -89,6 +92,7 @@ class BuildOptions:
             models: The models to train; None = those the settings' split serves.
             unseen_per_positive: Never-shown negatives per liked post; None = the default.
             embedding: How the ``test`` model embeds post texts.
+            allow_worse: Publish even a model that validation ranks below the best baseline.
         """
         params = replace(TrainParams(), seed=settings.seed)
         if unseen_per_positive is not None:
@@ -101,6 +105,7 @@ class BuildOptions:
             publish=publish,
             models=models,
             embedding=embedding,
+            allow_worse=allow_worse,
         )
 
     def wanted_models(self, control_percent: int) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import catboost
 
+from batch.pipeline.comparison import Benchmark
 from batch.pipeline.cutoffs import Cutoff, Windows
 from batch.pipeline.embed import EmbeddingInfo
 from batch.pipeline.embed_features import EmbedParams
@@ -46,6 +47,7 @@ class Prepared:
         windows: The training and validation windows; None when the models were loaded, not trained.
         rows: Row counts for the artifact's metadata.
         calibration: Predicted against observed like rate on the validation rows, by decile.
+        benchmark: The models against the tuned baselines on the validation window; None when not trained here.
     """
 
     source: Source
@@ -54,6 +56,7 @@ class Prepared:
     windows: Windows | None = None
     rows: dict[str, int] = field(default_factory=dict)
     calibration: list[tuple[float, float]] = field(default_factory=list)
+    benchmark: Benchmark | None = None
 
     @property
     def score_features(self) -> FeatureSet:

@@ -98,6 +98,7 @@ def version_meta(
     users: int,
     posts: int,
     metrics: Mapping[str, float] | None = None,
+    baselines: Mapping[str, float] | None = None,
 ) -> VersionMeta:
     """The one constructor of a version's meta (build, score, refresh and evaluation all call it).
 
@@ -110,6 +111,7 @@ def version_meta(
         users: Users with a non-empty list (0 while shards are still to count them).
         posts: Posts in the catalog.
         metrics: Validation figures; values that are not finite (a metric that could not be measured) are left out.
+        baselines: Hitrate@5 of each tuned seen-aware baseline on the same validation window (finite ones only).
     """
     return VersionMeta(
         version=version,
@@ -121,8 +123,13 @@ def version_meta(
         k=k,
         users=users,
         posts=posts,
-        metrics={name: float(value) for name, value in (metrics or {}).items() if math.isfinite(value)},
+        metrics=_finite(metrics),
+        baselines=_finite(baselines),
     )
+
+
+def _finite(figures: Mapping[str, float] | None) -> dict[str, float]:
+    return {name: float(value) for name, value in (figures or {}).items() if math.isfinite(value)}
 
 
 @dataclass(frozen=True, slots=True)

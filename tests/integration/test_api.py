@@ -17,7 +17,7 @@ from common.ab import assign_group
 from common.keys import KeyLayout
 from common.payloads import Recommendations
 from common.settings import Settings
-from tests.api_fixtures import Version, like, make_version, publish
+from tests.api_fixtures import Version, like, make_version, publish, wait_for_entries
 
 pytestmark = pytest.mark.anyio
 
@@ -129,7 +129,7 @@ async def test_each_answer_is_logged_in_the_served_stream(
 ) -> None:
     answer = await recommend(client, id=215, limit=4, time="2021-12-01T10:00:00")
     await recommend(client, id=216)
-    entries = redis_client.xrange(keys.served)
+    entries = wait_for_entries(redis_client, keys, 2)
     assert len(entries) == 2
     fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
     assert fields == {
@@ -180,7 +180,9 @@ async def test_nothing_published_is_503_saying_to_build(bare_client: AsyncTestCl
     assert "postrec build" in response.json()["message"]
     health = await bare_client.get("/health")
     assert health.status_code == 503
-    assert health.json() == {"status": "unavailable", "version": None, "version_age_s": None, "redis": True}
+    body = health.json()
+    assert (body["status"], body["version"], body["redis"], body["redis_version"]) == ("unavailable", None, True, None)
+    assert body["watcher_error"] is None
 
 
 async def test_unexpected_failure_is_a_clean_500(
@@ -196,8 +198,9 @@ async def test_health_reports_the_live_version(client: AsyncTestClient, publishe
     response = await client.get("/health")
     assert response.status_code == 200
     body = response.json()
-    assert (body["status"], body["version"], body["redis"]) == ("ok", "v1", True)
+    assert (body["status"], body["version"], body["redis"], body["redis_version"]) == ("ok", "v1", True, "v1")
     assert body["version_age_s"] > 0
+    assert body["watcher_error"] is None
 
 
 async def test_metrics_count_responses_errors_and_name_the_version(client: AsyncTestClient, published: Version) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from api.ranking import first_unliked
 from api.store import Store
 from api.wire import RedisAddress, RedisWire
+from common.errors import NoPublishedVersionError
 from common.keys import KeyLayout
 from common.redis_clients import api_client
 from common.settings import Settings
@@ -31,7 +32,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 def store(base_settings: Settings, keys: KeyLayout, loop: asyncio.AbstractEventLoop) -> Iterator[Store]:
     client = api_client(base_settings.redis_url, timeout_s=1.0)
     wire = RedisWire(RedisAddress.of_client(client), timeout_s=1.0)
-    yield Store(client, wire, keys, served_maxlen=1000)
+    yield Store(client, wire, keys)
     loop.run_until_complete(wire.close())
     loop.run_until_complete(client.aclose())
 
@@ -61,30 +62,20 @@ def test_script_returns_what_the_pure_rule_returns(
     if popular:
         redis_client.rpush(keys.popular(version), *popular)
 
-    served = loop.run_until_complete(store.recommend(version, user, limit, "test", ""))
+    served = loop.run_until_complete(store.recommend(version, user, limit))
 
     assert served is not None
     assert [int(p) for p in served] == first_unliked(ranked, liked, limit, popular)
 
 
-def test_script_answers_none_for_a_user_without_a_list(store: Store, loop: asyncio.AbstractEventLoop) -> None:
-    assert loop.run_until_complete(store.recommend("v", 12345, 5, "test", "")) is None
-
-
-def test_served_stream_stays_capped(
-    base_settings: Settings, keys: KeyLayout, redis_client: redis.Redis, loop: asyncio.AbstractEventLoop
+def test_script_answers_none_for_a_user_without_a_list(
+    store: Store, keys: KeyLayout, redis_client: redis.Redis, loop: asyncio.AbstractEventLoop
 ) -> None:
-    client = api_client(base_settings.redis_url, timeout_s=1.0)
-    wire = RedisWire(RedisAddress.of_client(client), timeout_s=1.0)
-    capped = Store(client, wire, keys, served_maxlen=100)
-    redis_client.rpush(keys.recs("v", 1), 3, 2, 1)
+    redis_client.rpush(keys.popular("v"), 1, 2)
+    assert loop.run_until_complete(store.recommend("v", 12345, 5)) is None
 
-    async def serve_many() -> None:
-        for _ in range(1000):
-            await capped.recommend("v", 1, 2, "control", "")
-        await wire.close()
-        await client.aclose()
 
-    loop.run_until_complete(serve_many())
-    # MAXLEN ~ trims whole macro nodes (100 entries by default), so the length stays near the cap, not at it.
-    assert 100 <= redis_client.xlen(keys.served) < 300
+def test_a_version_gone_from_redis_is_no_unknown_user(store: Store, loop: asyncio.AbstractEventLoop) -> None:
+    # Redis restarted empty under a running API: 503 until the watcher sees it, not 404 for every user.
+    with pytest.raises(NoPublishedVersionError, match="version v is gone from Redis"):
+        loop.run_until_complete(store.recommend("v", 12345, 5))

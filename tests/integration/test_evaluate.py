@@ -33,14 +33,18 @@ def test_model_beats_popular_and_stays_under_the_oracle(
 ) -> None:
     report = run_evaluation(settings, tiny_world, EvaluateOptions(out_dir=tmp_path / "report"))
     scores = by_name(report)
-    baselines = {"random", "popular", "segment_popular", "als", "oracle", "oracle_topic_level"}
+    seen_aware = {"popularity", "recent_popularity", "item_knn", "als", "ease"}
+    baselines = {"random", "popular", "oracle", "oracle_topic_level"} | seen_aware
     assert set(scores) == baselines | {"control", "test"}
     for model in ("control", "test"):  # both scored for every hold-out user, whatever its A/B group
         assert scores[model][1] > scores["popular"][2]  # intervals do not overlap
         assert scores["oracle"][0] > scores[model][0]
     # knowing users only by topic costs the oracle a part of its lead
     assert scores["popular"][0] < scores["oracle_topic_level"][0] < scores["oracle"][0]
-    assert (tmp_path / "report" / "evaluation.md").read_text().startswith("# Evaluation as of")
+    # leaving out what was seen lifts popularity itself
+    assert scores["popularity"][0] > scores["popular"][0]
+    markdown = (tmp_path / "report" / "evaluation.md").read_text()
+    assert markdown.startswith("# Evaluation as of") and "ease {'regularization':" in markdown
     assert (tmp_path / "report" / "hitrate.png").exists()
     # the evaluation's own versions are gone, and nothing was written under the live prefix
     assert list(redis_client.scan_iter(match=f"{settings.prefix}*")) == []

@@ -11,13 +11,13 @@ import redis
 
 from common.settings import Settings
 from tests.integration.test_worker_queue import POSTREC, environment, wait_until
-from worker.queues import purge_queues
+from worker.rq_state import purge_deployment
 
 
 @pytest.fixture(autouse=True)
 def clean_queues(redis_client: redis.Redis, key_prefix: str) -> Iterator[None]:
     yield
-    purge_queues(redis_client, key_prefix)
+    purge_deployment(redis_client, key_prefix)
 
 
 def health(settings: Settings, role: str) -> int:

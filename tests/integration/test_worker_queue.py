@@ -21,9 +21,12 @@ from sqlalchemy.engine import Engine
 
 from common.keys import KeyLayout
 from common.settings import Settings
+from tests.api_fixtures import make_version, publish
 from worker import jobs
-from worker.queues import SHORT_TIMEOUT_S, enqueue_job, open_queue, purge_queues
+from worker.queues import SHORT_TIMEOUT_S, enqueue_job, open_queue
+from worker.recovering import MAINTENANCE_INTERVAL_S
 from worker.roles import BATCH, LIVE
+from worker.rq_state import purge_deployment
 
 POSTREC = str(Path(sys.executable).parent / "postrec")
 
@@ -56,7 +59,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
 @pytest.fixture(autouse=True)
 def clean_queues(redis_client: redis.Redis, key_prefix: str) -> Iterator[None]:
     yield
-    purge_queues(redis_client, key_prefix)
+    purge_deployment(redis_client, key_prefix)
 
 
 @pytest.fixture
@@ -118,6 +121,28 @@ def test_failing_job_is_retried_then_fails_for_good(settings: Settings, redis_cl
     assert [result.type for result in job.results()] == [Result.Type.FAILED]
 
 
+def test_a_permanent_error_fails_at_once_without_retries(
+    settings: Settings, redis_client: redis.Redis, keys: KeyLayout
+) -> None:
+    # A live version whose model artifact is on no machine: refresh --user can never succeed on it.
+    publish(redis_client, keys, make_version("elsewhere", range(200, 210), list(range(1, 30))))
+    env = environment(settings, POSTREC_JOB_RETRIES="2", POSTREC_JOB_RETRY_INTERVAL_SECONDS="600")
+    waiting = subprocess.Popen(
+        [POSTREC, "refresh", "--user", "200", "--wait", "--timeout", "60"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until(lambda: open_queue(redis_client, settings.prefix, LIVE).count == 1)
+        assert postrec(env, "worker", "--burst", "--queues", "live", "--no-preload").returncode == 0
+        _, err = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 2
+    assert "ended failed" in err and "its model is not on this machine" in err
+    (job_id,) = open_queue(redis_client, settings.prefix, LIVE).failed_job_registry.get_job_ids()
+    assert Job.fetch(job_id, connection=redis_client).retries_left == 0  # not scheduled for a retry in 600 s
+    assert redis_client.get(keys.current) == b"elsewhere"
+
+
 def test_enqueued_job_carries_its_policy(settings: Settings, redis_client: redis.Redis) -> None:
     job = enqueue_job(redis_client, replace(settings, job_retries=3), jobs.sync_likes)
     job = Job.fetch(job.id, connection=redis_client)
@@ -144,6 +169,26 @@ def test_scheduler_enqueues_the_likes_sync(settings: Settings, redis_client: red
         "worker.jobs.sync_likes",
         "worker.jobs.start_refresh",
     }
+
+
+@pytest.mark.usefixtures("likes")
+def test_purging_a_deployment_leaves_no_rq_key_of_it(settings: Settings, redis_client: redis.Redis) -> None:
+    before = set(redis_client.scan_iter(match="rq:*", count=1000))
+    env = environment(settings)
+    scheduler = subprocess.Popen([POSTREC, "scheduler"], env=env, stderr=subprocess.DEVNULL)
+    try:  # the cron scheduler's records and history, jobs with results, a worker and its scheduler
+        wait_until(lambda: open_queue(redis_client, settings.prefix, LIVE).count >= 1)
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=30)
+    assert postrec(env, "worker", "--burst").returncode == 0
+    assert postrec(env, "refresh", "--user", "200").returncode == 0  # a job left queued
+    assert set(redis_client.scan_iter(match="rq:*", count=1000)) - before
+
+    purge_deployment(redis_client, settings.prefix)
+    left = set(redis_client.scan_iter(match="rq:*", count=1000)) - before
+    # rq:clean_groups is RQ's lock of one maintenance tick, shared by every deployment; it lapses within seconds.
+    assert {key for key in left if not 0 < redis_client.ttl(key) <= MAINTENANCE_INTERVAL_S} == set()
 
 
 def test_nightly_entry_enqueues_the_refresh_with_its_retry_rule(settings: Settings, redis_client: redis.Redis) -> None:

@@ -13,9 +13,11 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from batch.pipeline.build import run_build
 from batch.pipeline.extract import load_feed, load_posts
 from batch.pipeline.features import USER_FEATURES, USER_TOPIC_FEATURES, Encoders, Feature, FeatureSet, viewed_flags
 from batch.pipeline.feed_counts import Agg, count_feed
+from batch.pipeline.options import BuildOptions, TrainParams
 from batch.pipeline.prepared import Prepared
 from batch.pipeline.score import score_all
 from batch.publish.release import REQUIRED_FIELDS
@@ -233,3 +235,26 @@ def test_refresh_user_refuses_an_unknown_user_and_an_unreachable_postgresql_and_
         sharded.refresh_user(redis_client, refresh_settings, user, nowhere)
     nowhere.dispose()
     assert stored_list(redis_client, keys, plan.version, user) == before
+
+
+def test_refresh_user_works_on_a_version_made_by_build(
+    refresh_settings: Settings, engine: Engine, redis_client: redis.Redis, keys: KeyLayout
+) -> None:
+    fast = TrainParams(iterations=20, depth=4, max_eval_users=100, threads=1)
+    built = run_build(refresh_settings, engine, BuildOptions(k=K, params=fast))
+    assert redis_client.get(keys.current) == built.version.encode()
+    assert not staging.has_plan(redis_client, keys, built.version)  # build publishes lists only
+    user = 250
+    before = stored_list(redis_client, keys, built.version, user)
+
+    redis_client.sadd(keys.liked(user), *before[:3])
+    answer = sharded.refresh_user(redis_client, refresh_settings, user, engine)
+    after = stored_list(redis_client, keys, built.version, user)
+    assert answer == {"user_id": user, "version": built.version, "posts": len(after)}
+    assert after[: K - 3] == before[3:]  # the build's model and features: the same order, less what is liked now
+
+    # the inputs were staged once, for as long as the version lives; a second user reads them
+    assert staging.has_plan(redis_client, keys, built.version)
+    assert redis_client.ttl(keys.refresh_input(built.version, staging.PLAN)) == -1
+    other = sharded.refresh_user(redis_client, refresh_settings, 251, engine)
+    assert other["version"] == built.version and other["posts"] > 0

@@ -25,8 +25,9 @@ from common.settings import Settings
 from tests.api_fixtures import make_version, publish
 from tests.integration.test_worker_queue import POSTREC, environment, wait_until
 from worker import refresh as sharded
-from worker.queues import open_queue, purge_queues
+from worker.queues import open_queue
 from worker.roles import BATCH
+from worker.rq_state import purge_deployment
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def world(settings: Settings, engine: Engine) -> Settings:
 @pytest.fixture(autouse=True)
 def clean_queues(redis_client: redis.Redis, key_prefix: str) -> Iterator[None]:
     yield
-    purge_queues(redis_client, key_prefix)
+    purge_deployment(redis_client, key_prefix)
 
 
 class Workers:
