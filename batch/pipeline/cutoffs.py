@@ -67,19 +67,25 @@ class WindowPolicy:
         valid_share: The validation window holds at least this share of the likes ...
         label_share: ... and the label window, the one before it, at least this share.
         min_users: Each grows further until this many distinct users liked in it (labels for many users, not many
-            labels of a few heavy ones) ...
+            labels of a few heavy ones), or ``min_user_share`` of the users with a like if that is fewer ...
+        min_user_share: ... so that on a small feed the windows do not swallow the history ...
         max_share: ... but both together hold at most this share, so features always have history before them.
     """
 
     valid_share: float = 0.05
     label_share: float = 0.1
     min_users: int = 300
+    min_user_share: float = 0.1
     max_share: float = 0.6
 
     def __post_init__(self) -> None:
         shares = (self.valid_share, self.label_share, self.max_share)
         if min(shares) <= 0 or self.valid_share + self.label_share > self.max_share or self.max_share >= 1:
             raise ValueError(f"window shares must satisfy 0 < valid + label <= max < 1, got {shares}")
+
+    def users_wanted(self, liking_users: int) -> int:
+        """The distinct users each window grows to hold, given how many users liked anything."""
+        return min(self.min_users, math.ceil(self.min_user_share * liking_users))
 
     def valid_cap(self) -> float:
         """The validation window's own ceiling: its part of ``max_share`` in proportion to its share."""
@@ -93,8 +99,8 @@ class WindowCount:
     Attributes:
         likes: Like rows in it.
         users: Distinct users with a like in it.
-        reason: ``share`` (its share of likes was enough users), ``users`` (grown to reach ``min_users``) or
-            ``cap`` (stopped at the ceiling before reaching ``min_users``).
+        reason: ``share`` (its share of likes held enough users), ``users`` (grown to reach them) or
+            ``cap`` (stopped at the ceiling before reaching them).
     """
 
     likes: int
@@ -171,13 +177,14 @@ def choose_windows(likes: pl.DataFrame, as_of: datetime, policy: WindowPolicy) -
     if total < 3:
         raise DataValidationError(f"{total} likes before {as_of:%Y-%m-%d %H:%M}: too few to train on; load more data")
     recent = _recent_first(likes)
+    min_users = policy.users_wanted(int(recent[_USERS][-1]))
     size, reason = _window_size(
-        recent, math.ceil(policy.valid_share * total), math.floor(policy.valid_cap() * total), policy.min_users
+        recent, math.ceil(policy.valid_share * total), math.floor(policy.valid_cap() * total), min_users
     )
     valid_start, valid, before = _take(recent, size, reason)
     # The label window may not reach the first like: features need some history.
     cap = min(math.floor(policy.max_share * total) - valid.likes, before.height - 1)
-    size, reason = _window_size(before, math.ceil(policy.label_share * total), cap, policy.min_users)
+    size, reason = _window_size(before, math.ceil(policy.label_share * total), cap, min_users)
     label_start, label, history = _take(before, size, reason)
     kept = WindowCount(history.height, history[Col.USER_ID].n_unique(), "rest")
     return WindowChoice(Windows(label_start, valid_start, as_of), label, valid, kept)

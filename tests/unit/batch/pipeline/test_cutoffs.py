@@ -67,7 +67,9 @@ def test_bursty_feed_windows_grow_until_they_hold_enough_users():
 def test_windows_stop_at_the_cap_and_keep_history_when_users_are_too_few():
     likes, as_of = bursty_feed(), START + timedelta(days=400)
 
-    chosen = choose_windows(likes, as_of, WindowPolicy(valid_share=0.1, label_share=0.2, min_users=5_000))
+    policy = WindowPolicy(valid_share=0.1, label_share=0.2, min_users=5_000, min_user_share=1.0)
+
+    chosen = choose_windows(likes, as_of, policy)
 
     assert chosen.valid.reason == chosen.label.reason == "cap"
     assert chosen.valid.likes + chosen.label.likes <= 0.6 * likes.height
@@ -95,6 +97,17 @@ def test_a_feed_of_three_days_gets_windows_inside_it():
 
     assert START < chosen.windows.label_start < chosen.windows.valid_start < START + timedelta(days=3)
     assert chosen.valid.users == chosen.label.users == 50 and chosen.history.likes > 0
+
+
+def test_a_small_feed_wants_a_tenth_of_its_users_per_window():
+    # 805 users liked anything: each window wants 81 of them, not 300 (which would take 90% of the likes).
+    likes, as_of = bursty_feed(), START + timedelta(days=400)
+
+    chosen = choose_windows(likes, as_of, WindowPolicy(valid_share=0.01, label_share=0.02, max_share=0.9))
+
+    assert chosen.valid.reason == chosen.label.reason == "users"
+    assert 81 <= chosen.valid.users < 85 and 81 <= chosen.label.users < 85
+    assert chosen.history.likes > 0.6 * likes.height
 
 
 def test_too_few_likes_are_refused_with_their_count():
