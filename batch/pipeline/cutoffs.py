@@ -65,7 +65,10 @@ class WindowPolicy:
 
     Attributes:
         valid_share: The validation window holds at least this share of the likes ...
-        label_share: ... and the label window, the one before it, at least this share.
+        label_share: ... and the label window, the one before it, at least this share ...
+        valid_min_likes: ... and at least this many likes (a small feed's 5% is too few labels to train and judge
+            a model on: on the tiny world the build's guard refused the model) ...
+        label_min_likes: ... and the label window at least this many.
         min_users: Each grows further until this many distinct users liked in it (labels for many users, not many
             labels of a few heavy ones), or ``min_user_share`` of the users with a like if that is fewer ...
         min_user_share: ... so that on a small feed the windows do not swallow the history ...
@@ -74,6 +77,8 @@ class WindowPolicy:
 
     valid_share: float = 0.05
     label_share: float = 0.1
+    valid_min_likes: int = 400
+    label_min_likes: int = 800
     min_users: int = 300
     min_user_share: float = 0.1
     max_share: float = 0.6
@@ -99,7 +104,7 @@ class WindowCount:
     Attributes:
         likes: Like rows in it.
         users: Distinct users with a like in it.
-        reason: ``share`` (its share of likes held enough users), ``users`` (grown to reach them) or
+        reason: ``share`` (its share or floor of likes held enough users), ``users`` (grown to reach them) or
             ``cap`` (stopped at the ceiling before reaching them).
     """
 
@@ -178,13 +183,13 @@ def choose_windows(likes: pl.DataFrame, as_of: datetime, policy: WindowPolicy) -
         raise DataValidationError(f"{total} likes before {as_of:%Y-%m-%d %H:%M}: too few to train on; load more data")
     recent = _recent_first(likes)
     min_users = policy.users_wanted(int(recent[_USERS][-1]))
-    size, reason = _window_size(
-        recent, math.ceil(policy.valid_share * total), math.floor(policy.valid_cap() * total), min_users
-    )
+    least = max(math.ceil(policy.valid_share * total), policy.valid_min_likes)
+    size, reason = _window_size(recent, least, math.floor(policy.valid_cap() * total), min_users)
     valid_start, valid, before = _take(recent, size, reason)
     # The label window may not reach the first like: features need some history.
     cap = min(math.floor(policy.max_share * total) - valid.likes, before.height - 1)
-    size, reason = _window_size(before, math.ceil(policy.label_share * total), cap, min_users)
+    least = max(math.ceil(policy.label_share * total), policy.label_min_likes)
+    size, reason = _window_size(before, least, cap, min_users)
     label_start, label, history = _take(before, size, reason)
     kept = WindowCount(history.height, history[Col.USER_ID].n_unique(), "rest")
     return WindowChoice(Windows(label_start, valid_start, as_of), label, valid, kept)

@@ -14,6 +14,11 @@ from common.errors import DataValidationError
 START = datetime(2021, 1, 1)
 
 
+def shares(**fields: float) -> WindowPolicy:
+    """A policy sized by its shares and users alone (no floor of likes)."""
+    return WindowPolicy(**{"valid_min_likes": 1, "label_min_likes": 1, **fields})  # type: ignore[arg-type]
+
+
 def likes_of(rows: list[tuple[datetime, int]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={Col.TIMESTAMP: pl.Datetime("us"), Col.USER_ID: pl.Int32}, orient="row")
 
@@ -26,7 +31,7 @@ def users_between(likes: pl.DataFrame, start: datetime, end: datetime) -> int:
 def test_windows_take_the_shares_of_the_most_recent_likes():
     # One like a day by ten users: validation = the last like, label = the two before it.
     likes = likes_of([(START + timedelta(days=day), day) for day in range(10)])
-    policy = WindowPolicy(valid_share=0.1, label_share=0.2, min_users=1, max_share=0.6)
+    policy = shares(valid_share=0.1, label_share=0.2, min_users=1, max_share=0.6)
 
     chosen = choose_windows(likes, START + timedelta(days=10), policy)
 
@@ -51,7 +56,7 @@ def bursty_feed() -> pl.DataFrame:
 
 def test_bursty_feed_windows_grow_until_they_hold_enough_users():
     likes, as_of = bursty_feed(), START + timedelta(days=400)
-    policy = WindowPolicy(valid_share=0.1, label_share=0.2, min_users=60)
+    policy = shares(valid_share=0.1, label_share=0.2, min_users=60)
 
     chosen = choose_windows(likes, as_of, policy)
 
@@ -67,7 +72,7 @@ def test_bursty_feed_windows_grow_until_they_hold_enough_users():
 def test_windows_stop_at_the_cap_and_keep_history_when_users_are_too_few():
     likes, as_of = bursty_feed(), START + timedelta(days=400)
 
-    policy = WindowPolicy(valid_share=0.1, label_share=0.2, min_users=5_000, min_user_share=1.0)
+    policy = shares(valid_share=0.1, label_share=0.2, min_users=5_000, min_user_share=1.0)
 
     chosen = choose_windows(likes, as_of, policy)
 
@@ -82,7 +87,7 @@ def test_long_span_windows_follow_the_likes_not_the_calendar():
     likes = likes_of([(START + timedelta(hours=h), h % 500) for h in range(hours)])
     as_of = START + timedelta(hours=hours)
 
-    chosen = choose_windows(likes, as_of, WindowPolicy(valid_share=0.1, label_share=0.2, min_users=100))
+    chosen = choose_windows(likes, as_of, shares(valid_share=0.1, label_share=0.2, min_users=100))
 
     span = as_of - START
     assert abs(as_of - chosen.windows.valid_start - 0.1 * span) <= timedelta(hours=1)
@@ -103,11 +108,20 @@ def test_a_small_feed_wants_a_tenth_of_its_users_per_window():
     # 805 users liked anything: each window wants 81 of them, not 300 (which would take 90% of the likes).
     likes, as_of = bursty_feed(), START + timedelta(days=400)
 
-    chosen = choose_windows(likes, as_of, WindowPolicy(valid_share=0.01, label_share=0.02, max_share=0.9))
+    chosen = choose_windows(likes, as_of, shares(valid_share=0.01, label_share=0.02, max_share=0.9))
 
     assert chosen.valid.reason == chosen.label.reason == "users"
     assert 81 <= chosen.valid.users < 85 and 81 <= chosen.label.users < 85
     assert chosen.history.likes > 0.6 * likes.height
+
+
+def test_a_small_feed_gets_a_floor_of_likes_per_window():
+    # 2,800 likes: 5% would be 140 likes; the floors ask for 400 and 800.
+    likes, as_of = bursty_feed(), START + timedelta(days=400)
+
+    chosen = choose_windows(likes, as_of, WindowPolicy(min_users=1))
+
+    assert 400 <= chosen.valid.likes < 410 and 800 <= chosen.label.likes < 810
 
 
 def test_too_few_likes_are_refused_with_their_count():
@@ -120,4 +134,4 @@ def test_too_few_likes_are_refused_with_their_count():
 @pytest.mark.parametrize(("valid", "label", "most"), [(0.0, 0.2, 0.6), (0.3, 0.4, 0.6), (0.1, 0.2, 1.0)])
 def test_impossible_shares_are_refused(valid, label, most):
     with pytest.raises(ValueError, match="window shares"):
-        WindowPolicy(valid_share=valid, label_share=label, max_share=most)
+        shares(valid_share=valid, label_share=label, max_share=most)
