@@ -1,14 +1,14 @@
 """``postrec build`` and ``postrec score``: the offline batch as named steps over typed values.
 
-build: validate -> extract -> windows -> features -> embeddings -> samples -> train -> evaluate -> benchmark ->
-(guard) -> save -> score -> publish. The guard stops a build whose model validation ranks below the best seen-aware
-baseline.
-score: validate -> extract -> load model -> features -> embeddings -> score -> publish (an existing artifact, fresh
-features).
+build: validate -> extract -> windows -> features -> collab -> embeddings -> samples -> train -> evaluate ->
+benchmark -> (guard) -> save -> score -> publish. The guard stops a build whose model validation ranks below the best
+seen-aware baseline.
+score: validate -> extract -> load model -> features -> collab -> embeddings -> score -> publish (an existing
+artifact, fresh features).
 
-Two models are trained on the same rows: ``control`` (the base features) and ``test`` (the same plus the embedding
-features), and each user is scored only by the model of its A/B group; a split that sends every user to one group
-trains only that group's model.
+Two models are trained on the same rows: ``control`` (the base and collaborative features) and ``test`` (the same
+plus the embedding features), and each user is scored only by the model of its A/B group; a split that sends every
+user to one group trains only that group's model.
 
 Each step logs one line with its rows, seconds and RSS. Nothing reaches Redis before the publish step, so a
 failure in any earlier step (PostgreSQL unreachable, invalid data, a crash) leaves what is served untouched.
@@ -29,7 +29,7 @@ from batch.pipeline.benchmark import benchmark_models
 from batch.pipeline.cutoffs import Cutoff, WindowChoice, choose_windows
 from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.feature_sets import FeatureSets, feature_sets
-from batch.pipeline.features import FEATURE_NAMES, fit_encoders
+from batch.pipeline.features import fit_encoders
 from batch.pipeline.guard import check_publishable
 from batch.pipeline.options import BuildOptions, TrainParams
 from batch.pipeline.prepared import Models, Prepared, embedding_label
@@ -197,22 +197,22 @@ def load_saved_models(options: BuildOptions, settings: Settings) -> Models:
     return models
 
 
-def check_embedding_names(models: Models, sets: FeatureSets) -> None:
-    """Refuse to score a loaded ``test`` model with embedding features it was not trained on.
+def check_feature_names(models: Models, sets: FeatureSets) -> None:
+    """Refuse to score a loaded model with features it was not trained on (e.g. an artifact from before the
+    collaborative features, or embeddings of another method).
 
     Raises:
         ArtifactMismatchError: The names differ.
     """
-    test = models.by_group.get(TEST)
-    if test is None:
-        return
-    expected = list(test.feature_names_ or [])[len(FEATURE_NAMES) :]
-    built = list(sets.embeddings[Cutoff.SCORE].names)
-    if built != expected:
-        raise ArtifactMismatchError(
-            f"the test model reads {expected}, this run builds {built}: "
-            "run `postrec build` to train a model for this code"
-        )
+    for name, model in models.by_group.items():
+        expected = list(model.feature_names_ or [])
+        built = sets.inputs(Cutoff.SCORE, name).names
+        if built != expected:
+            added, dropped = sorted(set(built) - set(expected)), sorted(set(expected) - set(built))
+            raise ArtifactMismatchError(
+                f"the {name} model reads other features than this run builds (this code adds {added or 'none'}, "
+                f"drops {dropped or 'none'}, or reorders them): run `postrec build` to train a model for this code"
+            )
 
 
 def prepare_rescore(settings: Settings, engine: Engine, options: BuildOptions, models: Models) -> Prepared:
@@ -230,7 +230,7 @@ def prepare_rescore(settings: Settings, engine: Engine, options: BuildOptions, m
         models.embed_params,
         options.embedding_cache,
     )
-    check_embedding_names(models, sets)
+    check_feature_names(models, sets)
     return Prepared(source, models, sets)
 
 
