@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
+from api.cluster_wire import ClusterWire
 from api.errors import make_error_handler
 from api.metrics import Metrics, metrics_middleware
 from api.routes import ApiParts, build_route_handlers
@@ -19,7 +20,7 @@ from api.store import Store
 from api.versions import VersionWatcher
 from api.wire import RedisAddress, RedisWire
 from common.keys import KeyLayout
-from common.redis_clients import api_client
+from common.redis_clients import api_client, is_cluster_url
 from common.settings import Settings, load_settings
 
 API_DESCRIPTION: Final = (
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | 
     """
     settings = settings or load_settings()
     client = redis if redis is not None else api_client(settings.redis_url, settings.api_redis_timeout_ms / 1000)
-    wire = RedisWire(RedisAddress.of_client(client), settings.api_redis_timeout_ms / 1000)
+    wire = _hot_path_wire(settings, client)
     keys = KeyLayout(settings.prefix)
     store = Store(client, wire, keys)
     watcher = VersionWatcher(store)
@@ -56,10 +57,18 @@ def create_app(settings: Settings | None = None, redis: aioredis.Redis[bytes] | 
     )
 
 
+def _hot_path_wire(settings: Settings, client: aioredis.Redis[bytes]) -> RedisWire | ClusterWire:
+    """The hot path's connection: one per master of a Redis Cluster, else one to the client's Redis."""
+    timeout_s = settings.api_redis_timeout_ms / 1000
+    if is_cluster_url(settings.redis_url):
+        return ClusterWire.from_url(settings.redis_url, timeout_s)
+    return RedisWire(RedisAddress.of_client(client), timeout_s)
+
+
 def _lifespan(
     watcher: VersionWatcher,
     served_log: ServedLog,
-    wire: RedisWire,
+    wire: RedisWire | ClusterWire,
     client: aioredis.Redis[bytes],
     close_client: bool,
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:

@@ -32,7 +32,9 @@ def make_error_handler(metrics: Metrics) -> ErrorHandler:
         status, message = describe(exc)
         if status >= 500 and not isinstance(exc, PostrecError):
             log.error("unhandled error answered with %d", status, exc_info=exc)
-        return Response(ErrorBody(status=status, message=message), status_code=status)
+        # Litestar's own headers stay: Allow on a 405, for one.
+        headers = exc.headers if isinstance(exc, HTTPException) else None
+        return Response(ErrorBody(status=status, message=message), status_code=status, headers=headers)
 
     return handle_error
 
@@ -58,4 +60,5 @@ def _validation_message(exc: ValidationException) -> str:
 
 def _problem(problem: dict[str, Any]) -> str:
     source, name = problem.get("source", "query"), problem.get("key", "?")
+    source = getattr(source, "value", source)  # Litestar gives its ParamType enum: "query", not "ParamType.QUERY"
     return f"{source} parameter '{name}': {problem.get('message', 'invalid')}"

@@ -15,7 +15,8 @@ from typing import Final
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS_S: Final = (0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+# Litestar appends "; charset=utf-8" to a text/ media type itself.
+CONTENT_TYPE: Final = "text/plain; version=0.0.4"
 
 
 class Metrics:

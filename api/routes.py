@@ -6,10 +6,9 @@ they must be evaluated where the handlers are defined, inside their factories.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
-from litestar import MediaType, Response, get
-from litestar.exceptions import ValidationException
+from litestar import MediaType, Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
@@ -17,6 +16,7 @@ from litestar.response.base import ASGIResponse
 
 from api.metrics import CONTENT_TYPE, Metrics
 from api.payloads import ErrorBody, Health
+from api.query import check_query, parse_time
 from api.serving import Recommender
 from api.store import Store
 from api.versions import VersionWatcher
@@ -24,6 +24,7 @@ from common.errors import StoreUnavailableError
 from common.payloads import Recommendations
 
 DEFAULT_LIMIT: Final = 5
+MAX_USER_ID: Final = 2**53 - 1  # exact as a JSON number (the schema's maximum)
 RECOMMENDATIONS_DOC: Final = (
     "The next posts for a user: the first `limit` posts of the user's precomputed list in the live version that the "
     "user has not liked at request time, in list order, topped up from the version's popular list when the list "
@@ -31,20 +32,9 @@ RECOMMENDATIONS_DOC: Final = (
     "validated and recorded in the served log. `exp_group` is the user's A/B group under the version's split."
 )
 TIME_DOC: Final = (
-    "ISO 8601 time of the request, recorded in the served log. Lists are precomputed as of the version's as_of, "
-    "so it does not change the ranking."
+    "ISO 8601 time of the request (a date-time, or a date read as its midnight), recorded in the served log. Lists "
+    "are precomputed as of the version's as_of, so it does not change the ranking."
 )
-
-
-def reject_epoch_time(text: str | None) -> None:
-    """Refuse a bare number as ``time``: Litestar would read it as epoch seconds, but the contract is ISO 8601.
-
-    Raises:
-        ValidationException: ``text`` has no date part (no '-').
-    """
-    if text is not None and "-" not in text.lstrip("+-"):
-        problem = {"source": "query", "key": "time", "message": f"{text!r} is not an ISO 8601 date-time"}
-        raise ValidationException(detail="invalid time", extra=[problem])
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +69,16 @@ def _recommendations_handler(recommender: Recommender, max_limit: int) -> HTTPRo
         },
     )
     async def recommendations(
-        id: Annotated[int, Parameter(description="The user's id.")],  # named as the checker names it: errors say "id"
+        request: Request[Any, Any, Any],
+        # Named as the checker names it, so errors say "id"; bounded to what a JSON number holds exactly.
+        id: Annotated[int, Parameter(ge=0, le=MAX_USER_ID, description="The user's id.")],
         limit: Annotated[int, Parameter(ge=1, le=max_limit, description="How many posts to return.")] = DEFAULT_LIMIT,
-        time: Annotated[datetime | None, Parameter(description=TIME_DOC)] = None,
-        time_text: Annotated[str | None, Parameter(query="time", include_in_schema=False)] = None,
+        time: Annotated[str | None, Parameter(description=TIME_DOC, schema_extra={"format": "date-time"})] = None,
     ) -> ASGIResponse:
-        reject_epoch_time(time_text)
+        check_query(request.query_params)
+        body = await recommender.recommend(id, limit, parse_time(time))
         # The body is already JSON: the low-level response skips Litestar's serialisation and header merging.
-        return ASGIResponse(body=await recommender.recommend(id, limit, time), media_type=MediaType.JSON)
+        return ASGIResponse(body=body, media_type=MediaType.JSON)
 
     return recommendations
 

@@ -17,6 +17,7 @@ from typing import Final
 import hiredis
 from redis.exceptions import ResponseError
 
+from api.cluster_wire import ClusterWire
 from api.metrics import Metrics
 from api.wire import RedisWire, Reply, encode_command
 from common.errors import StoreUnavailableError
@@ -30,7 +31,7 @@ FLUSH_ENTRIES: Final = 256
 class ServedLog:
     """Appends answers to the capped ``served`` stream, counting the entries Redis did not take."""
 
-    def __init__(self, wire: RedisWire, keys: KeyLayout, served_maxlen: int, metrics: Metrics) -> None:
+    def __init__(self, wire: RedisWire | ClusterWire, keys: KeyLayout, served_maxlen: int, metrics: Metrics) -> None:
         """Write through ``wire`` into ``keys.served``, capped near ``served_maxlen``; count failures in ``metrics``."""
         self._wire = wire
         self._keys = keys

@@ -7,7 +7,6 @@ assignment: a request that reads :attr:`VersionWatcher.live` once holds a consis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -29,6 +28,8 @@ POLL_INTERVAL_S: Final = 0.25
 # /health calls the watcher stale when its last successful poll is older than this: about 20 polls, far longer than
 # a full-scale catalog load.
 STALE_AFTER_S: Final = 5.0
+# An app's shutdown waits at most this long for the watcher's task (a poll in flight is bounded by the Redis timeout).
+STOP_WAIT_S: Final = 2.0
 
 _POST_DECODER: Final = msgspec.json.Decoder(Post)
 _RESPONSE_HEAD: Final = {group: b'{"exp_group":"%s","recommendations":[' % group.encode() for group in (CONTROL, TEST)}
@@ -119,6 +120,7 @@ class VersionWatcher:
         self._error: str | None = None
         self._last_ok: float | None = None
         self._dropped: str | None = None  # the version live before `current` vanished (Redis restarted empty?)
+        self._stopping = False
 
     async def refresh(self) -> None:
         """Switch to the version ``current`` names, loading it first; drop it when nothing is published.
@@ -161,17 +163,26 @@ class VersionWatcher:
         self._task = asyncio.create_task(self._poll_forever(), name="postrec-version-watcher")
 
     async def stop(self) -> None:
-        """Stop polling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop polling, promptly: an app's shutdown waits for this.
+
+        Cancelling alone is not enough: redis-py can swallow a cancellation that lands inside one of its calls and
+        turn it into a connection error, which the poll loop survives by design (shutdown then hung for good). The
+        loop also checks a stop flag, and the wait for it is bounded.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.warning("version watcher ended with %r", task.exception())
 
     async def _poll_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._poll_interval_s)
-            await self._refresh_logged()
+            if not self._stopping:
+                await self._refresh_logged()
 
     async def _refresh_logged(self) -> None:
         """Refresh, logging a failure once when it starts and once when it ends rather than on every poll.

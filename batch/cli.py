@@ -105,6 +105,7 @@ def _build_options(args: argparse.Namespace, settings: Settings) -> BuildOptions
         model_path=getattr(args, "model", None),
         unseen_per_positive=getattr(args, "unseen_per_positive", None),
         embedding=getattr(args, "embedding", AUTO),
+        nn_feature=not getattr(args, "no_nn_feature", False),
         allow_worse=getattr(args, "allow_worse", False),
     )
 
@@ -162,6 +163,7 @@ def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser
         help="publish even when validation ranks a model below the best seen-aware baseline (logged)",
     )
     _add_embedding_argument(build)
+    _add_nn_feature_argument(build)
     score.add_argument("--model", type=Path, default=None, help="artifact directory (default: the latest)")
     commands.add_parser("rollback", help="make the previous version live again").set_defaults(handler=_cmd_rollback)
 
@@ -173,6 +175,12 @@ def _add_embedding_argument(parser: argparse.ArgumentParser) -> None:
         default=AUTO,
         help="post text embeddings of the test model: auto (MiniLM where the dl extra is installed, else TF-IDF), "
         "minilm (fail without the extra) or tfidf-svd",
+    )
+
+
+def _add_nn_feature_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-nn-feature", action="store_true", help="train the test model without the neural sequence score"
     )
 
 
@@ -198,6 +206,7 @@ def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         shuffle_holdout=args.shuffle_holdout,
         oracle=not args.no_oracle,
         embedding=args.embedding,
+        nn_feature=not args.no_nn_feature,
         protocol=args.protocol,
     )
     engine = make_engine(settings.database_url)
@@ -235,6 +244,7 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
         " out, the models built on the rest (works on data without an oracle: add --no-oracle)",
     )
     _add_embedding_argument(evaluate)
+    _add_nn_feature_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
 

@@ -4,12 +4,15 @@
 #   bench/api.sh                      # granian, 2 workers, 3 runs of 10 s per figure, then the full-scale RSS
 #   SERVER=uvicorn WORKERS=2 bench/api.sh
 #   RUNS=5 DURATION=15 FULL=0 bench/api.sh
+#   CLUSTER=1 bench/api.sh            # the same against a local 3-master Redis Cluster (bench/api_cluster.py)
 #
 # Publishes a small version (1,000 users, 1,000 posts) under a throw-away key prefix of the Redis at
 # POSTREC_REDIS_URL, starts `postrec serve`, and prints medians over RUNS of: p50/p99 at 1 connection, requests/s
 # and p99 at 32 connections (wrk), redis-benchmark's GET p50 at 1 connection as the floor and the API/floor ratio,
 # and the server's RSS; then publishes a full-scale version (7,023 posts of ~300 words, 163,205 lists of K=200),
 # waits for the server to switch to it, and prints the RSS again. Keys and server are cleaned up on any exit.
+# With CLUSTER=1 the serving store is a 3-master Redis Cluster started on free loopback ports for the run (and
+# stopped after); the floor is then redis-benchmark's GET on the master that holds its key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +21,7 @@ DURATION=${DURATION:-10}
 WORKERS=${WORKERS:-2}
 SERVER=${SERVER:-granian}
 FULL=${FULL:-1}
+CLUSTER=${CLUSTER:-0}
 USERS=1000
 PY=.venv/bin/python
 export PYTHONPATH=.
@@ -28,6 +32,7 @@ REDIS_URL=${POSTREC_REDIS_URL:-redis://127.0.0.1:6379/0}
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TICKS=$(getconf CLK_TCK)
 SERVER_PID=""
+CLUSTER_PID=""
 WORK=$(mktemp -d)
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get update && apt-get install -y wrk" >&2; exit 1; }
@@ -40,6 +45,7 @@ cleanup() {
     pkill -KILL -P "$SERVER_PID" 2>/dev/null || true  # its own workers, should the server have died first
   fi
   $PY bench/api_publish.py delete --prefix "$PREFIX" || true
+  if [[ -n "$CLUSTER_PID" ]]; then kill -TERM "$CLUSTER_PID" 2>/dev/null || true; wait "$CLUSTER_PID" || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -72,6 +78,17 @@ run_wrk() {  # connections threads -> file
   if [[ -s "$3.err" ]]; then echo "non-200 answers during the run:" >&2; sort "$3.err" | uniq -c | head -5 >&2; fi
 }
 
+if [[ "$CLUSTER" == 1 ]]; then
+  $PY bench/api_cluster.py >"$WORK/cluster" &
+  CLUSTER_PID=$!
+  for _ in $(seq 100); do [[ -s "$WORK/cluster" ]] && break; sleep 0.2; done
+  read -r REDIS_URL FLOOR_PORT <"$WORK/cluster" || { echo "the local Redis Cluster did not start" >&2; exit 1; }
+  export POSTREC_REDIS_URL="$REDIS_URL"  # for api_publish.py too
+  floor_get() { redis-benchmark -h 127.0.0.1 -p "$FLOOR_PORT" -t get -n 50000 -c 1 --csv; }
+else
+  floor_get() { redis-benchmark -u "$REDIS_URL" -t get -n 50000 -c 1 --csv; }
+fi
+
 $PY bench/api_publish.py publish --prefix "$PREFIX" --version small --users "$USERS" --posts 1000 --words 12 >/dev/null
 POSTREC_PREFIX="$PREFIX" POSTREC_REDIS_URL="$REDIS_URL" .venv/bin/postrec serve --port "$PORT" --workers "$WORKERS" \
   --server "$SERVER" >"$WORK/server.log" 2>&1 &
@@ -89,7 +106,7 @@ for run in $(seq "$RUNS"); do
   awk -v c="$(( $(server_cpu_ticks) - ticks ))" -v n="$requests" -v t="$TICKS" 'BEGIN {printf "%.1f\n", c/t/n*1e6}' >>"$WORK/cpu_us"
   grep -E '^Requests/sec' "$WORK/c32.$run" | awk '{print $2}' >>"$WORK/rps_c32"
   grep -E '^ +99%' "$WORK/c32.$run" | awk '{print $2}' | to_ms >>"$WORK/p99_c32"
-  redis-benchmark -u "$REDIS_URL" -t get -n 50000 -c 1 --csv 2>/dev/null | awk -F'"' '/^"GET"/ {print $10}' >>"$WORK/redis_p50"
+  floor_get 2>/dev/null | awk -F'"' '/^"GET"/ {print $10}' >>"$WORK/redis_p50"
   echo "run $run: c1 p50 $(tail -1 "$WORK/p50_c1") ms p99 $(tail -1 "$WORK/p99_c1") ms;" \
     "c32 $(tail -1 "$WORK/rps_c32") req/s p99 $(tail -1 "$WORK/p99_c32") ms, server CPU $(tail -1 "$WORK/cpu_us") us/req;" \
     "redis GET p50 $(tail -1 "$WORK/redis_p50") ms" >&2
@@ -106,6 +123,7 @@ calibration=$(wrk -t2 -c32 -d"${DURATION}s" "http://127.0.0.1:$CAL_PORT/" | awk 
 kill -TERM "$CAL_PID"; wait "$CAL_PID" 2>/dev/null || true
 
 p50=$(median <"$WORK/p50_c1"); floor=$(median <"$WORK/redis_p50")
+echo "redis: $([[ "$CLUSTER" == 1 ]] && echo "a 3-master Redis Cluster on loopback" || echo "one Redis (POSTREC_REDIS_URL)")"
 echo "server: $SERVER, workers: $WORKERS, runs: $RUNS x ${DURATION}s, cores: $(nproc), load average before: $LOAD_BEFORE"
 echo "1 connection:   p50 $p50 ms (budget 0.5), p99 $(median <"$WORK/p99_c1") ms (budget 2)"
 echo "32 connections: $(median <"$WORK/rps_c32") req/s (budget 5000), p99 $(median <"$WORK/p99_c32") ms"

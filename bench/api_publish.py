@@ -14,11 +14,10 @@ import random
 import sys
 import time
 
-import redis
-
 from common.columns import TOPICS
 from common.keys import KeyLayout
 from common.payloads import Post
+from common.redis_clients import Role, redis_client
 from common.settings import load_settings
 from tests.api_fixtures import Version, delete_prefix, publish
 
@@ -49,7 +48,7 @@ def main() -> int:
     parser.add_argument("--words", type=int, default=12)
     parser.add_argument("--k", type=int, default=200)
     args = parser.parse_args()
-    client = redis.Redis.from_url(load_settings().redis_url)
+    client = redis_client(load_settings().redis_url, Role.BATCH)  # a cluster client for redis+cluster:// URLs
     if args.action == "delete":
         delete_prefix(client, args.prefix)
         return 0

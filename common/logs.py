@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import resource
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar
 
 import psutil
@@ -70,3 +71,13 @@ def _draw_bar(label: str, done: int, total: int, width: int = 30) -> None:
     filled = width * done // max(total, 1)
     sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
     sys.stderr.flush()
+
+
+def format_figures(figures: Mapping[str, float], separator: str = ", ") -> str:
+    """``name=value`` pairs for a log line or a report: counts as integers, other figures to 4 decimals."""
+    return separator.join(f"{name}={_figure(value)}" for name, value in figures.items())
+
+
+def _figure(value: float) -> str:
+    whole = math.isfinite(value) and value.is_integer() and abs(value) >= 1
+    return f"{int(value)}" if whole else f"{value:.4f}"

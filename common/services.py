@@ -21,8 +21,8 @@ import psycopg2
 import redis
 from sqlalchemy.engine import make_url
 
-from common.errors import ConfigError, PostrecError, ServiceStartError
-from common.redis_clients import Role, redis_client
+from common.errors import ConfigError, PostrecError, ServiceStartError, StoreUnavailableError
+from common.redis_clients import Role, is_cluster_url, redis_client
 from common.urls import mask_url
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,10 @@ def postgres_answers(database_url: str) -> bool:
 
 def redis_answers(redis_url: str) -> bool:
     """True when Redis at the URL answers PING."""
-    client = redis_client(redis_url, Role.PROBE)
+    try:
+        client = redis_client(redis_url, Role.PROBE)
+    except StoreUnavailableError:  # a cluster client reads the slot map as it is made
+        return False
     try:
         return bool(client.ping())
     except (redis.ConnectionError, redis.TimeoutError):
@@ -97,6 +100,10 @@ def ensure_services(database_url: str, redis_url: str, data_dir: Path) -> list[s
         _wait_until(lambda: postgres_answers(database_url), "PostgreSQL", database_url)
         started.append("postgresql")
     if not redis_answers(redis_url):
+        if is_cluster_url(redis_url):
+            raise ConfigError(
+                "the Redis Cluster at POSTREC_REDIS_URL does not answer: start it first (none is embedded)"
+            )
         start_embedded_redis(redis_endpoint(redis_url), data_dir / "redis")
         _wait_until(lambda: redis_answers(redis_url), "Redis", redis_url)
         started.append("redis")

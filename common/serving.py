@@ -22,11 +22,11 @@ from common.keys import KeyLayout
 # ARGV: 1 limit.
 # Returns the chosen post ids; nil when the user has no list in this version; VERSION_GONE when the version has no
 # popular list either: the version is gone (Redis restarted empty, or it was deleted), which is no unknown user.
-# On Redis Cluster, KEY 3 lives in another slot than the user's keys: the popular list would have to be copied under
-# each slot's hash tag.
+# On Redis Cluster, KEY 3 lives in another slot than the user's keys: there the script gets KEYS 1 and 2 only, and
+# the caller tells VERSION_GONE apart and tops up from the popular list itself (common.cluster_serving).
 RECOMMEND_LUA: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+  if #KEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
   return false
 end
 local limit = tonumber(ARGV[1])
@@ -49,7 +49,7 @@ local function take(key)
   end
 end
 take(KEYS[1])
-if #chosen < limit then take(KEYS[3]) end
+if #chosen < limit and #KEYS >= 3 then take(KEYS[3]) end
 return chosen
 """
 

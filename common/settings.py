@@ -12,11 +12,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from common.errors import ConfigError
+from common.redis_clients import is_cluster_url
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postrec"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ENV_PREFIX = "POSTREC_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +27,11 @@ class Settings:
 
     Attributes:
         database_url: SQLAlchemy URL of the PostgreSQL source of truth (``postgresql://...``).
-        redis_url: URL of the serving store (``redis://`` or ``rediss://user:password@host``).
+        redis_url: URL of the serving store (``redis://`` or ``rediss://user:password@host``), or of a Redis Cluster
+            (``redis+cluster://host:port[,host:port...]``, ``rediss+cluster://`` with TLS), which selects the cluster
+            client everywhere.
+        queue_url: URL of the plain Redis holding the workers' RQ queues (RQ cannot use a cluster). Empty: the
+            serving store's URL; required when ``redis_url`` is a cluster.
         prefix: Namespace of every Redis key postrec writes, so several deployments can share one Redis.
         k: Length of each user's precomputed ranked list; the API's ``limit`` is at most this.
         ab_salt: Salt of the deterministic A/B split; changing it reshuffles users between groups.
@@ -49,6 +55,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
+    queue_url: str = ""
     prefix: str = "postrec"
     k: int = 200
     ab_salt: str = "postrec-ab-1"
@@ -75,10 +82,30 @@ class Settings:
             self.log_level.upper() in LOG_LEVELS,
             f"log level {self.log_level!r} (POSTREC_LOG_LEVEL or --log-level) is not one of {', '.join(LOG_LEVELS)}",
         )
-        _require(self.redis_url.startswith(("redis://", "rediss://", "unix://")), "POSTREC_REDIS_URL must be redis://")
+        _require(self.redis_url.startswith(REDIS_SCHEMES), "POSTREC_REDIS_URL must be redis:// or redis+cluster://")
+        if not self.queue_url and not is_cluster_url(self.redis_url):
+            object.__setattr__(self, "queue_url", self.redis_url)
+        _require(
+            not self.queue_url or self.queue_url.startswith(REDIS_SCHEMES[:3]),
+            "POSTREC_QUEUE_URL must be a plain Redis (redis://, rediss:// or unix://): RQ cannot use a cluster",
+        )
         _require(1 <= self.k <= 10_000, f"POSTREC_K must be in 1..10000, got {self.k}")
         _require(0 <= self.control_percent <= 100, "POSTREC_CONTROL_PERCENT must be in 0..100")
         _require(bool(self.prefix) and ":" not in self.prefix, "POSTREC_PREFIX must be non-empty without ':'")
+
+
+def queue_url(settings: Settings) -> str:
+    """The URL of the Redis that holds the RQ queues.
+
+    Raises:
+        ConfigError: The serving store is a cluster and ``POSTREC_QUEUE_URL`` is not set.
+    """
+    if not settings.queue_url:
+        raise ConfigError(
+            "POSTREC_REDIS_URL is a Redis Cluster, which RQ cannot use: set POSTREC_QUEUE_URL to a plain Redis "
+            "(redis://host:port/db) for the workers' queues"
+        )
+    return settings.queue_url
 
 
 def normalise_database_url(url: str) -> str:

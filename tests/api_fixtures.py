@@ -140,10 +140,13 @@ def _chunks(items: Iterable[T]) -> Iterable[list[T]]:
 
 
 @contextmanager
-def running_server(env: Mapping[str, str], workers: int = 1, server: str = "granian") -> Iterator[str]:
-    """Run ``postrec serve`` on a free port with extra environment; yields its base URL once it answers."""
+def running_server(
+    env: Mapping[str, str], workers: int = 1, server: str = "granian", options: Sequence[str] = ()
+) -> Iterator[str]:
+    """Run ``postrec serve`` on a free port with extra environment and options; yields its base URL once it answers."""
     port = free_port()
     command = [str(Path(sys.executable).parent / "postrec"), "serve", "--port", str(port), "--workers", str(workers)]
+    command += options
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             [*command, "--server", server], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT

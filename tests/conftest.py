@@ -21,6 +21,9 @@ from common.settings import Settings, load_settings
 # Marks the key prefixes of this test session, so that its clean-up never touches another session's keys.
 SESSION = uuid.uuid4().hex[:6]
 
+# The Redis Cluster fixtures (a cluster is started only by the tests that ask for one).
+pytest_plugins = ["tests.cluster_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:

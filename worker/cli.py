@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from common.settings import Settings
+from common.settings import Settings, queue_url
 from worker.roles import ROLES
 
 log = logging.getLogger("postrec.worker")
@@ -36,7 +36,7 @@ def _cmd_sync_likes(settings: Settings, args: argparse.Namespace) -> int:
     from worker.queues import enqueue_job
     from worker.waiting import wait_for_result
 
-    with open_redis(settings.redis_url) as connection:
+    with open_redis(queue_url(settings)) as connection:
         job = enqueue_job(connection, settings, jobs.sync_likes)
         log.info("enqueued %s: job=%s queue=%s", job.func_name, job.id, job.origin)
         if args.wait:
@@ -50,7 +50,7 @@ def _cmd_refresh(settings: Settings, args: argparse.Namespace) -> int:
     from worker.queues import enqueue_job
     from worker.waiting import wait_for_refresh, wait_for_result
 
-    with open_redis(settings.redis_url) as connection:
+    with open_redis(queue_url(settings)) as connection:
         if args.user is not None:
             job = enqueue_job(connection, settings, jobs.refresh_user, args.user)
         else:

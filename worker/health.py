@@ -17,7 +17,7 @@ from rq import Worker
 from rq.cron import CronScheduler
 
 from common.redis_clients import Role, redis_client
-from common.settings import load_settings
+from common.settings import load_settings, queue_url
 from worker.queues import open_queue
 from worker.roles import ROLES
 
@@ -57,7 +57,7 @@ def main(argv: Sequence[str]) -> int:
     """Entry point of ``python -m worker.health worker|scheduler``."""
     settings = load_settings()
     check = scheduler_alive if list(argv) == ["scheduler"] else worker_alive
-    client = redis_client(settings.redis_url, Role.JOB)
+    client = redis_client(queue_url(settings), Role.JOB)
     try:
         return 0 if check(client, settings.prefix, socket.gethostname()) else 1
     except redis.RedisError:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from common.keys import KeyLayout
-from common.settings import load_settings
+from common.settings import load_settings, queue_url
 from worker import likes
 from worker.connections import open_engine, open_redis
 
@@ -35,8 +35,8 @@ def start_refresh() -> str:
     from worker.queues import enqueue_job
 
     settings = load_settings()
-    with open_redis(settings.redis_url) as client:
-        return str(enqueue_job(client, settings, refresh).id)
+    with open_redis(queue_url(settings)) as connection:
+        return str(enqueue_job(connection, settings, refresh).id)
 
 
 def refresh() -> dict[str, Any]:
@@ -59,7 +59,8 @@ def _start_version(train: bool) -> dict[str, Any]:
     settings = load_settings()
     with open_engine(settings.database_url) as engine, open_redis(settings.redis_url) as client:
         plan, _ = prepare_refresh(settings, engine, client, train=train)
-        final = enqueue_shards(client, settings, plan)
+    with open_redis(queue_url(settings)) as connection:  # the queues' Redis: the store may be a cluster
+        final = enqueue_shards(connection, settings, plan)
     return {"version": plan.version, "shards": plan.shards, "users": plan.users, "finalize_job": final.id}
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from common.redis_clients import Role
-from common.settings import Settings
+from common.settings import Settings, queue_url
 from worker.connections import open_redis
 from worker.queues import queue_names
 from worker.recovering import RecoveringWorker
@@ -45,7 +45,7 @@ def run_worker(
     """
     if preload:
         importlib.import_module(PRELOADED)
-    with open_redis(settings.redis_url, Role.RQ_WORKER) as connection:
+    with open_redis(queue_url(settings), Role.RQ_WORKER) as connection:
         worker = RecoveringWorker(queue_names(settings.prefix, roles), connection=connection)
         return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level)
 
@@ -53,5 +53,5 @@ def run_worker(
 def run_scheduler(settings: Settings) -> None:
     """Enqueue the recurring jobs on time until SIGTERM or SIGINT."""
     name = f"{settings.prefix}@{socket.gethostname()}:{os.getpid()}"
-    with open_redis(settings.redis_url, Role.RQ_WORKER) as connection:
+    with open_redis(queue_url(settings), Role.RQ_WORKER) as connection:
         build_scheduler(connection, settings, name=name).start()  # type: ignore[no-untyped-call]

@@ -13,6 +13,7 @@ out, see :mod:`batch.evaluation.per_user`; everything else is built on, and each
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,9 @@ import redis
 from sqlalchemy.engine import Engine
 
 from batch.evaluation.baseline_lists import params_note, seen_aware_rankings
+from batch.evaluation.cluster_reads import read_served_across_slots
 from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, user_groups
+from batch.evaluation.nn_lists import nn_rankings
 from batch.evaluation.per_user import HOLDOUT_SHARE, Scratch, per_user_holdout, scratch_without_holdout
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
 from batch.pipeline.build import run_build
@@ -35,7 +38,7 @@ from batch.pipeline.options import BuildOptions
 from batch.pipeline.prepared import Prepared, embedding_label
 from batch.pipeline.score import score_group
 from batch.pipeline.source import data_end
-from batch.publish.release import Release, new_version_id, publish_release, version_meta
+from batch.publish.release import Release, new_version_id, version_meta, write_version
 from batch.ranking import baselines
 from batch.ranking.metrics import (
     bootstrap_interval,
@@ -52,7 +55,8 @@ from batch.ranking.topk import NO_POST, TopK, top_k
 from common.ab import CONTROL, TEST
 from common.columns import Action, Col, Table
 from common.keys import KeyLayout
-from common.redis_clients import Role, redis_client
+from common.logs import format_figures
+from common.redis_clients import Role, is_cluster, redis_client
 from common.serving import RECOMMEND_KEYS, RECOMMEND_LUA, recommend_call
 from common.settings import Settings
 
@@ -93,6 +97,7 @@ class EvaluateOptions:
         shuffle_holdout: The leakage guard: score against likes moved to other users and posts.
         oracle: Include the world's ground truth (only for generated worlds).
         embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
+        nn_feature: Train the ``test`` model with the sequence model's score.
         protocol: ``time`` (one cutoff T) or ``per-user`` (each user's last 20% of views held out; ``as_of`` and
             ``window`` do not apply).
     """
@@ -105,6 +110,7 @@ class EvaluateOptions:
     shuffle_holdout: bool = False
     oracle: bool = True
     embedding: str = AUTO
+    nn_feature: bool = True
     protocol: str = TIME
 
 
@@ -127,6 +133,7 @@ def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> Bu
         k=options.k,
         models=(CONTROL, TEST),
         embedding=options.embedding,
+        nn_feature=options.nn_feature,
         allow_worse=True,
     )
     return replace(built, embedding_cache=embedding_cache_dir(settings.data_dir))
@@ -258,6 +265,7 @@ def baseline_rankings(
         POPULAR: baselines.popular_ranking(likes, user_ids, post_ids, k),
     }
     rankings |= seen_aware_rankings(state.prepared, user_ids, k, seed)
+    rankings |= nn_rankings(state.prepared, user_ids, k)
     if oracle_windows is not None:
         seen = seen_before_mask(state.engine, user_ids, post_ids, state.prepared.source.as_of)
         rankings |= oracle_rankings(state.source_engine, seen, user_ids, post_ids, k, oracle_windows)
@@ -386,9 +394,8 @@ def _publish_lists(
     popular = baselines.popularity_order(
         state.prepared.source.likes, state.prepared.score_features.post_ids.astype(np.int64)
     )
-    publish_release(
-        client, keys, Release(meta, rankings, state.prepared.source.posts, popular.tolist()), grace_seconds=10**6
-    )
+    # Read back by version id: written and verified, never made current (nothing here is live).
+    write_version(client, keys, Release(meta, rankings, state.prepared.source.posts, popular.tolist()))
     return version
 
 
@@ -396,6 +403,8 @@ def read_served(
     client: redis.Redis[bytes], keys: KeyLayout, version: str, user_ids: npt.NDArray[np.int64], limit: int
 ) -> npt.NDArray[np.int64]:
     """What the API would answer each user, through its own serving script: (users x limit), NO_POST padded."""
+    if is_cluster(client):
+        return read_served_across_slots(client, keys, version, user_ids, limit)
     sha = str(client.script_load(RECOMMEND_LUA))  # type: ignore[no-untyped-call]
     served = np.full((user_ids.size, limit), NO_POST, dtype=np.int64)
     for start in range(0, user_ids.size, READ_BATCH):
@@ -431,6 +440,7 @@ def _report(
         users=int(holdout.user_ids.size),
         posts=state.prepared.source.posts.height,
         scores=sorted(scores, key=lambda s: s.hitrate),
+        group_sizes={kind: dict(Counter(labels)) for kind, labels in groups.items()},
         feature_importance=_importance(state),
         calibration=state.prepared.calibration,
         notes=_notes(options, state),
@@ -484,8 +494,7 @@ def _notes(options: EvaluateOptions, state: EvaluatedBuild) -> list[str]:
     notes = [
         "Hit: any of the 5 posts served (list minus posts liked before T, via the API's script) liked in the window.",
         f"control and test trained on data before T only, on the same rows; test embeddings: {_embedding(state)}.",
-        "Validation metrics (test_: the test model): "
-        + ", ".join(f"{name}={value:.4f}" for name, value in state.prepared.models.metrics.items()),
+        "Validation metrics (test_: the test model): " + format_figures(state.prepared.models.metrics),
         f"{RANDOM} and {POPULAR} (by likes, viewed posts not left out) are reference rows. "
         + params_note(state.prepared),
     ]

@@ -16,6 +16,8 @@ from common.ab import assign_group
 from common.columns import Col
 
 ACTIVITY_EDGES = (100, 300, 600)
+# The topic bucket of users without a like before the cutoff (no favourite topic to name).
+NO_LIKE_BEFORE = "no like before T"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,7 @@ def user_groups(
     return {
         "exp_group": [assign_group(int(user), salt, control_percent) for user in labelled[Col.USER_ID]],
         "activity": [_activity_label(int(count)) for count in labelled["views"]],
-        "topic": [str(topic or "none") for topic in labelled[Col.TOPIC]],
+        "topic": [str(topic or NO_LIKE_BEFORE) for topic in labelled[Col.TOPIC]],
     }
 
 

@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Final
 
 # Figures are built with the object API (no pyplot): no global backend state, nothing needs a display.
 from matplotlib.figure import Figure
@@ -35,6 +36,7 @@ class EvaluationReport:
     users: int
     posts: int
     scores: list[RecommenderScore]
+    group_sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     feature_importance: dict[str, float] = field(default_factory=dict)
     calibration: list[tuple[float, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -81,6 +83,7 @@ def render_markdown(report: EvaluationReport, previous: dict[str, float]) -> str
     lines += [_score_row(score, previous.get(score.name)) for score in report.scores]
     lines += _group_sections(report)
     lines += ["", *[f"- {note}" for note in report.notes]] if report.notes else []
+    lines += ["", CALIBRATION_NOTE] if report.calibration else []
     plots = ["hitrate.png", "hitrate_by_activity.png", "feature_importance.png", "calibration.png"]
     lines += ["", *[f"![{name}]({name})" for name in plots]]
     return "\n".join(lines) + "\n"
@@ -95,6 +98,17 @@ def _score_row(score: RecommenderScore, last: float | None) -> str:
     )
 
 
+# What each breakdown groups users by, printed under its table.
+GROUP_NOTES: Final = {
+    "activity": "Users by their views before T.",
+    "exp_group": "Users by their A/B group; every recommender is evaluated on every user, whatever the group.",
+    "topic": (
+        "Users by the topic of most of their likes before T; a user with no like before T has no favourite topic"
+        " and no history to rank from. A bucket of a few users is noise: a hitrate there is a handful of hits."
+    ),
+}
+
+
 def _group_sections(report: EvaluationReport) -> list[str]:
     lines: list[str] = []
     kinds = sorted({kind for score in report.scores for kind in score.by_group})
@@ -102,25 +116,48 @@ def _group_sections(report: EvaluationReport) -> list[str]:
         groups = sorted({g for score in report.scores for g in score.by_group.get(kind, {})})
         lines += ["", f"## Hitrate@5 by {kind}", "", "| recommender | " + " | ".join(groups) + " |"]
         lines.append("|---" * (len(groups) + 1) + "|")
+        sizes = report.group_sizes.get(kind)
+        if sizes:
+            lines.append("| *users* | " + " | ".join(f"*{sizes.get(g, 0)}*" for g in groups) + " |")
         for score in report.scores:
             values = score.by_group.get(kind, {})
             lines.append(f"| {score.name} | " + " | ".join(f"{values.get(g, math.nan):.4f}" for g in groups) + " |")
+        if kind in GROUP_NOTES:
+            lines += ["", GROUP_NOTES[kind]]
     return lines
 
 
+CALIBRATION_NOTE: Final = (
+    "Calibration (calibration.png): the control model's validation rows (views shown in the validation window) in"
+    " ten deciles of predicted like probability, mean prediction against the observed like rate. The observed rate"
+    " sits above the prediction by design: the model is trained on shown views plus never-shown posts as"
+    " negatives (unseen_per_positive per like), so its probabilities are those of that diluted mix, and the like"
+    " rate also rises over time. Ranking reads only the order of the predictions, which the rising curve shows."
+)
+
+
 def _plot_hitrates(report: EvaluationReport, path: Path) -> None:
+    _save(hitrate_figure(report), path)
+
+
+def hitrate_figure(report: EvaluationReport) -> Figure:
+    """Hitrate@5 per recommender as horizontal bars: names on the y axis, one a line, never overlapping."""
     names = [score.name for score in report.scores]
     rates = [score.hitrate for score in report.scores]
     errors = [
         [score.hitrate - score.hitrate_low for score in report.scores],
         [score.hitrate_high - score.hitrate for score in report.scores],
     ]
-    fig = Figure(figsize=(8, 4))
+    fig = Figure(figsize=(8, 1.2 + 0.4 * len(names)))
     ax = fig.subplots()
-    ax.bar(names, rates, yerr=errors, capsize=4, color="#4C72B0")
-    ax.set_ylabel("hitrate@5 (95% bootstrap interval)")
-    ax.set_title(f"Hitrate@5 as of {report.as_of}")
-    _save(fig, path)
+    ax.barh(names, rates, xerr=errors, capsize=3, color="#4C72B0")
+    for row, rate in enumerate(rates):
+        ax.annotate(f"{rate:.3f}", (rate, row), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_xlabel("hitrate@5 (95% bootstrap interval)")
+    ax.set_title(f"Hitrate@5 as of {report.as_of}, {report.users} users")
+    ax.margins(x=0.15)
+    fig.tight_layout()
+    return fig
 
 
 def _plot_by_group(report: EvaluationReport, kind: str, path: Path) -> None:
@@ -131,7 +168,9 @@ def _plot_by_group(report: EvaluationReport, kind: str, path: Path) -> None:
     for i, score in enumerate(report.scores):
         values = [score.by_group.get(kind, {}).get(g, 0.0) for g in groups]
         ax.bar([x + i * width for x in range(len(groups))], values, width=width, label=score.name)
-    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))], groups)
+    sizes = report.group_sizes.get(kind, {})
+    labels = [f"{g}\n{sizes[g]} users" if g in sizes else g for g in groups]
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))], labels, fontsize=8)
     ax.set_ylabel("hitrate@5")
     ax.set_title(f"Hitrate@5 by {kind}")
     ax.legend(fontsize=7)
@@ -154,8 +193,9 @@ def _plot_calibration(points: list[tuple[float, float]], path: Path) -> None:
     ax.plot(predicted, observed, marker="o", label="model")
     top = max(max(predicted), max(observed))
     ax.plot([0, top], [0, top], linestyle="--", color="grey", label="perfect")
-    ax.set_xlabel("mean predicted probability (decile)")
+    ax.set_xlabel("mean predicted like probability (decile)")
     ax.set_ylabel("observed like rate")
+    ax.set_title("Calibration of control, validation window", fontsize=10)
     ax.legend()
     _save(fig, path)
 

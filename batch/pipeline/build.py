@@ -31,6 +31,7 @@ from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.feature_sets import FeatureSets, feature_sets
 from batch.pipeline.features import fit_encoders
 from batch.pipeline.guard import check_publishable
+from batch.pipeline.nn_feature import nn_feature_enabled
 from batch.pipeline.options import BuildOptions, TrainParams
 from batch.pipeline.prepared import Models, Prepared, embedding_label
 from batch.pipeline.samples import labelled_rows
@@ -72,7 +73,8 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     chosen = choose_training_windows(source, params)
     windows = chosen.windows
     encoders = fit_encoders(source.users, source.posts)
-    embed_params = EmbedParams(seed=params.seed, method=options.embedding)
+    nn_feature = nn_feature_enabled(options.nn_feature and TEST in wanted)
+    embed_params = EmbedParams(seed=params.seed, method=options.embedding, nn_feature=nn_feature)
     cutoffs = {cutoff: windows.cutoff(cutoff) for cutoff in Cutoff}
     sets = feature_sets(
         settings, engine, source, encoders, cutoffs, TEST in wanted, embed_params, options.embedding_cache

@@ -297,6 +297,7 @@ class EmbedParams:
         half_life_days: Age at which a like counts half in a user's taste.
         seed: Seed of PCA, KMeans and (in the collaborative features) ALS.
         method: How the post vectors are made, one of ``EMBEDDING_METHODS`` (a rescore embeds the same way).
+        nn_feature: Whether the sequence model's score is a feature (``batch.pipeline.nn_feature``).
     """
 
     components: int = 5
@@ -304,6 +305,7 @@ class EmbedParams:
     half_life_days: float = 30.0
     seed: int = 0
     method: str = AUTO
+    nn_feature: bool = True
 
 
 @dataclass(frozen=True, slots=True)

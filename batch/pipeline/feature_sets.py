@@ -17,9 +17,11 @@ from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams, buil
 from batch.pipeline.features import Encoders, FeatureSet, build_features, sorted_ids, text_stats
 from batch.pipeline.feed_counts import load_feed_counts
 from batch.pipeline.inputs import ModelInputs
+from batch.pipeline.nn_feature import add_nn_feature
 from batch.pipeline.source import Source
 from batch.pipeline.steps import step
 from batch.pipeline.viewed import load_viewed
+from batch.ranking.sequence.params import SequenceParams
 from common.ab import TEST
 from common.columns import Col
 from common.settings import Settings
@@ -86,9 +88,10 @@ def collab_features(
 
 
 def embedding_features(
-    cache_dir: Path, source: Source, base: Mapping[Cutoff, FeatureSet], params: EmbedParams
+    engine: Engine, cache_dir: Path, source: Source, base: Mapping[Cutoff, FeatureSet], params: EmbedParams
 ) -> tuple[dict[Cutoff, EmbeddingFeatureSet], EmbeddingInfo]:
-    """Step embeddings: post embeddings and the ``test`` model's features at every cutoff of ``base``."""
+    """Steps embeddings and nn feature: post embeddings and the ``test`` model's features at every cutoff of
+    ``base``, the sequence model's score among them unless ``params.nn_feature`` is off."""
     with step("embeddings") as done:
         embeddings = embed_posts(source.posts, cache_dir, method=params.method)
         sets = {
@@ -96,6 +99,8 @@ def embedding_features(
             for cutoff, features in base.items()
         }
         done.rows = embeddings.post_ids.size
+    if params.nn_feature:
+        sets = add_nn_feature(engine, source, embeddings, sets, base, SequenceParams(seed=params.seed))
     return sets, embeddings.info
 
 
@@ -118,5 +123,5 @@ def feature_sets(
     if not with_embeddings:
         return FeatureSets(encoders, base, embed_params=embed_params, collab=collab)
     cache_dir = embedding_cache or embedding_cache_dir(settings.data_dir)
-    embeddings, info = embedding_features(cache_dir, source, base, embed_params)
+    embeddings, info = embedding_features(engine, cache_dir, source, base, embed_params)
     return FeatureSets(encoders, base, embeddings, info, embed_params, collab)

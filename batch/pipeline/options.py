@@ -54,6 +54,7 @@ class BuildOptions:
         embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
         embedding_cache: Folder of the post vectors' cache; None = ``<data_dir>/embeddings`` of the settings. An
             evaluation, whose data dir is its own, points it at the deployment's cache.
+        nn_feature: Train the ``test`` model with the sequence model's score (``--no-nn-feature`` turns it off).
         allow_worse: Publish even when validation ranks a model below the best baseline beyond noise.
     """
 
@@ -65,6 +66,7 @@ class BuildOptions:
     models: tuple[str, ...] | None = None
     embedding: str = AUTO
     embedding_cache: Path | None = None
+    nn_feature: bool = True
     allow_worse: bool = False
 
     @classmethod
@@ -79,6 +81,7 @@ class BuildOptions:
         models: tuple[str, ...] | None = None,
         unseen_per_positive: float | None = None,
         embedding: str = AUTO,
+        nn_feature: bool = True,
         allow_worse: bool = False,
     ) -> BuildOptions:
         """The options of a run of this deployment: its list length (unless ``k``) and its seed.
@@ -92,6 +95,7 @@ class BuildOptions:
             models: The models to train; None = those the settings' split serves.
             unseen_per_positive: Never-shown negatives per liked post; None = the default.
             embedding: How the ``test`` model embeds post texts.
+            nn_feature: Train the ``test`` model with the sequence model's score.
             allow_worse: Publish even a model that validation ranks below the best baseline.
         """
         params = replace(TrainParams(), seed=settings.seed)
@@ -105,6 +109,7 @@ class BuildOptions:
             publish=publish,
             models=models,
             embedding=embedding,
+            nn_feature=nn_feature,
             allow_worse=allow_worse,
         )
 

@@ -32,6 +32,7 @@ from batch.pipeline.steps import step
 from batch.ranking.metrics import hit_matrix, hitrate_per_user
 from common.ab import CONTROL, TEST
 from common.columns import Col
+from common.logs import format_figures
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,6 @@ def validate_models(
             metrics |= {f"{prefix}{key}": value for key, value in evaluate(model, valid, window_likes, params).items()}
         base = LabelledSet(sets.inputs(Cutoff.VALID, CONTROL), samples.valid)
         curve = calibration(models[CONTROL], base) if CONTROL in models else []
-        log.info("validation: %s", " ".join(f"{name}={value:.4f}" for name, value in metrics.items()))
+        log.info("validation: %s", format_figures(metrics, separator=" "))
         done.rows = samples.valid.height
     return Validation(metrics, curve)

@@ -22,12 +22,15 @@ import msgspec
 import polars as pl
 import redis
 
+from batch.publish.pointer import make_live_across_slots, rollback_across_slots
 from batch.publish.rankings_wire import RankingWriter
 from batch.ranking.topk import TopK
 from common.columns import Col
 from common.errors import NoPublishedVersionError, PublishError
 from common.keys import KeyLayout
 from common.payloads import Post, VersionMeta
+from common.redis_clients import is_cluster
+from common.redis_nodes import node_groups
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -180,9 +183,13 @@ def write_popular(client: redis.Redis[bytes], keys: KeyLayout, version: str, pop
 
 
 def write_rankings(client: redis.Redis[bytes], keys: KeyLayout, version: str, rankings: TopK) -> int:
-    """Every user's list, many users per round trip. Returns the number of users with a non-empty list."""
-    writer = RankingWriter(client, keys, version)
-    return writer.write(rankings.user_ids, rankings.post_ids)
+    """Every user's list, many users per round trip (per master on a cluster). Returns users with a list."""
+    list_keys = [keys.recs(version, user_id) for user_id in rankings.user_ids.tolist()]
+    written = 0
+    for group in node_groups(client, list_keys):
+        writer = RankingWriter(group.client, keys, version)
+        written += writer.write(rankings.user_ids[group.positions], rankings.post_ids[group.positions])
+    return written
 
 
 def write_liked_sets(client: redis.Redis[bytes], keys: KeyLayout, user_ids: Iterable[int], liked: pl.DataFrame) -> int:
@@ -193,17 +200,18 @@ def write_liked_sets(client: redis.Redis[bytes], keys: KeyLayout, user_ids: Iter
     """
     per_user = liked.group_by(Col.USER_ID).agg(pl.col(Col.POST_ID).unique().sort())
     lookup = dict(zip(per_user[Col.USER_ID].to_list(), per_user[Col.POST_ID].to_list(), strict=True))
-    script = client.register_script(REPLACE_SET_LUA)
     users = list(user_ids)
-    for chunk in _chunks(users, USERS_PER_PIPELINE):
-        with client.pipeline(transaction=False) as pipe:
-            for user_id in chunk:
-                posts = lookup.get(user_id)
-                if posts:
-                    script(keys=[keys.liked(user_id)], args=posts, client=pipe)
-                else:
-                    pipe.delete(keys.liked(user_id))
-            pipe.execute()
+    for group in node_groups(client, [keys.liked(user_id) for user_id in users]):  # scripts run per master
+        script = group.client.register_script(REPLACE_SET_LUA)
+        for chunk in _chunks([users[position] for position in group.positions], USERS_PER_PIPELINE):
+            with group.client.pipeline(transaction=False) as pipe:
+                for user_id in chunk:
+                    posts = lookup.get(user_id)
+                    if posts:
+                        script(keys=[keys.liked(user_id)], args=posts, client=pipe)
+                    else:
+                        pipe.delete(keys.liked(user_id))
+                pipe.execute()
     return sum(1 for user_id in users if lookup.get(user_id))
 
 
@@ -241,7 +249,12 @@ def _check_count(what: str, found: int, expected: int, version: str) -> None:
 
 
 def make_live(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> str | None:
-    """Atomically point ``current`` at the version (only if its meta is complete); returns the old live one."""
+    """Atomically point ``current`` at the version (only if its meta is complete); returns the old live one.
+
+    On Redis Cluster the three keys lie in different slots: :func:`make_live_across_slots` flips there.
+    """
+    if is_cluster(client):
+        return make_live_across_slots(client, keys, version, REQUIRED_FIELDS)
     script = client.register_script(MAKE_LIVE_LUA)
     old = script(keys=[keys.current, keys.previous, keys.meta(version)], args=[version, *REQUIRED_FIELDS])
     return None if old is None else bytes(old).decode()
@@ -253,6 +266,18 @@ def _watermark_text(moment: datetime) -> str:
 
 
 def _publish_steps(client: redis.Redis[bytes], keys: KeyLayout, release: Release) -> str | None:
+    write_version(client, keys, release)
+    return make_live(client, keys, release.meta.version)
+
+
+def write_version(client: redis.Redis[bytes], keys: KeyLayout, release: Release) -> None:
+    """Write and verify every key of a version, meta last, without making it live: readers that name the version
+    (``postrec evaluate`` asks the serving script for each recommender's version by id) see it whole.
+
+    Raises:
+        redis.RedisError: Redis failed.
+        PublishError: A count did not match.
+    """
     version = release.meta.version
     client.hset(keys.meta(version), CREATED_AT, utc_now())
     posts = write_catalog(client, keys, version, release.posts)
@@ -272,7 +297,6 @@ def _publish_steps(client: redis.Redis[bytes], keys: KeyLayout, release: Release
     meta: dict[str | bytes, str] = {name: value for name, value in release.meta.to_hash().items()}
     meta[CREATED_AT] = utc_now()
     client.hset(keys.meta(version), mapping=meta)
-    return make_live(client, keys, version)
 
 
 def publish_release(client: redis.Redis[bytes], keys: KeyLayout, release: Release, grace_seconds: int) -> str | None:
@@ -298,7 +322,7 @@ def publish_release(client: redis.Redis[bytes], keys: KeyLayout, release: Releas
             f"publishing version {version} failed ({type(exc).__name__}: {exc}); the live version is unchanged: "
             "check Redis and run `postrec score` to publish again"
         ) from exc
-    log.info("version live: version=%s previous=%s", version, old)
+    log.info("version live: prefix=%s version=%s previous=%s", keys.prefix, version, old)
     try:
         deleted = delete_expired_versions(client, keys, grace_seconds)
     except redis.RedisError as exc:  # the new version is live; old ones go on the next publish
@@ -391,6 +415,8 @@ def rollback(client: redis.Redis[bytes], keys: KeyLayout) -> tuple[str, str | No
     previous = _text(client.get(keys.previous))
     if previous is None:
         raise NoPublishedVersionError("no previous version to roll back to: publish at least twice first")
+    if is_cluster(client):
+        return previous, rollback_across_slots(client, keys, previous, REQUIRED_FIELDS)
     script = client.register_script(ROLLBACK_LUA)
     try:
         old = script(keys=[keys.current, keys.previous, keys.meta(previous)], args=[previous, *REQUIRED_FIELDS])

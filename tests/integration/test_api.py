@@ -156,6 +156,16 @@ async def test_each_answer_is_logged_in_the_served_stream(
         ("?id=205&time=2021-13-01T00:00:00", "time"),
         ("?id=205&time=0.0", "time"),  # Litestar alone would read a bare number as epoch seconds
         ("?id=205&time=1638352800", "time"),
+        ("?id=1e3", "id"),  # Litestar alone reads it as user 1000
+        ("?id=205.0", "id"),
+        ("?id=-5", "id"),
+        ("?id=205&limit=1e1", "limit"),
+        ("?id=205&limit=5.0", "limit"),
+        ("?id=205&id=206", "id"),  # Litestar alone takes the last one
+        ("?id=205&limit=2&limit=3", "limit"),
+        ("?id=205&time=2021-12-30&time=2021-12-31", "time"),
+        ("?id=" + "9" * 4300, "id"),
+        ("?id=" + "9" * 17, "id"),
     ],
 )
 async def test_bad_parameters_are_400_naming_the_parameter(
@@ -165,7 +175,24 @@ async def test_bad_parameters_are_400_naming_the_parameter(
     assert response.status_code == 400
     body = response.json()
     assert body["status"] == 400
-    assert f"'{parameter}'" in body["message"]
+    assert f"query parameter '{parameter}'" in body["message"]
+    assert "ParamType" not in body["message"]
+    assert "99999" not in body["message"]  # a huge id is not echoed back
+
+
+async def test_date_only_time_is_accepted(client: AsyncTestClient, published: Version) -> None:
+    assert await recommend(client, id=212, time="2021-12-30") == await recommend(client, id=212)
+
+
+async def test_other_methods_are_405_with_an_allow_header(client: AsyncTestClient, published: Version) -> None:
+    for response in (await client.head("/post/recommendations/?id=205"), await client.post("/health")):
+        assert response.status_code == 405
+        assert "GET" in response.headers["allow"]
+
+
+async def test_metrics_content_type_names_the_charset_once(client: AsyncTestClient, published: Version) -> None:
+    content_type = (await client.get("/metrics")).headers["content-type"]
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
 
 
 async def test_unknown_user_is_404(client: AsyncTestClient, published: Version) -> None:

@@ -169,8 +169,9 @@ def test_worker_killed_mid_shard_leaves_a_whole_new_version_or_the_old_one(
     assert victim.get_status(refresh=True) == JobStatus.STARTED
 
     # The survivor scores every other shard, then idles while the final job waits on the dead one, until RQ
-    # notices the dead worker's job: once its heartbeat has expired (a minute and a half), at the survivor's next
-    # registry clean-up. Where the survivor is idle before that, run the same clean-up as of a moment past expiry.
+    # notices the dead worker's job: once its heartbeat has lapsed (20 s), at the survivor's next registry clean-up
+    # (every 10 s; test_worker_recovery.py waits for that). Here, to save that half minute, the same clean-up is run
+    # as of a moment past expiry.
     batch = open_queue(redis_client, settings.prefix, BATCH)
 
     def only_the_dead_shard_left() -> bool:

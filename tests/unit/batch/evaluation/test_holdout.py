@@ -48,4 +48,4 @@ def test_groups_per_user() -> None:
     groups = user_groups(views, likes, posts, np.array([1, 2, 3]), salt="s", control_percent=100)
     assert groups["exp_group"] == ["control"] * 3
     assert groups["activity"] == ["0100-0299 views", "0000-0099 views", "0000-0099 views"]
-    assert groups["topic"] == ["movie", "movie", "none"]  # a tie (one like each) goes to the first name
+    assert groups["topic"] == ["movie", "movie", "no like before T"]  # a tie (one like each) goes to the first name
