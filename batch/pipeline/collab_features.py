@@ -113,15 +113,21 @@ class CollabModel:
 
     def score_block(self, features: FeatureSet, users: IndexArray) -> FloatArray:
         """(users x posts x columns) float32 scores of the feature set's users at ``users`` positions."""
+        return np.stack(self.score_columns(features, users), axis=-1)
+
+    def score_columns(self, features: FeatureSet, users: IndexArray) -> list[FloatArray]:
+        """Each column's (users x posts) float32 scores, in the order of :attr:`names` (separate arrays, so each
+        is copied once, contiguously, into a column of the model's matrix)."""
         likes = _rows_matrix(features.liked_indptr, features.liked_posts, users, self.post_ids.size)
         views = _rows_matrix(features.viewed_indptr, features.viewed_posts, users, self.post_ids.size)
-        block = np.empty((users.size, self.post_ids.size, len(COLLAB_NAMES)), dtype=np.float32)
-        block[:, :, 0] = (likes @ self.similar).toarray()
-        block[:, :, 1] = (views @ self.similar).toarray()
-        block[:, :, 2] = likes @ self.ease
-        block[:, :, 3] = self.fold_in(likes) @ self.als_posts.T
-        block[:, :, 4] = self.recent_popularity[None, :]
-        return block
+        popularity = np.broadcast_to(self.recent_popularity, (users.size, self.post_ids.size))
+        return [
+            (likes @ self.similar).toarray(),
+            (views @ self.similar).toarray(),
+            np.asarray(likes @ self.ease, dtype=np.float32),
+            self.fold_in(likes) @ self.als_posts.T,
+            popularity,
+        ]
 
     def fold_in(self, likes: sp.csr_matrix) -> FloatArray:
         """ALS user factors from the users' like rows, solved as implicit's own user step with confidence
@@ -142,15 +148,15 @@ class CollabModel:
     def fill_block(self, out: FloatArray, features: FeatureSet, users: IndexArray) -> None:
         """Write the columns of every (user, post) of a block into ``out`` (users * posts x columns), user-major
         rows as in ``batch.pipeline.features.block_matrix``; ``out`` may be a column slice of a larger matrix."""
-        block = self.score_block(features, users)
-        for column in range(len(COLLAB_NAMES)):
-            out[:, column].reshape(users.size, self.post_ids.size)[:] = block[:, :, column]
+        for column, values in enumerate(self.score_columns(features, users)):
+            out[:, column].reshape(users.size, self.post_ids.size)[:] = values
 
     def pair_matrix(self, features: FeatureSet, users: IndexArray, posts: IndexArray) -> FloatArray:
         """(pairs x columns) float32 for arbitrary (user position, post position) pairs, e.g. training rows."""
         out = np.empty((users.size, len(COLLAB_NAMES)), dtype=np.float32)
         for rows, distinct, local in _by_user_blocks(users):
-            out[rows] = self.score_block(features, distinct)[local, posts[rows]]
+            for column, values in enumerate(self.score_columns(features, distinct)):
+                out[rows, column] = values[local, posts[rows]]
         return out
 
 
