@@ -51,6 +51,8 @@ class Settings:
         shard_users: Users per scoring shard of a refresh; each shard is one job any worker can run.
         job_retries: How many times a failed worker job is tried again before it counts as failed for good.
         job_retry_interval_seconds: Wait before each retry of a failed worker job.
+        allow_worse: Publish a build or refresh even when its validation ranks the model below the best baseline
+            beyond noise (``postrec build --allow-worse`` for one build; this setting for the workers' refreshes).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -73,6 +75,7 @@ class Settings:
     shard_users: int = 10_000
     job_retries: int = 2
     job_retry_interval_seconds: int = 30
+    allow_worse: bool = False
 
     def __post_init__(self) -> None:
         # Frozen: the one normalisation goes through object.__setattr__, before anything reads the field.
@@ -147,6 +150,15 @@ def _parse(name: str, type_name: str, raw: str) -> object:
             return int(raw)
         if type_name == "Path":
             return Path(raw)
+        if type_name == "bool":
+            return _parse_bool(raw)
     except ValueError:
         raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {type_name}") from None
     return raw
+
+
+def _parse_bool(raw: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if raw.strip().lower() not in words:
+        raise ValueError(raw)
+    return words[raw.strip().lower()]

@@ -96,7 +96,7 @@ class BuildOptions:
             unseen_per_positive: Never-shown negatives per liked post; None = the default.
             embedding: How the ``test`` model embeds post texts.
             nn_feature: Train the ``test`` model with the sequence model's score.
-            allow_worse: Publish even a model that validation ranks below the best baseline.
+            allow_worse: Publish even a model that validation ranks below the best baseline (or the settings say so).
         """
         params = replace(TrainParams(), seed=settings.seed)
         if unseen_per_positive is not None:
@@ -110,7 +110,7 @@ class BuildOptions:
             models=models,
             embedding=embedding,
             nn_feature=nn_feature,
-            allow_worse=allow_worse,
+            allow_worse=allow_worse or settings.allow_worse,
         )
 
     def wanted_models(self, control_percent: int) -> tuple[str, ...]:

@@ -37,7 +37,8 @@ K = 40
 @pytest.fixture
 def refresh_settings(settings: Settings, engine: Engine) -> Settings:
     seed_database(engine, "tiny", 42)
-    return replace(settings, shard_users=70, k=K)
+    # The tiny world's few likes leave the model below popularity: the guard is tested in test_publication_guard.
+    return replace(settings, shard_users=70, k=K, allow_worse=True)
 
 
 def prepare(
@@ -241,7 +242,8 @@ def test_refresh_user_works_on_a_version_made_by_build(
     refresh_settings: Settings, engine: Engine, redis_client: redis.Redis, keys: KeyLayout
 ) -> None:
     fast = TrainParams(iterations=20, depth=4, max_eval_users=100, threads=1)
-    built = run_build(refresh_settings, engine, BuildOptions(k=K, params=fast))
+    # A few trees on a tiny world lose to popularity: publish anyway, the guard is not what this test is about.
+    built = run_build(refresh_settings, engine, BuildOptions(k=K, params=fast, allow_worse=True))
     assert redis_client.get(keys.current) == built.version.encode()
     assert not staging.has_plan(redis_client, keys, built.version)  # build publishes lists only
     user = 250

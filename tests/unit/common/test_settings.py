@@ -75,3 +75,13 @@ def test_log_levels_are_accepted_in_any_case() -> None:
 )
 def test_postgres_urls_are_normalised_to_postgresql(given: str, normalised: str) -> None:
     assert load_settings({"POSTREC_DATABASE_URL": given}).database_url == normalised
+
+
+@pytest.mark.parametrize(("raw", "value"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("no", False)])
+def test_allow_worse_reads_the_usual_boolean_spellings(raw: str, value: bool) -> None:
+    assert load_settings({"POSTREC_ALLOW_WORSE": raw}).allow_worse is value
+
+
+def test_a_boolean_setting_that_is_no_boolean_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="POSTREC_ALLOW_WORSE='maybe'"):
+        load_settings({"POSTREC_ALLOW_WORSE": "maybe"})
