@@ -154,7 +154,7 @@ def test_a_build_writes_nothing_into_the_working_directory(settings, world, redi
     monkeypatch.chdir(scratch)
     cli_env(monkeypatch, settings)
 
-    assert main(["build", "--k", "5"]) == 0
+    assert main(["build", "--k", "5", "--allow-worse"]) == 0  # the tiny world's model is below popularity
 
     assert redis_client.get(keys.current) is not None
     assert list(scratch.iterdir()) == []  # CatBoost's catboost_info/ among others
@@ -242,7 +242,7 @@ def test_a_build_killed_at_any_point_leaves_no_half_visible_version(
         "POSTREC_PREFIX": settings.prefix,
         "POSTREC_DATA_DIR": str(settings.data_dir),
     }
-    command = [sys.executable, "-m", "postrec", "build", "--k", "30"]
+    command = [sys.executable, "-m", "postrec", "build", "--k", "30", "--allow-worse"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + kill_after_s
     while time.monotonic() < deadline and process.poll() is None:
