@@ -78,19 +78,28 @@ def recent_views(engine: Engine, cutoffs: Sequence[datetime], params: SequencePa
         f""" WHERE {Col.ACTION} = '{Action.VIEW}' AND "{Col.TIMESTAMP}" >= %(start)s"""
         f' AND "{Col.TIMESTAMP}" < %(end)s'
     )
-    reduce = functools.partial(last_views, cutoffs=tuple(cutoffs), length=params.length)
+    lookback = timedelta(days=params.lookback_days)
+    reduce = functools.partial(last_views, cutoffs=tuple(cutoffs), length=params.length, lookback=lookback)
     return copy_query(engine, sql, VIEW_SCHEMA, {"start": start, "end": max(cutoffs)}, reduce=reduce)
 
 
-def last_views(frame: pl.DataFrame, cutoffs: tuple[datetime, ...], length: int) -> pl.DataFrame:
-    """Each user's last ``length`` rows before each cutoff, together. Applying it to chunks and then to their
-    union gives what applying it to all rows at once gives, so the feed can be reduced as it streams."""
+def last_views(
+    frame: pl.DataFrame, cutoffs: tuple[datetime, ...], length: int, lookback: timedelta = timedelta(days=30)
+) -> pl.DataFrame:
+    """Each user's last ``length`` rows of the ``lookback`` before each cutoff, together. Applying it to chunks and
+    then to their union gives what applying it to all rows at once gives, so the feed can be reduced as it streams.
+    Each cutoff's rows depend on that cutoff alone, so a rescore at as_of reads what the build read for it."""
     ordered = frame.sort([Col.USER_ID, Col.TIMESTAMP, Col.POST_ID])
     parts = [
-        ordered.filter(pl.col(Col.TIMESTAMP) < cutoff).group_by(Col.USER_ID, maintain_order=True).tail(length)
+        ordered.filter(in_window(cutoff, lookback)).group_by(Col.USER_ID, maintain_order=True).tail(length)
         for cutoff in cutoffs
     ]
     return pl.concat(parts).unique(maintain_order=True)
+
+
+def in_window(cutoff: datetime, lookback: timedelta) -> pl.Expr:
+    """Rows of the ``lookback`` before the cutoff."""
+    return (pl.col(Col.TIMESTAMP) < cutoff) & (pl.col(Col.TIMESTAMP) >= cutoff - lookback)
 
 
 def nn_space(
@@ -115,7 +124,8 @@ def nn_space(
     from batch.ranking.sequence.training import train_model
 
     started = time.perf_counter()
-    histories = build_histories(mark_liked(views, likes, cutoff), user_ids, embeddings.post_ids, params.length)
+    window = views.filter(in_window(cutoff, timedelta(days=params.lookback_days)))
+    histories = build_histories(mark_liked(window, likes, cutoff), user_ids, embeddings.post_ids, params.length)
     model = train_model(histories, embeddings.vectors, params)
     vectors = read_vectors(model, histories, params.threads)
     log.info(

@@ -89,3 +89,14 @@ def test_the_build_and_the_evaluation_import_without_torch() -> None:
     code = "import sys, batch.pipeline.build, batch.evaluation.evaluate; print('torch' in sys.modules)"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.strip() == "False"
+
+
+def test_a_cutoffs_views_do_not_depend_on_the_other_cutoffs() -> None:
+    """A rescore reads one cutoff (as_of); the build reads three: as_of's sequences must be the same."""
+    rows = views([(1, post, 60 * post) for post in range(1, 30)])
+    late = T0 + timedelta(minutes=60 * 30)
+    alone = last_views(rows, (late,), 50, lookback=timedelta(hours=10))
+    together = last_views(rows, (T0 + timedelta(hours=5), late), 50, lookback=timedelta(hours=10))
+
+    at_late = together.filter((pl.col(Col.TIMESTAMP) < late) & (pl.col(Col.TIMESTAMP) >= late - timedelta(hours=10)))
+    assert keyed(at_late) == keyed(alone) and alone.height == 10
