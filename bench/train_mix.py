@@ -12,7 +12,7 @@ import logging
 
 import polars as pl
 
-from batch.pipeline.cutoffs import Cutoff, plan_windows
+from batch.pipeline.cutoffs import Cutoff, choose_windows
 from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.feature_sets import feature_sets
 from batch.pipeline.features import fit_encoders
@@ -37,7 +37,7 @@ def main() -> None:
     engine = make_engine(settings.database_url)
     options = BuildOptions.from_settings(settings, publish=False)
     source = read_source(engine, options)
-    windows = plan_windows(source.as_of, options.params.label_days, options.params.valid_days)
+    windows = choose_windows(source.likes, source.as_of, options.params.windows).windows
     encoders = fit_encoders(source.users, source.posts)
     cutoffs = {cutoff: windows.cutoff(cutoff) for cutoff in Cutoff}
     sets = feature_sets(settings, engine, source, encoders, cutoffs, False, EmbedParams())

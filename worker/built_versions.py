@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from batch.pipeline.artifacts import MissingArtifactError, load_artifact, models_dir
 from batch.pipeline.build import prepare_rescore
+from batch.pipeline.cutoffs import Cutoff
 from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.options import BuildOptions
 from batch.pipeline.prepared import Models, Prepared
@@ -106,7 +107,10 @@ def _stage(
     features, groups = prepared.score_features, prepared.models.by_group
     embedding = prepared.inputs(TEST).embedding if TEST in groups else None
     encoders = prepared.models.encoders.to_json()
-    first_users = staging.stage_inputs(client, keys, version, groups, encoders, features, embedding, shard_users, ttl_s)
+    collab = prepared.features.collab.get(Cutoff.SCORE)
+    first_users = staging.stage_inputs(
+        client, keys, version, groups, encoders, features, embedding, shard_users, ttl_s, collab
+    )
     plan = RefreshPlan(
         version=version,
         meta={key.decode(): value.decode() for key, value in client.hgetall(keys.meta(version)).items()},

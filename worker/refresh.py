@@ -27,6 +27,8 @@ from rq.job import Dependency, Job
 from sqlalchemy.engine import Engine
 
 from batch.pipeline.build import prepare_rescore, prepare_version
+from batch.pipeline.collab_features import CollabModel
+from batch.pipeline.cutoffs import Cutoff
 from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams
 from batch.pipeline.features import Encoders, FeatureSet
 from batch.pipeline.guard import check_publishable
@@ -137,8 +139,9 @@ def stage_version(client: redis.Redis[bytes], keys: KeyLayout, prepared: Prepare
     write_popular(client, keys, version, popular)
     embedding = prepared.inputs(TEST).embedding if TEST in models else None
     encoders = prepared.models.encoders.to_json()
+    collab = prepared.features.collab.get(Cutoff.SCORE)
     first_users = staging.stage_inputs(
-        client, keys, version, models, encoders, features, embedding, settings.shard_users, ttl
+        client, keys, version, models, encoders, features, embedding, settings.shard_users, ttl, collab
     )
     plan = RefreshPlan(
         version=version,
@@ -194,7 +197,8 @@ def score_shard(client: redis.Redis[bytes], settings: Settings, version: str, sh
     models = staging.load_models(client, keys, plan)
     features = staging.load_shard_features(client, keys, version, shard)
     embedding = staging.load_shard_embedding(client, keys, plan, shard)
-    rankings = score_groups(plan, models, features, embedding, features.user_ids.tolist())
+    collab = staging.load_collab(client, keys, version)
+    rankings = score_groups(plan, models, features, embedding, features.user_ids.tolist(), collab)
     delete_lists(client, keys, version, rankings.user_ids.tolist())
     write_rankings(client, keys, version, rankings)
     counts = check_lists(client, keys, version, rankings)
@@ -209,6 +213,7 @@ def score_groups(
     features: FeatureSet,
     embedding: EmbeddingFeatureSet | None,
     user_ids: Sequence[int],
+    collab: CollabModel | None = None,
 ) -> TopK:
     """The top K of each user by the model of its A/B group (the salt and percent recorded with the version).
 
@@ -222,7 +227,7 @@ def score_groups(
         if users.size and group not in models:
             raise WorkerJobError(f"version {plan.version} has no {group} model for {users.size} users of its split")
         if users.size:
-            inputs = ModelInputs(features, embedding if group == TEST else None)
+            inputs = ModelInputs(features, embedding if group == TEST else None, collab)
             parts.append(score_users(models[group], inputs, users, k))
     return merge_top(parts)
 
@@ -369,7 +374,8 @@ def refresh_user(client: redis.Redis[bytes], settings: Settings, user_id: int, e
     one = live_user_features(client, keys, plan, user_id, engine)
     models = staging.load_models(client, keys, plan)
     embedding = staging.load_shard_embedding(client, keys, plan, shard_of(plan, user_id))
-    rankings = score_groups(plan, models, one, embedding, [user_id])
+    collab = staging.load_collab(client, keys, plan.version)
+    rankings = score_groups(plan, models, one, embedding, [user_id], collab)
     post_ids = next(rankings.lists())[1]
     with client.pipeline(transaction=True) as pipe:
         pipe.delete(keys.recs(version, user_id))

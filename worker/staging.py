@@ -13,6 +13,7 @@ import catboost
 import msgspec
 import redis
 
+from batch.pipeline.collab_features import CollabModel, collab_arrays, collab_from_arrays
 from batch.pipeline.embed_features import EmbeddingFeatureSet
 from batch.pipeline.features import FeatureSet
 from common.ab import TEST
@@ -26,6 +27,7 @@ ENCODERS: Final = "encoders"
 POSTS: Final = "posts"
 EXTRA_LAYOUT: Final = "extra:layout"
 EXTRA_POSTS: Final = "extra:posts"
+COLLAB_POSTS: Final = "collab:posts"
 
 
 def model_input(group: str) -> str:
@@ -61,7 +63,7 @@ class RefreshPlan(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     meta: dict[str, str]
     models: list[str]
-    embed_params: dict[str, int | float | str] = msgspec.field(default_factory=dict)
+    embed_params: dict[str, bool | int | float | str] = msgspec.field(default_factory=dict)
     shard_first_users: list[int]
     users: int
     posts: int
@@ -97,6 +99,7 @@ def stage_inputs(
     embedding: EmbeddingFeatureSet | None,
     shard_users: int,
     ttl_s: int,
+    collab: CollabModel | None,
 ) -> list[int]:
     """Store the models, encoders and feature arrays a refresh's shards read. Returns each shard's first user id.
 
@@ -110,6 +113,7 @@ def stage_inputs(
         embedding: The ``test`` model's embedding features at as_of; None without a test model.
         shard_users: Users per shard.
         ttl_s: How long the inputs live unless the version goes live.
+        collab: The collaborative features' post side at as_of (every model's); None for models without them.
     """
     for group, model in models.items():
         put_blob(client, keys.refresh_input(version, model_input(group)), model_to_bytes(model), ttl_s)
@@ -119,6 +123,8 @@ def stage_inputs(
         layout = msgspec.json.encode(extra_layout(embedding))
         put_blob(client, keys.refresh_input(version, EXTRA_LAYOUT), layout, ttl_s)
         put_blob(client, keys.refresh_input(version, EXTRA_POSTS), encode_arrays(extra_post_arrays(embedding)), ttl_s)
+    if collab is not None:  # the post side only: each shard's likes and views are in its feature arrays
+        put_blob(client, keys.refresh_input(version, COLLAB_POSTS), encode_arrays(collab_arrays(collab)), ttl_s)
     first_users = []
     for shard, arrays in enumerate(iter_shards(features, shard_users)):
         put_blob(client, keys.refresh_input(version, shard_input(shard)), encode_arrays(arrays), ttl_s)
@@ -175,6 +181,14 @@ def load_shard_embedding(
     posts = decode_arrays(get_blob(client, keys.refresh_input(plan.version, EXTRA_POSTS)))
     users = decode_arrays(get_blob(client, keys.refresh_input(plan.version, extra_shard_input(shard))))
     return shard_extra(layout, posts, users)
+
+
+def load_collab(client: redis.Redis[bytes], keys: KeyLayout, version: str) -> CollabModel | None:
+    """The collaborative features' post side of a version; None when its models were trained without them."""
+    key = keys.refresh_input(version, COLLAB_POSTS)
+    if not client.exists(key):
+        return None
+    return collab_from_arrays(decode_arrays(get_blob(client, key)))
 
 
 def record_shard(client: redis.Redis[bytes], keys: KeyLayout, version: str, shard: int, counts: ShardCounts) -> None:

@@ -34,7 +34,6 @@ from batch.evaluation.report import EvaluationReport, RecommenderScore, write_re
 from batch.pipeline.build import run_build
 from batch.pipeline.embed import AUTO, embedding_cache_dir
 from batch.pipeline.extract import copy_query, load_feed
-from batch.pipeline.features import FEATURE_NAMES
 from batch.pipeline.options import BuildOptions
 from batch.pipeline.prepared import Prepared, embedding_label
 from batch.pipeline.score import score_group
@@ -488,7 +487,7 @@ def _importance(state: EvaluatedBuild) -> dict[str, float]:
     if model is None:
         return {}
     values = model.get_feature_importance()
-    return {name: float(value) for name, value in zip(FEATURE_NAMES, values, strict=True)}
+    return {name: float(value) for name, value in zip(model.feature_names_ or [], values, strict=True)}
 
 
 def _notes(options: EvaluateOptions, state: EvaluatedBuild) -> list[str]:

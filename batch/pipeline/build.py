@@ -1,13 +1,14 @@
 """``postrec build`` and ``postrec score``: the offline batch as named steps over typed values.
 
-build: validate -> extract -> features -> embeddings -> samples -> train -> evaluate -> benchmark -> (guard) -> save ->
-score -> publish. The guard stops a build whose model validation ranks below the best seen-aware baseline.
-score: validate -> extract -> load model -> features -> embeddings -> score -> publish (an existing artifact, fresh
-features).
+build: validate -> extract -> windows -> features -> collab -> embeddings -> samples -> train -> evaluate ->
+benchmark -> (guard) -> save -> score -> publish. The guard stops a build whose model validation ranks below the best
+seen-aware baseline.
+score: validate -> extract -> load model -> features -> collab -> embeddings -> score -> publish (an existing
+artifact, fresh features).
 
-Two models are trained on the same rows: ``control`` (the base features) and ``test`` (the same plus the embedding
-features), and each user is scored only by the model of its A/B group; a split that sends every user to one group
-trains only that group's model.
+Two models are trained on the same rows: ``control`` (the base and collaborative features) and ``test`` (the same
+plus the embedding features), and each user is scored only by the model of its A/B group; a split that sends every
+user to one group trains only that group's model.
 
 Each step logs one line with its rows, seconds and RSS. Nothing reaches Redis before the publish step, so a
 failure in any earlier step (PostgreSQL unreachable, invalid data, a crash) leaves what is served untouched.
@@ -25,17 +26,17 @@ from sqlalchemy.engine import Engine
 
 from batch.pipeline.artifacts import latest_artifact_path, load_artifact, save_artifact
 from batch.pipeline.benchmark import benchmark_models
-from batch.pipeline.cutoffs import Cutoff, plan_windows
+from batch.pipeline.cutoffs import Cutoff, WindowChoice, choose_windows
 from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.feature_sets import FeatureSets, feature_sets
-from batch.pipeline.features import FEATURE_NAMES, fit_encoders
+from batch.pipeline.features import fit_encoders
 from batch.pipeline.guard import check_publishable
 from batch.pipeline.nn_feature import nn_feature_enabled
 from batch.pipeline.options import BuildOptions, TrainParams
 from batch.pipeline.prepared import Models, Prepared, embedding_label
 from batch.pipeline.samples import labelled_rows
 from batch.pipeline.score import popular_order, score_all
-from batch.pipeline.source import read_source
+from batch.pipeline.source import Source, read_source
 from batch.pipeline.steps import step
 from batch.pipeline.train import train_models, validate_models
 from batch.publish.release import Release, publish_release, utc_now, version_meta
@@ -69,7 +70,8 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     """Everything up to trained, validated models and the features at as_of (``postrec build`` and ``refresh``)."""
     source = read_source(engine, options)
     params, wanted = options.params, options.wanted_models(settings.control_percent)
-    windows = plan_windows(source.as_of, params.label_days, params.valid_days)
+    chosen = choose_training_windows(source, params)
+    windows = chosen.windows
     encoders = fit_encoders(source.users, source.posts)
     nn_feature = nn_feature_enabled(options.nn_feature and TEST in wanted)
     embed_params = EmbedParams(seed=params.seed, method=options.embedding, nn_feature=nn_feature)
@@ -83,10 +85,19 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     validation = validate_models(models, sets, samples, window_likes, params)
     benchmark = benchmark_models(models, sets, source, window_likes, params)
     rows = {"users": source.users.height, "posts": source.posts.height, "likes": source.likes.height}
-    rows |= {"train_rows": samples.train.height, "valid_rows": samples.valid.height}
+    rows |= {"train_rows": samples.train.height, "valid_rows": samples.valid.height} | chosen.rows()
     trained = Models(models, source.version, encoders, validation.metrics, embed_params)
     # Only the features at as_of are kept: what training and validation read is freed before scoring.
     return Prepared(source, trained, sets.only(Cutoff.SCORE), windows, rows, validation.calibration, benchmark)
+
+
+def choose_training_windows(source: Source, params: TrainParams) -> WindowChoice:
+    """Step windows: the label and validation windows from the likes before as_of, logged with what they hold."""
+    with step("windows") as done:
+        chosen = choose_windows(source.likes, source.as_of, params.windows)
+        log.info("windows: %s", chosen.describe())
+        done.rows = chosen.label.likes + chosen.valid.likes
+    return chosen
 
 
 def save_models(settings: Settings, prepared: Prepared, params: TrainParams) -> None:
@@ -188,22 +199,22 @@ def load_saved_models(options: BuildOptions, settings: Settings) -> Models:
     return models
 
 
-def check_embedding_names(models: Models, sets: FeatureSets) -> None:
-    """Refuse to score a loaded ``test`` model with embedding features it was not trained on.
+def check_feature_names(models: Models, sets: FeatureSets) -> None:
+    """Refuse to score a loaded model with features it was not trained on (e.g. an artifact from before the
+    collaborative features, or embeddings of another method).
 
     Raises:
         ArtifactMismatchError: The names differ.
     """
-    test = models.by_group.get(TEST)
-    if test is None:
-        return
-    expected = list(test.feature_names_ or [])[len(FEATURE_NAMES) :]
-    built = list(sets.embeddings[Cutoff.SCORE].names)
-    if built != expected:
-        raise ArtifactMismatchError(
-            f"the test model reads {expected}, this run builds {built}: "
-            "run `postrec build` to train a model for this code"
-        )
+    for name, model in models.by_group.items():
+        expected = list(model.feature_names_ or [])
+        built = sets.inputs(Cutoff.SCORE, name).names
+        if built != expected:
+            added, dropped = sorted(set(built) - set(expected)), sorted(set(expected) - set(built))
+            raise ArtifactMismatchError(
+                f"the {name} model reads other features than this run builds (this code adds {added or 'none'}, "
+                f"drops {dropped or 'none'}, or reorders them): run `postrec build` to train a model for this code"
+            )
 
 
 def prepare_rescore(settings: Settings, engine: Engine, options: BuildOptions, models: Models) -> Prepared:
@@ -221,7 +232,7 @@ def prepare_rescore(settings: Settings, engine: Engine, options: BuildOptions, m
         models.embed_params,
         options.embedding_cache,
     )
-    check_embedding_names(models, sets)
+    check_feature_names(models, sets)
     return Prepared(source, models, sets)
 
 

@@ -2,10 +2,10 @@
 
 Per post (text only, so no cutoff applies): a few principal components of its embedding, its KMeans cluster and
 its distance to every cluster centre. Per user x post: the cosine between the post and the user's taste (the
-time-decayed mean of the embeddings of the posts the user liked before the cutoff), and the dot product of the
-user's and the post's implicit-ALS factors, fitted on likes before the cutoff. Both user x post scores are
-:class:`UserPostSpace` objects, scored in blocks of users against the whole catalog, in float32, so a full-scale
-matrix (163,205 x 7,023) never has to exist at once.
+time-decayed mean of the embeddings of the posts the user liked before the cutoff), a :class:`UserPostSpace` scored
+in blocks of users against the whole catalog, in float32, so a full-scale matrix (163,205 x 7,023) never has to exist
+at once. The implicit-ALS factors (:func:`als_space`) feed the collaborative features of both models
+(:mod:`batch.pipeline.collab_features`).
 """
 
 from __future__ import annotations
@@ -249,6 +249,7 @@ def als_space(
     regularization: float = 0.01,
     seed: int = 0,
     num_threads: int = 0,
+    alpha: float = 1.0,
 ) -> UserPostSpace:
     """Implicit-ALS factors of the user x post like matrix before the cutoff; the score is their dot product.
 
@@ -261,6 +262,7 @@ def als_space(
         regularization: L2 penalty on the factors.
         seed: Seed of the factor initialisation, so a rebuild gives the same scores.
         num_threads: implicit's worker threads (0: one per core).
+        alpha: Confidence of a like (implicit's ``alpha``).
     """
     from implicit.cpu.als import AlternatingLeastSquares
 
@@ -271,7 +273,12 @@ def als_space(
     matrix = sp.csr_matrix((ones, columns.astype(np.int32), indptr), shape=(users.size, posts.size))
     with threadpool_limits(1, "blas"):  # implicit runs its own threads; a BLAS pool on top only thrashes
         model = AlternatingLeastSquares(
-            factors=factors, regularization=regularization, iterations=15, random_state=seed, num_threads=num_threads
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=15,
+            random_state=seed,
+            num_threads=num_threads,
         )
         model.fit(matrix, show_progress=False)
     user_factors = np.asarray(model.user_factors, dtype=np.float32)
@@ -288,8 +295,7 @@ class EmbedParams:
         components: Principal components of the post embedding kept as features.
         clusters: KMeans clusters of the post embeddings.
         half_life_days: Age at which a like counts half in a user's taste.
-        als_factors: Latent dimensions of the implicit-ALS factors.
-        seed: Seed of PCA, KMeans and ALS.
+        seed: Seed of PCA, KMeans and (in the collaborative features) ALS.
         method: How the post vectors are made, one of ``EMBEDDING_METHODS`` (a rescore embeds the same way).
         nn_feature: Whether the sequence model's score is a feature (``batch.pipeline.nn_feature``).
     """
@@ -297,7 +303,6 @@ class EmbedParams:
     components: int = 5
     clusters: int = 15
     half_life_days: float = 30.0
-    als_factors: int = 32
     seed: int = 0
     method: str = AUTO
     nn_feature: bool = True
@@ -312,7 +317,7 @@ class EmbeddingFeatureSet:
         post_ids: Sorted post ids; row i of ``posts`` is ``post_ids[i]``.
         posts: (posts x ``post_names``) float32: components, cluster, distances.
         post_names: Names of the columns of ``posts``.
-        spaces: The user x post scores (taste cosine, ALS), one feature each.
+        spaces: The user x post scores (taste cosine), one feature each.
     """
 
     info: EmbeddingInfo
@@ -357,28 +362,25 @@ class EmbeddingFeatureSet:
 def build_embedding_features(
     embeddings: PostEmbeddings,
     likes: pl.DataFrame,
-    user_ids: npt.ArrayLike,
     cutoff: datetime,
     params: EmbedParams | None = None,
 ) -> EmbeddingFeatureSet:
-    """Post features, taste cosines and ALS scores for one cutoff.
+    """Post features and taste cosines for one cutoff.
 
     Args:
         embeddings: The catalog's vectors, from :func:`batch.pipeline.embed.embed_posts`.
         likes: Like rows (user_id, post_id, timestamp); only those before the cutoff are used.
-        user_ids: The fixed user set.
         cutoff: Nothing at or after it is seen.
         params: Feature settings; the defaults when omitted.
     """
     params = params or EmbedParams()
     frame = post_embedding_features(embeddings, params.components, params.clusters, params.seed)
     taste = taste_space(likes, embeddings, cutoff, params.half_life_days)
-    als = als_space(likes, cutoff, user_ids, embeddings.post_ids, factors=params.als_factors, seed=params.seed)
     names = tuple(name for name in frame.columns if name != Col.POST_ID)
     return EmbeddingFeatureSet(
         info=embeddings.info,
         post_ids=embeddings.post_ids,
         posts=post_matrix(frame, embeddings.post_ids),
         post_names=names,
-        spaces=(taste, als),
+        spaces=(taste,),
     )

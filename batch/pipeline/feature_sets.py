@@ -1,5 +1,5 @@
-"""Steps features and embeddings: every model's base features at each cutoff, and the ``test`` model's embedding
-features at the same cutoffs."""
+"""Steps features, collab and embeddings: every model's base and collaborative features at each cutoff, and the
+``test`` model's embedding features at the same cutoffs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from batch.pipeline.collab_features import CollabModel, CollabParams, fit_collab
 from batch.pipeline.cutoffs import Cutoff
 from batch.pipeline.embed import EmbeddingInfo, embed_posts, embedding_cache_dir
 from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams, build_embedding_features
@@ -36,6 +37,7 @@ class FeatureSets:
         embeddings: The ``test`` model's embedding features by cutoff; empty when no ``test`` model is trained.
         embedding: How the post vectors were made; None without them.
         embed_params: Settings of the embedding features.
+        collab: The collaborative features' post side by cutoff (every model reads them).
     """
 
     encoders: Encoders
@@ -43,16 +45,19 @@ class FeatureSets:
     embeddings: Mapping[Cutoff, EmbeddingFeatureSet] = field(default_factory=dict)
     embedding: EmbeddingInfo | None = None
     embed_params: EmbedParams = field(default_factory=EmbedParams)
+    collab: Mapping[Cutoff, CollabModel] = field(default_factory=dict)
 
     def inputs(self, cutoff: Cutoff, model: str) -> ModelInputs:
-        """What ``model`` reads at ``cutoff``: ``test`` adds the embedding features."""
+        """What ``model`` reads at ``cutoff``: the base and collaborative features; ``test`` adds the embedding
+        features."""
         embedding = self.embeddings[cutoff] if model == TEST else None
-        return ModelInputs(self.base[cutoff], embedding)
+        return ModelInputs(self.base[cutoff], embedding, self.collab.get(cutoff))
 
     def only(self, cutoff: Cutoff) -> FeatureSets:
         """The sets of one cutoff, so the others can be freed."""
         embeddings = {cutoff: self.embeddings[cutoff]} if cutoff in self.embeddings else {}
-        return replace(self, base={cutoff: self.base[cutoff]}, embeddings=embeddings)
+        collab = {cutoff: self.collab[cutoff]} if cutoff in self.collab else {}
+        return replace(self, base={cutoff: self.base[cutoff]}, embeddings=embeddings, collab=collab)
 
 
 def base_features(
@@ -72,6 +77,16 @@ def base_features(
     return sets
 
 
+def collab_features(
+    source: Source, base: Mapping[Cutoff, FeatureSet], params: CollabParams
+) -> dict[Cutoff, CollabModel]:
+    """Step collab: the collaborative features' post side at every cutoff of ``base``, from the likes before it."""
+    with step("collab") as done:
+        models = {cutoff: fit_collab(features, source.likes, params) for cutoff, features in base.items()}
+        done.rows = sum(int(features.liked_indptr[-1]) for features in base.values())
+    return models
+
+
 def embedding_features(
     engine: Engine, cache_dir: Path, source: Source, base: Mapping[Cutoff, FeatureSet], params: EmbedParams
 ) -> tuple[dict[Cutoff, EmbeddingFeatureSet], EmbeddingInfo]:
@@ -80,7 +95,7 @@ def embedding_features(
     with step("embeddings") as done:
         embeddings = embed_posts(source.posts, cache_dir, method=params.method)
         sets = {
-            cutoff: build_embedding_features(embeddings, source.likes, features.user_ids, features.cutoff, params)
+            cutoff: build_embedding_features(embeddings, source.likes, features.cutoff, params)
             for cutoff, features in base.items()
         }
         done.rows = embeddings.post_ids.size
@@ -99,13 +114,14 @@ def feature_sets(
     embed_params: EmbedParams,
     embedding_cache: Path | None = None,
 ) -> FeatureSets:
-    """Steps features and embeddings (the latter only when a ``test`` model is trained or scores).
+    """Steps features, collab and embeddings (the last only when a ``test`` model is trained or scores).
 
     ``embedding_cache`` is the folder of the post vectors' cache; None = the one under the settings' data dir.
     """
     base = base_features(engine, source, encoders, cutoffs)
+    collab = collab_features(source, base, CollabParams(seed=embed_params.seed))
     if not with_embeddings:
-        return FeatureSets(encoders, base, embed_params=embed_params)
+        return FeatureSets(encoders, base, embed_params=embed_params, collab=collab)
     cache_dir = embedding_cache or embedding_cache_dir(settings.data_dir)
     embeddings, info = embedding_features(engine, cache_dir, source, base, embed_params)
-    return FeatureSets(encoders, base, embeddings, info, embed_params)
+    return FeatureSets(encoders, base, embeddings, info, embed_params, collab)

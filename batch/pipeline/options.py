@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from batch.pipeline.cutoffs import WindowPolicy
 from batch.pipeline.embed import AUTO
 from common.ab import CONTROL, TEST
 from common.settings import Settings
@@ -21,8 +22,7 @@ class TrainParams:
         depth: Depth of each (oblivious) tree.
         learning_rate: Boosting step.
         unseen_per_positive: Never-shown negatives per liked post in the training rows.
-        label_days: Length of the label window.
-        valid_days: Length of the validation window.
+        windows: How the label and validation windows are sized from the likes.
         max_train_rows: Expected training rows; users are sampled to fit (memory budget).
         max_eval_users: Users ranked exhaustively for hitrate@5 on the validation window.
         seed: Seed of sampling and of CatBoost.
@@ -33,8 +33,7 @@ class TrainParams:
     depth: int = 6
     learning_rate: float = 0.1
     unseen_per_positive: float = 8.0
-    label_days: float = 14.0
-    valid_days: float = 7.0
+    windows: WindowPolicy = field(default_factory=WindowPolicy)
     max_train_rows: int = 3_000_000
     max_eval_users: int = 5_000
     seed: int = 42

@@ -62,6 +62,9 @@ def test_build_publishes_every_user_without_posts_they_liked(settings, world, re
         assert {int(p) for p in redis_client.smembers(keys.liked(user_id))} == liked_by.get(user_id, set())
     assert redis_client.llen(keys.popular(version)) == source.posts.height
     assert (latest_artifact_path(settings.data_dir) / "model.cbm").is_file()
+    rows = built.prepared.rows  # the windows chosen from the likes, with what they hold
+    assert rows["valid_users"] > 0 and rows["label_users"] > 0 and rows["history_likes"] > 0
+    assert rows["history_likes"] + rows["label_likes"] + rows["valid_likes"] == source.likes.height
 
 
 def test_each_user_is_scored_by_the_model_of_its_group(settings, world, redis_client, keys):

@@ -123,8 +123,8 @@ def test_rescore_keeps_the_model_and_refresh_user_drops_what_the_user_likes_now(
     answer = sharded.refresh_user(redis_client, refresh_settings, user, engine)
     after = stored_list(redis_client, keys, again.version, user)
     assert answer == {"user_id": user, "version": again.version, "posts": len(after)}
-    assert after[: K - 3] == before[3:]
-    assert not set(before[:3]) & set(after)
+    # The likes of now also move the user's collaborative scores, so the rest of the list may reorder.
+    assert len(after) == len(before) and not set(before[:3]) & set(after)
 
 
 def live_version_of(client: redis.Redis, settings: Settings, engine: Engine) -> RefreshPlan:
@@ -251,7 +251,9 @@ def test_refresh_user_works_on_a_version_made_by_build(
     answer = sharded.refresh_user(redis_client, refresh_settings, user, engine)
     after = stored_list(redis_client, keys, built.version, user)
     assert answer == {"user_id": user, "version": built.version, "posts": len(after)}
-    assert after[: K - 3] == before[3:]  # the build's model and features: the same order, less what is liked now
+    # The build's model on features recomputed at the version's as_of (the sequence score is fitted again), less
+    # what is liked now; those likes also move the collaborative scores, so only the length and the filter hold.
+    assert len(after) == len(before) and not set(before[:3]) & set(after)
 
     # the inputs were staged once, for as long as the version lives; a second user reads them
     assert staging.has_plan(redis_client, keys, built.version)

@@ -169,7 +169,7 @@ def test_view_rows_are_not_likes() -> None:
     np.testing.assert_allclose(space.user_rows([10]), [[1.0, 0.0]])
 
 
-PARAMS = EmbedParams(components=2, clusters=3, half_life_days=10, als_factors=2, seed=1)
+PARAMS = EmbedParams(components=2, clusters=3, half_life_days=10, seed=1)
 
 
 def catalog_vectors() -> PostEmbeddings:
@@ -177,13 +177,12 @@ def catalog_vectors() -> PostEmbeddings:
 
 
 def test_feature_set_names_pairs_and_blocks_agree() -> None:
-    features = build_embedding_features(catalog_vectors(), community_likes(), range(21), CUTOFF, PARAMS)
+    features = build_embedding_features(catalog_vectors(), community_likes(), CUTOFF, PARAMS)
     assert features.names == (
         *component_names(2),
         EmbedFeature.CLUSTER,
         *distance_names(3),
         EmbedFeature.TASTE_COSINE,
-        EmbedFeature.ALS_SCORE,
     )
     users, posts = np.array([0, 12, 20]), np.array([5, 1, 99, 7])
     block = np.full((users.size * posts.size, len(features.names) + 2), -1.0, dtype=np.float32, order="F")
@@ -193,12 +192,11 @@ def test_feature_set_names_pairs_and_blocks_agree() -> None:
     assert (block[:, [0, -1]] == -1.0).all()  # columns outside the slice are left alone
     unknown_post = pairs[2::4]
     assert np.isnan(unknown_post[:, :6]).all() and (unknown_post[:, 6:] == 0).all()
-    assert pairs[0, -1] > pairs[3, -1]  # ALS: user 0 prefers post 5 (its community) to post 7
 
 
 def test_feature_set_ignores_likes_after_the_cutoff() -> None:
     def matrix(frame: pl.DataFrame) -> np.ndarray:
-        features = build_embedding_features(catalog_vectors(), frame, range(21), CUTOFF, PARAMS)
+        features = build_embedding_features(catalog_vectors(), frame, CUTOFF, PARAMS)
         return features.pair_matrix(np.repeat(np.arange(21), 10), np.tile(np.arange(1, 11), 21))
 
     np.testing.assert_array_equal(matrix(community_likes()), matrix(pl.concat([community_likes(), likes(LATE)])))

@@ -1,4 +1,4 @@
-"""Training samples, windows, a reproducible fit, hitrate, and artifacts that refuse a different feature list."""
+"""Training samples, a reproducible fit, hitrate, and artifacts that refuse a different feature list."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from batch.pipeline.artifacts import MissingArtifactError, latest_artifact_path, load_artifact, save_artifact
-from batch.pipeline.cutoffs import plan_windows
 from batch.pipeline.features import FEATURE_NAMES, Encoders
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.options import TrainParams
@@ -40,14 +39,6 @@ def views() -> pl.DataFrame:
         (t(6), 3, 6, 0),  # no like: gets no never-shown negatives
     ]
     return pl.DataFrame(rows, schema=VIEW_SCHEMA, orient="row")
-
-
-def test_windows_end_at_as_of_and_do_not_overlap():
-    windows = plan_windows(datetime(2021, 12, 30), label_days=14, valid_days=7)
-
-    assert windows.valid_start == datetime(2021, 12, 23)
-    assert windows.label_start == datetime(2021, 12, 9)
-    assert windows.label_start < windows.valid_start < windows.as_of
 
 
 def test_shown_rows_are_one_per_pair_liked_if_any_view_was(views):

@@ -1,0 +1,259 @@
+"""Collaborative features of both models: the seen-aware baselines' user x post scores, as CatBoost columns.
+
+For one cutoff, only the post side is fitted, on likes before it: item-kNN's pruned cosine similarity, EASE's
+item-item weights, implicit ALS's post factors and the recency-weighted like count of each post. The user side is
+what the feature set already holds at that cutoff, the CSRs of each user's likes and views, so a score block is a
+sparse x dense product (a user's likes @ an item matrix), computed per block of users like the taste cosine:
+
+- ``collab_knn_likes`` / ``collab_knn_views``: the user's liked / viewed posts @ the kNN similarity;
+- ``collab_ease_likes``: the user's liked posts @ EASE's B;
+- ``collab_als``: the user's ALS factors, folded in from its likes against the post factors (one small solve per
+  user, as implicit's own user step), dotted with the post factors;
+- ``collab_recent_popularity``: the post's likes, each weighted ``0.5 ** (age / half life)``.
+
+Users without a like score 0 on the like-based columns; the base features say how active a user is. Because the user
+side is the feature set's own, a worker shard or a one-user rescore needs only the post side (:func:`collab_arrays`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import scipy.sparse as sp
+
+from batch.pipeline.embed_features import als_space
+from batch.pipeline.features import FeatureSet, FloatArray
+from batch.ranking.positions import IndexArray, PositionArray, csr_entries, positions_or_last
+from batch.ranking.recommenders.ease import ease_weights
+from batch.ranking.recommenders.item_knn import pruned_cosine
+from common.columns import Col
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_DAY: Final = 86_400.0
+# Users whose scores are computed at once for training pairs: 512 x 7,023 posts x 5 columns of float32 is 72 MB.
+PAIR_BLOCK_USERS: Final = 512
+
+
+class CollabFeature:
+    """Names of the collaborative features, in the order of their columns."""
+
+    KNN_LIKES: Final = "collab_knn_likes"
+    KNN_VIEWS: Final = "collab_knn_views"
+    EASE_LIKES: Final = "collab_ease_likes"
+    ALS: Final = "collab_als"
+    RECENT_POPULARITY: Final = "collab_recent_popularity"
+
+
+COLLAB_NAMES: Final = (
+    CollabFeature.KNN_LIKES,
+    CollabFeature.KNN_VIEWS,
+    CollabFeature.EASE_LIKES,
+    CollabFeature.ALS,
+    CollabFeature.RECENT_POPULARITY,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CollabParams:
+    """Settings of the collaborative features (the first point of each baseline's tuning grid).
+
+    Attributes:
+        neighbours: Similar posts kept per post by item-kNN.
+        ease_regularization: EASE's λ.
+        als_factors: ALS latent dimensions.
+        als_regularization: ALS L2 weight.
+        als_alpha: Confidence of a like in ALS (implicit's ``alpha``).
+        half_life_days: Age at which a like counts half in the recency-weighted popularity.
+        seed: Seed of the ALS factors.
+    """
+
+    neighbours: int = 100
+    ease_regularization: float = 300.0
+    als_factors: int = 32
+    als_regularization: float = 0.05
+    als_alpha: float = 5.0
+    half_life_days: float = 3.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CollabModel:
+    """The post side of the collaborative features at one cutoff; scores any feature set's users at that cutoff.
+
+    Attributes:
+        post_ids: Sorted post ids: the columns of every matrix, the same as the feature set's.
+        similar: (posts x posts) CSR of item-kNN's pruned cosine similarity.
+        ease: (posts x posts) float32 EASE weights B.
+        als_posts: (posts x factors) float32 ALS post factors.
+        als_gram: (factors x factors) ``YᵀY + λI`` of the post factors, shared by every user's fold-in.
+        als_alpha: Confidence of a like in the fold-in.
+        recent_popularity: Recency-weighted like count per post, float32.
+    """
+
+    post_ids: npt.NDArray[np.int32]
+    similar: sp.csr_matrix
+    ease: FloatArray
+    als_posts: FloatArray
+    als_gram: FloatArray
+    als_alpha: float
+    recent_popularity: FloatArray
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Column names, in order."""
+        return COLLAB_NAMES
+
+    def score_block(self, features: FeatureSet, users: IndexArray) -> FloatArray:
+        """(users x posts x columns) float32 scores of the feature set's users at ``users`` positions."""
+        return np.stack(self.score_columns(features, users), axis=-1)
+
+    def score_columns(self, features: FeatureSet, users: IndexArray) -> list[FloatArray]:
+        """Each column's (users x posts) float32 scores, in the order of :attr:`names` (separate arrays, so each
+        is copied once, contiguously, into a column of the model's matrix)."""
+        likes = _rows_matrix(features.liked_indptr, features.liked_posts, users, self.post_ids.size)
+        views = _rows_matrix(features.viewed_indptr, features.viewed_posts, users, self.post_ids.size)
+        popularity = np.broadcast_to(self.recent_popularity, (users.size, self.post_ids.size))
+        return [
+            (likes @ self.similar).toarray(),
+            (views @ self.similar).toarray(),
+            np.asarray(likes @ self.ease, dtype=np.float32),
+            self.fold_in(likes) @ self.als_posts.T,
+            popularity,
+        ]
+
+    def fold_in(self, likes: sp.csr_matrix) -> FloatArray:
+        """ALS user factors from the users' like rows, solved as implicit's own user step with confidence
+        ``c = alpha`` per like: ``(YᵀY + λI + (c - 1) Y_uᵀY_u) x = c Y_uᵀ 1``; zero for a user without a like.
+
+        Solving from the likes (not storing each user's factors) is what lets a shard or a one-user rescore score
+        with the post side alone, and a user's likes of now give its factors of now.
+        """
+        factors = np.zeros((likes.shape[0], self.als_posts.shape[1]), dtype=np.float32)
+        for row in range(likes.shape[0]):
+            liked = likes.indices[likes.indptr[row] : likes.indptr[row + 1]]
+            if liked.size:
+                vectors = self.als_posts[liked]
+                system = self.als_gram + (self.als_alpha - 1.0) * (vectors.T @ vectors)
+                factors[row] = np.linalg.solve(system, self.als_alpha * vectors.sum(axis=0))
+        return factors
+
+    def fill_block(self, out: FloatArray, features: FeatureSet, users: IndexArray) -> None:
+        """Write the columns of every (user, post) of a block into ``out`` (users * posts x columns), user-major
+        rows as in ``batch.pipeline.features.block_matrix``; ``out`` may be a column slice of a larger matrix."""
+        for column, values in enumerate(self.score_columns(features, users)):
+            out[:, column].reshape(users.size, self.post_ids.size)[:] = values
+
+    def pair_matrix(self, features: FeatureSet, users: IndexArray, posts: IndexArray) -> FloatArray:
+        """(pairs x columns) float32 for arbitrary (user position, post position) pairs, e.g. training rows."""
+        out = np.empty((users.size, len(COLLAB_NAMES)), dtype=np.float32)
+        for rows, distinct, local in _by_user_blocks(users):
+            for column, values in enumerate(self.score_columns(features, distinct)):
+                out[rows, column] = values[local, posts[rows]]
+        return out
+
+
+def _by_user_blocks(users: IndexArray) -> Iterator[tuple[IndexArray, IndexArray, IndexArray]]:
+    """(pair rows, distinct user positions, each pair's index into them) per block of distinct users."""
+    distinct, inverse = np.unique(users, return_inverse=True)
+    block_of = inverse // PAIR_BLOCK_USERS
+    order = np.argsort(block_of, kind="stable")
+    bounds = np.searchsorted(block_of[order], np.arange(block_of.max(initial=-1) + 2))
+    for block in range(bounds.size - 1):
+        rows = order[bounds[block] : bounds[block + 1]]
+        first = block * PAIR_BLOCK_USERS
+        yield rows, distinct[first : first + PAIR_BLOCK_USERS], inverse[rows] - first
+
+
+def _rows_matrix(indptr: IndexArray, indices: PositionArray, users: IndexArray, posts: int) -> sp.csr_matrix:
+    """Binary float32 (users x posts) CSR of the given rows of a CSR."""
+    owners, columns = csr_entries(indptr, indices, users)
+    values = np.ones(owners.size, dtype=np.float32)
+    return sp.csr_matrix((values, (owners, columns.astype(np.int64))), shape=(users.size, posts), dtype=np.float32)
+
+
+def recency_popularity(
+    likes: pl.DataFrame, post_ids: npt.NDArray[np.int32], cutoff: datetime, half_life_days: float
+) -> FloatArray:
+    """Each post's likes before ``cutoff``, each weighted ``0.5 ** (age in days / half_life_days)``."""
+    before = likes.filter(pl.col(Col.TIMESTAMP) < cutoff)
+    ages = (pl.lit(cutoff) - pl.col(Col.TIMESTAMP)).dt.total_seconds() / SECONDS_PER_DAY
+    age_days = before.select(ages.cast(pl.Float64)).to_series().to_numpy()
+    positions, known = positions_or_last(post_ids, before[Col.POST_ID].to_numpy())
+    weights = np.exp2(-age_days[known] / half_life_days)
+    return np.bincount(positions[known], weights=weights, minlength=post_ids.size).astype(np.float32)
+
+
+def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) -> CollabModel:
+    """The post side at the feature set's cutoff, from the likes before it (the feature set's liked CSR).
+
+    Args:
+        features: The feature set of the cutoff: its liked CSR is what kNN, EASE and ALS learn from.
+        likes: Like rows (timestamp, user_id, post_id), for the recency weights; rows at or after the cutoff are
+            ignored.
+        params: Settings.
+    """
+    matrix = _rows_matrix(
+        features.liked_indptr, features.liked_posts, np.arange(features.user_ids.size), features.post_ids.size
+    )
+    als = als_space(
+        likes,
+        features.cutoff,
+        features.user_ids,
+        features.post_ids,
+        factors=params.als_factors,
+        regularization=params.als_regularization,
+        alpha=params.als_alpha,
+        seed=params.seed,
+    )
+    gram = als.post_vectors.T @ als.post_vectors + params.als_regularization * np.eye(params.als_factors)
+    log.info("collab features: cutoff=%s users=%d likes=%d", features.cutoff, matrix.shape[0], matrix.nnz)
+    return CollabModel(
+        post_ids=features.post_ids,
+        similar=pruned_cosine(matrix, params.neighbours),
+        ease=ease_weights(matrix, params.ease_regularization),
+        als_posts=np.ascontiguousarray(als.post_vectors, dtype=np.float32),
+        als_gram=gram.astype(np.float32),
+        als_alpha=params.als_alpha,
+        recent_popularity=recency_popularity(likes, features.post_ids, features.cutoff, params.half_life_days),
+    )
+
+
+def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
+    """The post side as plain arrays, for a worker's shards to read (see :func:`collab_from_arrays`)."""
+    similar = model.similar
+    return {
+        "post_ids": model.post_ids,
+        "similar_data": similar.data,
+        "similar_indices": similar.indices,
+        "similar_indptr": similar.indptr,
+        "ease": model.ease,
+        "als_posts": model.als_posts,
+        "als_gram": model.als_gram,
+        "als_alpha": np.array([model.als_alpha], dtype=np.float64),
+        "recent_popularity": model.recent_popularity,
+    }
+
+
+def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabModel:
+    """The post side from :func:`collab_arrays`."""
+    posts = int(arrays["post_ids"].size)
+    similar = sp.csr_matrix(
+        (arrays["similar_data"], arrays["similar_indices"], arrays["similar_indptr"]), shape=(posts, posts)
+    )
+    return CollabModel(
+        post_ids=arrays["post_ids"].astype(np.int32),
+        similar=similar,
+        ease=arrays["ease"].astype(np.float32, copy=False),
+        als_posts=arrays["als_posts"].astype(np.float32, copy=False),
+        als_gram=arrays["als_gram"].astype(np.float32, copy=False),
+        als_alpha=float(arrays["als_alpha"][0]),
+        recent_popularity=arrays["recent_popularity"].astype(np.float32, copy=False),
+    )

@@ -1,0 +1,145 @@
+"""Collaborative features: community structure shows, blocks and pairs agree, later likes change nothing, and the
+ALS fold-in gives implicit's own user factors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
+
+from batch.pipeline.collab_features import COLLAB_NAMES, CollabParams, fit_collab
+from batch.pipeline.features import POST_FEATURES, USER_FEATURES, USER_TOPIC_FEATURES, FeatureSet
+from common.columns import Col
+
+CUTOFF = datetime(2021, 12, 1)
+USERS, POSTS, HALF = 40, 20, 10
+PARAMS = CollabParams(neighbours=5, ease_regularization=5.0, als_factors=4, half_life_days=2.0, seed=3)
+
+
+def community_likes(seed: int = 0) -> pl.DataFrame:
+    """Users 0..19 like posts 0..9, users 20..39 posts 10..19 (positions = ids here), 4 each, before the cutoff."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (CUTOFF - timedelta(days=float(rng.integers(1, 20))), user, int(post))
+        for user in range(USERS)
+        for post in rng.choice(HALF, size=4, replace=False) + (0 if user < USERS // 2 else HALF)
+    ]
+    return pl.DataFrame(
+        rows, schema={Col.TIMESTAMP: pl.Datetime("us"), Col.USER_ID: pl.Int32, Col.POST_ID: pl.Int32}, orient="row"
+    )
+
+
+def csr(pairs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    unique = pairs.select(Col.USER_ID, Col.POST_ID).unique().sort(Col.USER_ID, Col.POST_ID)
+    indptr = np.zeros(USERS + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(np.bincount(unique[Col.USER_ID].to_numpy(), minlength=USERS))
+    return indptr, unique[Col.POST_ID].to_numpy().astype(np.int16)
+
+
+def feature_set(likes: pl.DataFrame, views: pl.DataFrame | None = None) -> FeatureSet:
+    """A feature set at CUTOFF whose liked and viewed CSRs hold the pairs before it (the other arrays: zeros)."""
+    liked = csr(likes.filter(pl.col(Col.TIMESTAMP) < CUTOFF))
+    viewed = csr(views if views is not None else likes.filter(pl.col(Col.TIMESTAMP) < CUTOFF))
+    return FeatureSet(
+        cutoff=CUTOFF,
+        user_ids=np.arange(USERS, dtype=np.int32),
+        users=np.zeros((USERS, len(USER_FEATURES)), dtype=np.float32),
+        post_ids=np.arange(POSTS, dtype=np.int32),
+        posts=np.zeros((POSTS, len(POST_FEATURES)), dtype=np.float32),
+        post_topics=np.zeros(POSTS, dtype=np.int64),
+        user_topics=np.zeros((USERS, 1, len(USER_TOPIC_FEATURES)), dtype=np.float32),
+        liked_indptr=liked[0],
+        liked_posts=liked[1],
+        viewed_indptr=viewed[0],
+        viewed_posts=viewed[1],
+        like_prior=0.1,
+    )
+
+
+@pytest.fixture(scope="module")
+def likes() -> pl.DataFrame:
+    return community_likes()
+
+
+@pytest.fixture(scope="module")
+def scores(likes: pl.DataFrame) -> np.ndarray:
+    features = feature_set(likes)
+    return fit_collab(features, likes, PARAMS).score_block(features, np.arange(USERS))
+
+
+@pytest.mark.parametrize("column", ["collab_knn_likes", "collab_knn_views", "collab_ease_likes", "collab_als"])
+def test_each_user_scores_its_communitys_posts_above_the_others(scores, likes, column):
+    values = scores[:, :, COLLAB_NAMES.index(column)]
+    own = np.where(np.arange(USERS)[:, None] < USERS // 2, np.arange(POSTS) < HALF, np.arange(POSTS) >= HALF)
+    seen = np.zeros((USERS, POSTS), dtype=bool)
+    seen[likes[Col.USER_ID].to_numpy(), likes[Col.POST_ID].to_numpy()] = True
+    # Every user: its community's unseen posts on average above the other community's posts.
+    own_mean = np.where(own & ~seen, values, np.nan)
+    other_mean = np.where(~own, values, np.nan)
+    assert (np.nanmean(own_mean, axis=1) > np.nanmean(other_mean, axis=1)).all()
+
+
+def test_recency_popularity_weighs_recent_likes_more():
+    rows = [(CUTOFF - timedelta(days=1), user, 0) for user in range(2)]
+    rows += [(CUTOFF - timedelta(days=9), user, 1) for user in range(3)]
+    likes = pl.DataFrame(
+        rows, schema={Col.TIMESTAMP: pl.Datetime("us"), Col.USER_ID: pl.Int32, Col.POST_ID: pl.Int32}, orient="row"
+    )
+    features = feature_set(likes)
+
+    block = fit_collab(features, likes, PARAMS).score_block(features, np.arange(2))
+
+    popularity = block[0, :, COLLAB_NAMES.index("collab_recent_popularity")]
+    # Two likes 1 day old (0.5 ** 0.5 each) beat three likes 9 days old (0.5 ** 4.5 each), half life 2 days.
+    np.testing.assert_allclose(popularity[:2], [2 * 0.5**0.5, 3 * 0.5**4.5], rtol=1e-5)
+    assert (popularity[2:] == 0).all()
+
+
+def test_blocks_and_pairs_agree_and_cold_users_score_zero(likes):
+    features = feature_set(likes.filter(pl.col(Col.USER_ID) != 7))
+    model = fit_collab(features, likes, PARAMS)
+    users = np.array([3, 7, 25])
+    block = np.full((users.size * POSTS, len(COLLAB_NAMES) + 2), -1.0, dtype=np.float32, order="F")
+
+    model.fill_block(block[:, 1:-1], features, users)
+
+    pairs = model.pair_matrix(features, np.repeat(users, POSTS), np.tile(np.arange(POSTS), users.size))
+    np.testing.assert_allclose(block[:, 1:-1], pairs, rtol=1e-5, atol=1e-6)
+    assert (block[:, [0, -1]] == -1.0).all()
+    cold = pairs[POSTS : 2 * POSTS, :-1]  # user 7 liked and viewed nothing: every like-based score is 0
+    assert (cold == 0).all()
+
+
+def test_likes_and_views_after_the_cutoff_change_nothing(likes):
+    late = community_likes(seed=9).with_columns(pl.col(Col.TIMESTAMP) + timedelta(days=30))
+    everything = pl.concat([likes, late])
+
+    early = fit_collab(feature_set(likes), likes, PARAMS)
+    with_late = fit_collab(feature_set(everything), everything, PARAMS)
+
+    features = feature_set(likes)
+    np.testing.assert_array_equal(
+        early.score_block(features, np.arange(USERS)), with_late.score_block(features, np.arange(USERS))
+    )
+
+
+def test_als_fold_in_gives_implicits_own_user_factors():
+    rng = np.random.default_rng(0)
+    likes = sp.csr_matrix((rng.random((300, 80)) < 0.08).astype(np.float32))
+    with threadpool_limits(1, "blas"):
+        als = AlternatingLeastSquares(factors=8, regularization=0.05, alpha=5.0, iterations=30, random_state=1)
+        als.fit(likes, show_progress=False)
+    posts = np.asarray(als.item_factors, dtype=np.float32)
+    features = feature_set(community_likes())
+    model = fit_collab(features, community_likes(), PARAMS)
+    gram = (posts.T @ posts + 0.05 * np.eye(8)).astype(np.float32)
+    folded = replace(model, als_posts=posts, als_gram=gram, als_alpha=5.0).fold_in(likes)
+
+    # implicit solves each user with a few conjugate-gradient steps; the fold-in solves exactly.
+    np.testing.assert_allclose(folded, als.user_factors, atol=0.1)
