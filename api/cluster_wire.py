@@ -2,9 +2,10 @@
 
 Each command goes to the master of its first key's slot (the key of EVALSHA is its first KEYS entry), over that
 master's pipelined connection, so requests for users on different masters pipeline on different connections.
-``SCRIPT`` commands (loading the serving script) go to every master. The slot map comes from ``CLUSTER SLOTS`` of
-a seed node when first needed, and again after a ``MOVED`` reply (the slot moved to another master: resharding or
-a failover), after which the command is sent once more to the new owner. A key of a slot in the middle of a
+``SCRIPT`` (loading the serving script) and ``PING`` (the served log's drain: every connection answers all it was
+sent before) go to every master. The slot map comes from ``CLUSTER SLOTS`` of a seed node when first needed, and
+again after a ``MOVED`` reply (the slot moved to another master: resharding or a failover), after which the command
+is sent once more to the new owner. A key of a slot in the middle of a
 migration that has already left (``ASK``) is asked for once on the importing master, after ``ASKING``.
 """
 
@@ -24,6 +25,7 @@ from common.errors import StoreUnavailableError
 from common.redis_clients import parse_cluster_url
 
 SLOTS: Final = 16384
+TO_EVERY_MASTER: Final = frozenset({b"SCRIPT", b"PING"})
 KEY_POSITION: Final = {b"EVALSHA": 3, b"EVAL": 3}  # where the first key is; 1 for every other keyed command
 
 
@@ -83,14 +85,14 @@ class ClusterWire:
         return cls(seeds, timeout_s)
 
     async def call(self, *args: Arg) -> Reply:
-        """Send one command to the master of its key (``SCRIPT`` to every master) and return its reply.
+        """Send one command to the master of its key (``SCRIPT`` and ``PING`` to every master) and return its reply.
 
         Raises:
             StoreUnavailableError: No master answers in time, or the slot is being migrated.
             NoScriptError: EVALSHA named a script that master does not hold.
             ResponseError: Redis answered with another error.
         """
-        if _raw(args[0]).upper() == b"SCRIPT":
+        if _raw(args[0]).upper() in TO_EVERY_MASTER:
             return (await self._to_every_master(args))[0]
         key = routing_key(args)
         try:

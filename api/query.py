@@ -15,8 +15,8 @@ from typing import Any, Final
 from litestar.datastructures import MultiDict
 from litestar.exceptions import ValidationException
 
-SINGLE: Final = ("id", "limit", "time")
-WHOLE_NUMBERS: Final = ("id", "limit")
+SINGLE: Final = frozenset(("id", "limit", "time"))
+WHOLE_NUMBERS: Final = frozenset(("id", "limit"))
 DIGITS: Final = re.compile(r"[0-9]{1,16}")  # 2**53 - 1, the largest id, has 16
 MAX_TIME_CHARS: Final = 64
 
@@ -27,23 +27,29 @@ def problem(name: str, message: str) -> dict[str, str]:
 
 
 def check_query(params: MultiDict[Any]) -> None:
-    """Refuse repeated parameters and whole numbers not written as plain digits.
+    """Refuse repeated parameters and whole numbers not written as plain digits (one pass: this runs per request).
 
     Raises:
         ValidationException: Listing every problem, each naming its parameter.
     """
-    problems = [
-        problem(name, f"given {len(values)} times: give it once")
-        for name in SINGLE
-        if len(values := params.getall(name, [])) > 1
-    ]
+    counts: dict[str, int] = {}
+    malformed: list[str] = []
+    repeated = False
+    for name, value in params.items():
+        if name in SINGLE:
+            repeated |= name in counts
+            counts[name] = counts.get(name, 0) + 1
+            if name in WHOLE_NUMBERS and not DIGITS.fullmatch(value):
+                malformed.append(name)
+    if not (malformed or repeated):
+        return
+    problems = [problem(name, f"given {count} times: give it once") for name, count in counts.items() if count > 1]
     problems += [
         problem(name, "must be a whole number written in digits (at most 16), such as 200")
-        for name in WHOLE_NUMBERS
-        if len(values := params.getall(name, [])) == 1 and not DIGITS.fullmatch(values[0])
+        for name in malformed
+        if counts[name] == 1
     ]
-    if problems:
-        raise ValidationException(detail="invalid query", extra=problems)
+    raise ValidationException(detail="invalid query", extra=problems)
 
 
 def parse_time(text: str | None) -> datetime | None:

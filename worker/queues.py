@@ -127,9 +127,9 @@ def purge_queues(connection: redis.Redis[bytes], prefix: str) -> int:
         queue = open_queue(connection, prefix, role)
         for registry in _registries(queue):
             for job_id in registry.get_job_ids(cleanup=False):
-                registry.remove(job_id)
                 _delete_job(connection, job_id)
                 deleted += 1
+            connection.delete(registry.key)  # entries of the started registry name executions, not only jobs
         deleted += queue.count
         queue.delete(delete_jobs=True)
     return deleted

@@ -63,7 +63,7 @@ class RefreshPlan(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     meta: dict[str, str]
     models: list[str]
-    embed_params: dict[str, int | float | str] = msgspec.field(default_factory=dict)
+    embed_params: dict[str, bool | int | float | str] = msgspec.field(default_factory=dict)
     shard_first_users: list[int]
     users: int
     posts: int

@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
+import anyio
 import msgspec
 import pytest
 import redis
@@ -264,3 +265,16 @@ def _samples(text: str) -> dict[str, float]:
             name, value = line.rsplit(" ", 1)
             samples[re.sub(r'pid="\d+",?', "", name).replace("{}", "")] = float(value)
     return samples
+
+
+async def test_health_is_stale_when_redis_names_a_version_the_watcher_cannot_load(
+    client: AsyncTestClient, published: Version, redis_client: redis.Redis, keys: KeyLayout
+) -> None:
+    redis_client.set(keys.current, "v9")  # a version with no keys: the watcher fails to load it and keeps v1
+    for _ in range(100):  # until the watcher has polled (bounded; not a timing check)
+        body = (await client.get("/health")).json()
+        if body["watcher_error"] is not None:
+            break
+        await anyio.sleep(0.05)
+    assert (body["status"], body["version"], body["redis_version"]) == ("stale", "v1", "v9")
+    assert "version v9 has no meta" in body["watcher_error"]

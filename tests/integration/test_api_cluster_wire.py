@@ -82,3 +82,9 @@ async def test_a_key_that_left_a_slot_in_migration_is_asked_for_on_the_importing
     finally:
         redis_cluster.assign_slot(key_slot(name.encode()), target)
     await wire.close()
+
+
+async def test_ping_reaches_every_master(wire: ClusterWire, redis_cluster: LocalCluster) -> None:
+    assert await wire.call("PING") == b"PONG"
+    assert len(wire._wires) == 3  # the served log's drain waits on every connection
+    await wire.close()

@@ -4,12 +4,12 @@ normal requests (``postrec serve`` on granian, a real server process)."""
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from common.keys import KeyLayout
 from common.settings import Settings
 from tests.api_fixtures import running_server
 
@@ -18,9 +18,10 @@ HELD = 200
 RECV_GUARD_S = 20  # not a timing check: granian's default header timeout (30 s) would pass it
 
 
-@pytest.fixture
-def server(base_settings: Settings, keys: KeyLayout) -> Iterator[str]:
-    env = {"POSTREC_REDIS_URL": base_settings.redis_url, "POSTREC_PREFIX": keys.prefix}
+@pytest.fixture(scope="module")
+def server(base_settings: Settings) -> Iterator[str]:
+    # Nothing is published under this prefix: /health answers 503, which is all these tests need.
+    env = {"POSTREC_REDIS_URL": base_settings.redis_url, "POSTREC_PREFIX": f"postrec_test_slow_{uuid.uuid4().hex[:8]}"}
     with running_server(env, options=["--header-timeout", "1"]) as url:
         yield url
 

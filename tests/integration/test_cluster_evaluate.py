@@ -49,7 +49,8 @@ def test_evaluate_runs_on_the_cluster_and_leaves_no_key(
     seed_database(engine, "tiny", 42)
     on_cluster = replace(settings, redis_url=redis_cluster.url)
 
-    options = EvaluateOptions(out_dir=tmp_path, embedding=TFIDF_SVD, k=40, oracle=False)  # short: the store is tested
+    # Short (no oracle, no sequence model, TF-IDF): what is tested is the store, not the models.
+    options = EvaluateOptions(out_dir=tmp_path, embedding=TFIDF_SVD, k=40, oracle=False, nn_feature=False)
     report = run_evaluation(on_cluster, engine, options)
 
     scores = {score.name: score.hitrate for score in report.scores}

@@ -90,11 +90,14 @@ def test_a_hard_killed_worker_takes_its_children_along_and_its_job_is_retried_by
     assert expires_at <= killed_at + JOB_MONITORING_INTERVAL_S + HEARTBEAT_GRACE_S + 1
 
     survivor = start_worker(settings, processes)
+
     # The dead scheduler ran on this host: the survivor clears its lock as it starts (at worst it lapses in 15 s).
-    wait_until(lambda: lock_holder(redis_client, settings) not in (None, dead_scheduler), timeout_s=30)
-    assert scheduler_pid(redis_client, lock_holder(redis_client, settings)) in {
-        child.pid for child in children_of(survivor.pid)
-    }
+    def survivor_schedules() -> bool:
+        holder = lock_holder(redis_client, settings)
+        pid = scheduler_pid(redis_client, holder)  # recorded once the scheduler process has started
+        return holder != dead_scheduler and pid in {child.pid for child in children_of(survivor.pid)}
+
+    wait_until(survivor_schedules, timeout_s=30)
     # The survivor's own clean-up retries the job (after the retry interval, moved by its scheduler) and runs it.
     wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, timeout_s=120)
     assert Job.fetch(job.id, connection=redis_client).worker_name in {w.name for w in Worker.all(queue=queue)}

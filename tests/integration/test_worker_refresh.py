@@ -251,7 +251,8 @@ def test_refresh_user_works_on_a_version_made_by_build(
     answer = sharded.refresh_user(redis_client, refresh_settings, user, engine)
     after = stored_list(redis_client, keys, built.version, user)
     assert answer == {"user_id": user, "version": built.version, "posts": len(after)}
-    # The build's model and features, less what is liked now; those likes also move the collaborative scores.
+    # The build's model on features recomputed at the version's as_of (the sequence score is fitted again), less
+    # what is liked now; those likes also move the collaborative scores, so only the length and the filter hold.
     assert len(after) == len(before) and not set(before[:3]) & set(after)
 
     # the inputs were staged once, for as long as the version lives; a second user reads them

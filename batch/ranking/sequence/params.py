@@ -36,7 +36,7 @@ class SequenceParams:
     negatives: int = 256
     batch: int = 256
     epochs: int = 4
-    max_users: int = 30_000
+    max_users: int = 24_000
     learning_rate: float = 2e-3
     threads: int = 1
     seed: int = 0

@@ -11,7 +11,9 @@ from batch.ranking.sequence.histories import Histories
 from batch.ranking.sequence.model import SequenceModel
 from batch.ranking.sequence.vectors import FloatMatrix, SequenceVectors
 
-ENCODE_BATCH: Final = 2048
+# Users per forward pass. 2,048 left the heap 700 MB larger after 30,000 users (freed but fragmented); 256 left
+# 165 MB and took a quarter less CPU.
+ENCODE_BATCH: Final = 256
 
 
 def read_vectors(model: SequenceModel, histories: Histories, threads: int) -> SequenceVectors:

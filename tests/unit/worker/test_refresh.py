@@ -227,3 +227,16 @@ def test_embedding_features_of_a_shard_fill_the_same_block(first: int, last: int
     shard.fill_block(got, users, shard.post_ids)
     assert shard.names == full.names and shard.info == full.info
     assert np.array_equal(got, expected)
+
+
+def test_a_plan_carries_every_embedding_setting_through_redis() -> None:
+    from dataclasses import asdict
+
+    from batch.pipeline.embed_features import EmbedParams
+
+    params = asdict(EmbedParams())  # every field, whatever its type (a bool flag included)
+    plan = RefreshPlan(
+        version="v", meta={}, models=["test"], embed_params=params, shard_first_users=[200], users=1, posts=1, popular=1
+    )
+    decoded = msgspec.json.decode(msgspec.json.encode(plan), type=RefreshPlan)
+    assert EmbedParams(**decoded.embed_params) == EmbedParams()  # type: ignore[arg-type]
