@@ -44,6 +44,10 @@ def _liked_mask(features: FeatureSet, users: IndexArray) -> tuple[IndexArray, In
     return csr_entries(features.liked_indptr, features.liked_posts, users)
 
 
+def _viewed_mask(features: FeatureSet, users: IndexArray) -> tuple[IndexArray, IndexArray]:
+    return csr_entries(features.viewed_indptr, features.viewed_posts, users)
+
+
 def predict_raw(model: catboost.CatBoost, matrix: FloatArray, threads: int = -1) -> npt.NDArray[np.float64]:
     """CatBoost's raw scores (log-odds) of a feature matrix."""
     raw: npt.NDArray[np.float64] = model.predict(matrix, prediction_type="RawFormulaVal", thread_count=threads)
@@ -55,7 +59,11 @@ def _score_block(
 ) -> tuple[IntArray, FloatArray]:
     features = inputs.features
     raw = predict_raw(model, inputs.block_matrix(users, moment), threads)
-    return _best_unliked(features, users, raw.astype(np.float32).reshape(users.size, features.post_ids.size), k)
+    scores = raw.astype(np.float32).reshape(users.size, features.post_ids.size)
+    # A post already shown is rarely liked later (on the real data and on every world), and the training rows hold
+    # almost none, so the model cannot learn it: the lists leave them out, as the seen-aware baselines do.
+    scores[_viewed_mask(features, users)] = -np.inf
+    return _best_unliked(features, users, scores, k)
 
 
 def _best_unliked(features: FeatureSet, users: IndexArray, scores: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
@@ -82,11 +90,12 @@ def score_users(
     threads: int = -1,
     show_progress: bool = False,
 ) -> TopK:
-    """Score every post for each user and keep the k best, leaving out posts the user liked before the cutoff.
+    """Score every post for each user and keep the k best, leaving out posts the user was shown or liked before the
+    cutoff (a user who saw the whole catalog gets an empty list; the API tops it up with popular posts).
 
     Args:
         model: A CatBoost model trained on ``inputs.names``.
-        inputs: The model's inputs at the scoring cutoff (its feature set's liked posts are left out).
+        inputs: The model's inputs at the scoring cutoff (its feature set's shown and liked posts are left out).
         user_ids: The users to score, e.g. one shard; each must be in the inputs' feature set.
         k: How many posts to keep per user.
         block_rows: Rows of one predict call; bounds memory.
