@@ -17,9 +17,10 @@ side is the feature set's own, a worker shard or a one-user rescore needs only t
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
@@ -27,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
+from threadpoolctl import ThreadpoolController
 
 from batch.pipeline.embed_features import als_space
 from batch.pipeline.features import FeatureSet, FloatArray
@@ -40,6 +42,11 @@ log = logging.getLogger(__name__)
 SECONDS_PER_DAY: Final = 86_400.0
 # Users whose scores are computed at once for training pairs: 512 x 7,023 posts x 5 columns of float32 is 72 MB.
 PAIR_BLOCK_USERS: Final = 512
+# Above this share of the catalog per user on average, a block's profiles @ kNN similarity is accumulated densely
+# rather than as scipy's sparse x sparse product: measured at full scale (142 users, 100 neighbours per post), the
+# sparse product took 8.5 ns per (profile entry, neighbour) pair, the dense one 0.23 ns per (user, similarity entry),
+# a ratio of 0.027 (views, ~375 per user: 45 -> 23 ms per block; likes, ~50 per user, stay sparse: 8.5 ms).
+DENSE_PROFILE_SHARE: Final = 0.027
 
 
 class CollabFeature:
@@ -96,6 +103,7 @@ class CollabModel:
         als_gram: (factors x factors) ``YᵀY + λI`` of the post factors, shared by every user's fold-in.
         als_alpha: Confidence of a like in the fold-in.
         recent_popularity: Recency-weighted like count per post, float32.
+        similar_t: ``similar`` transposed, as CSR (derived).
     """
 
     post_ids: npt.NDArray[np.int32]
@@ -105,6 +113,13 @@ class CollabModel:
     als_gram: FloatArray
     als_alpha: float
     recent_popularity: FloatArray
+
+    similar_t: sp.csr_matrix = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The similarity's columns as rows, for the dense path of the kNN product: derived once per cutoff, not
+        # per block.
+        object.__setattr__(self, "similar_t", self.similar.T.tocsr())
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -116,40 +131,55 @@ class CollabModel:
         return np.stack(self.score_columns(features, users), axis=-1)
 
     def score_columns(self, features: FeatureSet, users: IndexArray) -> list[FloatArray]:
-        """Each column's (users x posts) float32 scores, in the order of :attr:`names` (separate arrays, so each
-        is copied once, contiguously, into a column of the model's matrix)."""
+        """Each column's (users x posts) float32 scores, in the order of :attr:`names`."""
+        columns = [np.empty((users.size, self.post_ids.size), dtype=np.float32) for _ in COLLAB_NAMES]
+        self._write_columns(features, users, columns)
+        return columns
+
+    def fill_block(self, out: FloatArray, features: FeatureSet, users: IndexArray) -> None:
+        """Write the columns of every (user, post) of a block into ``out`` (users * posts x columns), user-major
+        rows as in ``batch.pipeline.features.block_matrix``; ``out`` is Fortran-ordered (each column contiguous),
+        e.g. a column slice of the model's matrix, and each score is written straight into it."""
+        if not out.flags.f_contiguous:
+            raise ValueError(f"collaborative columns need a Fortran-ordered matrix, got strides {out.strides}")
+        shape = (users.size, self.post_ids.size)
+        self._write_columns(features, users, [out[:, column].reshape(shape) for column in range(len(COLLAB_NAMES))])
+
+    def _write_columns(self, features: FeatureSet, users: IndexArray, columns: list[FloatArray]) -> None:
+        """Write each column's (users x posts) scores into ``columns``, in the order of :attr:`names`."""
         likes = _rows_matrix(features.liked_indptr, features.liked_posts, users, self.post_ids.size)
         views = _rows_matrix(features.viewed_indptr, features.viewed_posts, users, self.post_ids.size)
-        popularity = np.broadcast_to(self.recent_popularity, (users.size, self.post_ids.size))
-        return [
-            (likes @ self.similar).toarray(),
-            (views @ self.similar).toarray(),
-            np.asarray(likes @ self.ease, dtype=np.float32),
-            self.fold_in(likes) @ self.als_posts.T,
-            popularity,
-        ]
+        knn_likes, knn_views, ease, als, popularity = columns
+        # A block's products are small: a BLAS pool's threads cost more CPU than they save (the ALS columns took
+        # 17-26 ms of CPU per 142-user block with two threads on a loaded machine, 4 ms with one).
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            profile_times_similar(likes, self.similar, self.similar_t, knn_likes)
+            profile_times_similar(views, self.similar, self.similar_t, knn_views)
+            ease[:] = likes @ self.ease
+            np.matmul(self.fold_in(likes), self.als_posts.T, out=als)
+        popularity[:] = self.recent_popularity
 
     def fold_in(self, likes: sp.csr_matrix) -> FloatArray:
         """ALS user factors from the users' like rows, solved as implicit's own user step with confidence
         ``c = alpha`` per like: ``(YᵀY + λI + (c - 1) Y_uᵀY_u) x = c Y_uᵀ 1``; zero for a user without a like.
 
         Solving from the likes (not storing each user's factors) is what lets a shard or a one-user rescore score
-        with the post side alone, and a user's likes of now give its factors of now.
+        with the post side alone, and a user's likes of now give its factors of now. The systems are built per user
+        and solved in one batched call (a solve per user cost as much again).
         """
-        factors = np.zeros((likes.shape[0], self.als_posts.shape[1]), dtype=np.float32)
-        for row in range(likes.shape[0]):
-            liked = likes.indices[likes.indptr[row] : likes.indptr[row + 1]]
-            if liked.size:
-                vectors = self.als_posts[liked]
-                system = self.als_gram + (self.als_alpha - 1.0) * (vectors.T @ vectors)
-                factors[row] = np.linalg.solve(system, self.als_alpha * vectors.sum(axis=0))
+        factors_count = self.als_posts.shape[1]
+        active = np.flatnonzero(np.diff(likes.indptr))
+        grams = np.empty((active.size, factors_count, factors_count), dtype=np.float32)
+        sums = np.empty((active.size, factors_count), dtype=np.float32)
+        for slot, row in enumerate(active):
+            vectors = self.als_posts[likes.indices[likes.indptr[row] : likes.indptr[row + 1]]]
+            np.matmul(vectors.T, vectors, out=grams[slot])
+            vectors.sum(axis=0, out=sums[slot])
+        systems = self.als_gram + np.float32(self.als_alpha - 1.0) * grams
+        factors = np.zeros((likes.shape[0], factors_count), dtype=np.float32)
+        if active.size:
+            factors[active] = np.linalg.solve(systems, np.float32(self.als_alpha) * sums[:, :, None])[:, :, 0]
         return factors
-
-    def fill_block(self, out: FloatArray, features: FeatureSet, users: IndexArray) -> None:
-        """Write the columns of every (user, post) of a block into ``out`` (users * posts x columns), user-major
-        rows as in ``batch.pipeline.features.block_matrix``; ``out`` may be a column slice of a larger matrix."""
-        for column, values in enumerate(self.score_columns(features, users)):
-            out[:, column].reshape(users.size, self.post_ids.size)[:] = values
 
     def pair_matrix(self, features: FeatureSet, users: IndexArray, posts: IndexArray) -> FloatArray:
         """(pairs x columns) float32 for arbitrary (user position, post position) pairs, e.g. training rows."""
@@ -158,6 +188,30 @@ class CollabModel:
             for column, values in enumerate(self.score_columns(features, distinct)):
                 out[rows, column] = values[local, posts[rows]]
         return out
+
+
+def profile_times_similar(
+    profiles: sp.csr_matrix, similar: sp.csr_matrix, similar_t: sp.csr_matrix, out: FloatArray
+) -> None:
+    """Write ``profiles @ similar`` (users x posts) into ``out``, by whichever of two exact products is cheaper.
+
+    The product is nearly dense for view profiles. scipy's sparse x sparse product pays for every (profile entry,
+    neighbour) pair; accumulating the similarity's columns over a dense, transposed profile block pays for every
+    (user, similarity entry) pair instead, about 37 times less per pair (see :data:`DENSE_PROFILE_SHARE`).
+    """
+    users, posts = profiles.shape
+    if profiles.nnz > DENSE_PROFILE_SHARE * users * posts:
+        transposed = np.zeros((posts, users), dtype=np.float32)
+        transposed[profiles.indices, np.repeat(np.arange(users), np.diff(profiles.indptr))] = profiles.data
+        out[:] = (similar_t @ transposed).T
+    else:
+        (profiles @ similar).toarray(out=out)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The process's thread pools, inspected once (each inspection walks the loaded libraries: 0.5 ms)."""
+    return ThreadpoolController()
 
 
 def _by_user_blocks(users: IndexArray) -> Iterator[tuple[IndexArray, IndexArray, IndexArray]]:

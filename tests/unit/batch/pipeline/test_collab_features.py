@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from batch.pipeline.collab_features import COLLAB_NAMES, CollabParams, fit_collab
+from batch.pipeline.collab_features import COLLAB_NAMES, CollabModel, CollabParams, fit_collab, profile_times_similar
 from batch.pipeline.features import POST_FEATURES, USER_FEATURES, USER_TOPIC_FEATURES, FeatureSet
 from common.columns import Col
 
@@ -143,3 +143,98 @@ def test_als_fold_in_gives_implicits_own_user_factors():
 
     # implicit solves each user with a few conjugate-gradient steps; the fold-in solves exactly.
     np.testing.assert_allclose(folded, als.user_factors, atol=0.1)
+
+
+def random_world(users: int, posts: int, likes_per_user: int, views_per_user: int) -> tuple[FeatureSet, pl.DataFrame]:
+    """A feature set of random likes and views (some users with neither) and its like rows, all before the cutoff."""
+    rng = np.random.default_rng(5)
+
+    def profile(per_user: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = [np.sort(rng.choice(posts, size=per_user * (user % 4 != 0), replace=False)) for user in range(users)]
+        return np.concatenate([[0], np.cumsum([row.size for row in rows])]), np.concatenate(rows).astype(np.int16)
+
+    liked, viewed = profile(likes_per_user), profile(views_per_user)
+    owners = np.repeat(np.arange(users), np.diff(liked[0]))
+    likes = pl.DataFrame(
+        {
+            Col.TIMESTAMP: [CUTOFF - timedelta(days=float(day)) for day in rng.integers(1, 20, owners.size)],
+            Col.USER_ID: owners.astype(np.int32),
+            Col.POST_ID: liked[1].astype(np.int32),
+        }
+    )
+    features = FeatureSet(
+        cutoff=CUTOFF,
+        user_ids=np.arange(users, dtype=np.int32),
+        users=np.zeros((users, len(USER_FEATURES)), dtype=np.float32),
+        post_ids=np.arange(posts, dtype=np.int32),
+        posts=np.zeros((posts, len(POST_FEATURES)), dtype=np.float32),
+        post_topics=np.zeros(posts, dtype=np.int64),
+        user_topics=np.zeros((users, 1, len(USER_TOPIC_FEATURES)), dtype=np.float32),
+        liked_indptr=liked[0],
+        liked_posts=liked[1],
+        viewed_indptr=viewed[0],
+        viewed_posts=viewed[1],
+        like_prior=0.1,
+    )
+    return features, likes
+
+
+def dense_rows(indptr: np.ndarray, indices: np.ndarray, posts: int) -> np.ndarray:
+    matrix = np.zeros((indptr.size - 1, posts))
+    for row in range(indptr.size - 1):
+        matrix[row, indices[indptr[row] : indptr[row + 1]]] = 1.0
+    return matrix
+
+
+def reference_scores(model: CollabModel, features: FeatureSet) -> np.ndarray:
+    """(users x posts x columns) by the definitions, in float64 and one user at a time."""
+    posts = features.post_ids.size
+    liked = dense_rows(features.liked_indptr, features.liked_posts, posts)
+    viewed = dense_rows(features.viewed_indptr, features.viewed_posts, posts)
+    similar, vectors = model.similar.toarray().astype(np.float64), model.als_posts.astype(np.float64)
+    als = np.zeros_like(liked)
+    for user, row in enumerate(liked):
+        mine = vectors[row > 0]
+        if mine.size:
+            system = model.als_gram.astype(np.float64) + (model.als_alpha - 1.0) * mine.T @ mine
+            als[user] = vectors @ np.linalg.solve(system, model.als_alpha * mine.sum(axis=0))
+    popularity = np.broadcast_to(model.recent_popularity.astype(np.float64), liked.shape)
+    return np.stack([liked @ similar, viewed @ similar, liked @ model.ease.astype(np.float64), als, popularity], -1)
+
+
+def test_block_columns_equal_their_definitions_up_to_float32_rounding():
+    # 200 posts: 2 likes per user stay under the dense-profile share, 60 views per user go over it, so the kNN
+    # columns take both products.
+    features, likes = random_world(users=37, posts=200, likes_per_user=2, views_per_user=60)
+    model = fit_collab(features, likes, replace(PARAMS, neighbours=20, als_factors=6))
+    users = np.arange(37)
+    out = np.full((users.size * 200, len(COLLAB_NAMES) + 1), -1.0, dtype=np.float32, order="F")
+
+    model.fill_block(out[:, 1:], features, users)
+
+    expected = reference_scores(model, features).reshape(users.size * 200, len(COLLAB_NAMES))
+    np.testing.assert_allclose(out[:, 1:], expected, rtol=1e-4, atol=1e-5)
+    assert (out[:, 0] == -1.0).all()
+    assert np.abs(expected[:, :4]).max(axis=0).min() > 0.05  # every column has values to compare
+
+
+@pytest.mark.parametrize("density", [0.005, 0.02, 0.1, 0.6])
+def test_profiles_times_similar_is_the_plain_product_on_both_paths(density):
+    rng = np.random.default_rng(1)
+    profiles = sp.random(50, 300, density=density, format="csr", dtype=np.float32, random_state=rng)
+    profiles.data[:] = 1.0
+    similar = sp.random(300, 300, density=0.05, format="csr", dtype=np.float32, random_state=rng)
+    out = np.full((50, 300), np.nan, dtype=np.float32)
+
+    profile_times_similar(profiles, similar, similar.T.tocsr(), out)
+
+    np.testing.assert_allclose(out, profiles.toarray().astype(np.float64) @ similar.toarray(), rtol=1e-5, atol=1e-6)
+
+
+def test_fill_block_refuses_a_matrix_whose_columns_are_not_contiguous(likes):
+    features = feature_set(likes)
+    model = fit_collab(features, likes, PARAMS)
+    row_major = np.zeros((2 * POSTS, len(COLLAB_NAMES)), dtype=np.float32)
+
+    with pytest.raises(ValueError, match="Fortran-ordered"):
+        model.fill_block(row_major, features, np.array([0, 1]))
