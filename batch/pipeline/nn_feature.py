@@ -37,6 +37,10 @@ from common.logs import rss_mb
 log = logging.getLogger(__name__)
 
 NN_SCORE: Final = "nn_score"
+# Rows reduced at once by :func:`last_views`. At full scale the streamed feed's union is 32M rows; polars' sort and
+# per-user tail over all of them at once rose 4.9 GB above the frame (the build's peak: 7.0 GB), over eighths of the
+# users 1.0 GB, in a third of the time (56 -> 19 s).
+ROWS_PER_PART: Final = 4_000_000
 VIEW_SCHEMA: Final = {Col.TIMESTAMP: pl.Datetime("us"), Col.USER_ID: pl.Int32(), Col.POST_ID: pl.Int32()}
 
 
@@ -84,11 +88,29 @@ def recent_views(engine: Engine, cutoffs: Sequence[datetime], params: SequencePa
 
 
 def last_views(
-    frame: pl.DataFrame, cutoffs: tuple[datetime, ...], length: int, lookback: timedelta = timedelta(days=30)
+    frame: pl.DataFrame,
+    cutoffs: tuple[datetime, ...],
+    length: int,
+    lookback: timedelta = timedelta(days=30),
+    rows_per_part: int = ROWS_PER_PART,
 ) -> pl.DataFrame:
     """Each user's last ``length`` rows of the ``lookback`` before each cutoff, together. Applying it to chunks and
     then to their union gives what applying it to all rows at once gives, so the feed can be reduced as it streams.
-    Each cutoff's rows depend on that cutoff alone, so a rescore at as_of reads what the build read for it."""
+    Each cutoff's rows depend on that cutoff alone, so a rescore at as_of reads what the build read for it.
+
+    A user's rows depend on no other user's, so a frame of more than ``rows_per_part`` rows is reduced by slices of
+    users (``user_id`` modulo the slice count), one at a time; the rows come out grouped by slice.
+    """
+    parts = -(-frame.height // rows_per_part)
+    if parts <= 1:
+        return _last_views_together(frame, cutoffs, length, lookback)
+    slices = (frame.filter(pl.col(Col.USER_ID) % parts == part) for part in range(parts))
+    return pl.concat([_last_views_together(rows, cutoffs, length, lookback) for rows in slices])
+
+
+def _last_views_together(
+    frame: pl.DataFrame, cutoffs: tuple[datetime, ...], length: int, lookback: timedelta
+) -> pl.DataFrame:
     ordered = frame.sort([Col.USER_ID, Col.TIMESTAMP, Col.POST_ID])
     parts = [
         ordered.filter(in_window(cutoff, lookback)).group_by(Col.USER_ID, maintain_order=True).tail(length)

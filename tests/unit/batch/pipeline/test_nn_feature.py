@@ -51,6 +51,16 @@ def test_last_views_on_chunks_then_on_their_union_equals_one_pass() -> None:
     assert keyed(last_views(pl.concat(chunks), cutoffs, 3)) == keyed(last_views(rows, cutoffs, 3))
 
 
+def test_last_views_by_slices_of_users_keeps_the_same_rows() -> None:
+    rows = views([(user, post, (7 * post + 3 * user) % 50) for user in range(1, 8) for post in range(1, 30)])
+    cutoffs = (T0 + timedelta(minutes=17), T0 + timedelta(minutes=41))
+
+    sliced = last_views(rows, cutoffs, 3, rows_per_part=40)  # 203 rows: 6 slices of users
+
+    assert keyed(sliced) == keyed(last_views(rows, cutoffs, 3))
+    assert sliced.height == 7 * 2 * 3  # every user has more than 3 rows before each cutoff, none shared
+
+
 def test_without_torch_the_feature_is_off_and_said_once(monkeypatch, caplog) -> None:
     warn_missing_torch_once.cache_clear()
     monkeypatch.setitem(sys.modules, "torch", None)  # what the lean install (EXTRAS=dev) looks like
