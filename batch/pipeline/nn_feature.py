@@ -37,6 +37,9 @@ from common.logs import rss_mb
 log = logging.getLogger(__name__)
 
 NN_SCORE: Final = "nn_score"
+# Not an A/B group: the ``test`` model without the sequence score, trained beside ``test`` on the same rows when an
+# evaluation measures what the score adds (``postrec evaluate --nn-ablation``).
+TEST_WITHOUT_NN: Final = "test_without_nn"
 VIEW_SCHEMA: Final = {Col.TIMESTAMP: pl.Datetime("us"), Col.USER_ID: pl.Int32(), Col.POST_ID: pl.Int32()}
 
 
