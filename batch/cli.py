@@ -208,6 +208,7 @@ def _cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         embedding=args.embedding,
         nn_feature=not args.no_nn_feature,
         protocol=args.protocol,
+        nn_ablation=args.nn_ablation,
     )
     engine = make_engine(settings.database_url)
     try:
@@ -245,6 +246,12 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     _add_embedding_argument(evaluate)
     _add_nn_feature_argument(evaluate)
+    evaluate.add_argument(
+        "--nn-ablation",
+        action="store_true",
+        help="also train the test model without the neural sequence score on the same rows and report it as"
+        " test_without_nn, with the paired difference (one extra CatBoost fit)",
+    )
     evaluate.set_defaults(handler=_cmd_evaluate)
 
 

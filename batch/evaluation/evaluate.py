@@ -34,6 +34,7 @@ from batch.evaluation.report import EvaluationReport, RecommenderScore, write_re
 from batch.pipeline.build import run_build
 from batch.pipeline.embed import AUTO, embedding_cache_dir
 from batch.pipeline.extract import copy_query, load_feed
+from batch.pipeline.nn_feature import NN_SCORE, TEST_WITHOUT_NN, nn_feature_enabled
 from batch.pipeline.options import BuildOptions
 from batch.pipeline.prepared import Prepared, embedding_label
 from batch.pipeline.score import score_group
@@ -70,6 +71,13 @@ RANDOM, POPULAR, ORACLE = "random", "popular", "oracle"
 # The oracle with users known only topic by topic: the ceiling of ``control``'s kind of user features.
 TOPIC_ORACLE: Final = "oracle_topic_level"
 READ_BATCH: Final = 1000
+# The rows of the sequence score's ablation, compared user by user: ``test`` minus ``test`` without the score.
+ABLATION: Final = (TEST, TEST_WITHOUT_NN)
+ABLATION_NOTE: Final = (
+    f"{TEST_WITHOUT_NN}: the {TEST} model without the {NN_SCORE} column, trained on the same rows with the same"
+    f" parameters; the paired difference ({TEST} - {TEST_WITHOUT_NN}) is a bootstrap over users of their own"
+    " difference, so it is narrower than the two rows' intervals side by side."
+)
 TIME, PER_USER = "time", "per-user"
 PROTOCOLS: Final = (TIME, PER_USER)
 PER_USER_NOTE: Final = (
@@ -100,6 +108,8 @@ class EvaluateOptions:
         nn_feature: Train the ``test`` model with the sequence model's score.
         protocol: ``time`` (one cutoff T) or ``per-user`` (each user's last 20% of views held out; ``as_of`` and
             ``window`` do not apply).
+        nn_ablation: Where ``test`` has the sequence score, also train it without that column on the same rows and
+            report it as ``test_without_nn``, with the paired difference.
     """
 
     as_of: datetime | None = None
@@ -112,6 +122,7 @@ class EvaluateOptions:
     embedding: str = AUTO
     nn_feature: bool = True
     protocol: str = TIME
+    nn_ablation: bool = False
 
 
 def evaluation_settings(settings: Settings) -> Settings:
@@ -131,12 +142,19 @@ def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> Bu
         settings,
         as_of=options.as_of,
         k=options.k,
-        models=(CONTROL, TEST),
+        models=evaluated_models(options),
         embedding=options.embedding,
         nn_feature=options.nn_feature,
         allow_worse=True,
     )
     return replace(built, embedding_cache=embedding_cache_dir(settings.data_dir))
+
+
+def evaluated_models(options: EvaluateOptions) -> tuple[str, ...]:
+    """Both A/B models, and ``test`` without the sequence score when the ablation is asked for and the score is
+    computed (without torch, or with ``--no-nn-feature``, the two would be the same model)."""
+    ablation = options.nn_ablation and nn_feature_enabled(options.nn_feature)
+    return (CONTROL, TEST, TEST_WITHOUT_NN) if ablation else (CONTROL, TEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,7 +463,21 @@ def _report(
         calibration=state.prepared.calibration,
         notes=_notes(options, state),
         protocol=options.protocol,
+        differences=paired_differences(served, holdout, state.settings.seed),
     )
+
+
+def paired_differences(
+    served: dict[str, npt.NDArray[np.int64]], holdout: Holdout, seed: int
+) -> dict[str, tuple[float, float, float]]:
+    """``test`` minus ``test_without_nn``: the mean of each user's hit difference and its 95% bootstrap interval;
+    empty without the ablation."""
+    if not all(name in served for name in ABLATION):
+        return {}
+    with_nn, without_nn = (hitrate_per_user(hit_matrix(served[name], holdout.relevant)) for name in ABLATION)
+    difference = with_nn - without_nn
+    low, high = bootstrap_interval(difference, seed=seed)
+    return {" - ".join(ABLATION): (float(difference.mean()), low, high)}
 
 
 def _score(
@@ -500,6 +532,8 @@ def _notes(options: EvaluateOptions, state: EvaluatedBuild) -> list[str]:
     ]
     if options.protocol == PER_USER:
         notes.append(PER_USER_NOTE)
+    if TEST_WITHOUT_NN in state.prepared.models.by_group:
+        notes.append(ABLATION_NOTE)
     if options.oracle:
         notes.append(ORACLE_NOTE)
     if options.shuffle_holdout:

@@ -6,12 +6,20 @@ out the tail of every user's own history. Here each user with enough views gets 
 their last 20% of views; every feed row of that user at or after it is held out. The build reads a scratch schema
 of the same database that holds the feed without those rows, and the user and post tables
 (copied), so nothing of the build needs to know about the protocol; the schema is dropped afterwards, whatever
-happens.
+happens in Python.
+
+A killed process cannot drop it, so each run first drops the scratch schemas no running evaluation owns. Ownership
+is provable: an evaluation holds a session-level advisory lock named after its schema, taken before the schema is
+created and released after it is dropped, on a connection of its own. PostgreSQL releases a session's locks when
+the session ends, and a killed client's session ends with its socket; so a scratch schema whose lock can be taken
+belongs to nobody. (Evaluations from before this rule held no lock: running one next to a newer one on the same
+database would lose its schema.)
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +30,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from batch.evaluation.holdout import Holdout, build_holdout
 from batch.pipeline.extract import copy_query
@@ -31,6 +39,10 @@ from common.columns import Action, Col, Table
 log = logging.getLogger(__name__)
 
 HOLDOUT_SHARE: Final = 0.2
+SCRATCH_PREFIX: Final = "postrec_holdout_"
+SCRATCH_NAME: Final = re.compile(rf"{SCRATCH_PREFIX}([0-9a-f]{{8}})")
+# The advisory locks of scratch schemas: (this class, the schema's 32-bit token), apart from any other lock.
+LOCK_CLASS: Final = 0x70_68  # "ph"
 STARTS: Final = "holdout_start"
 START: Final = "start"
 
@@ -71,27 +83,86 @@ def _holdout_sql(scratch: str, source: str) -> list[str]:
     ]
 
 
+def _lock_params(schema: str) -> dict[str, int]:
+    match = SCRATCH_NAME.fullmatch(schema)
+    if match is None:
+        raise ValueError(f"{schema!r} is not a scratch schema name ({SCRATCH_PREFIX} and 8 hex digits)")
+    return {"cls": LOCK_CLASS, "key": int.from_bytes(bytes.fromhex(match.group(1)), "big", signed=True)}
+
+
+def _try_lock(conn: Connection, schema: str) -> bool:
+    sql = "SELECT pg_try_advisory_lock(:cls, :key)"
+    return bool(conn.execute(sa.text(sql), _lock_params(schema)).scalar())
+
+
+def _unlock(conn: Connection, schema: str) -> None:
+    conn.execute(sa.text("SELECT pg_advisory_unlock(:cls, :key)"), _lock_params(schema))
+    conn.commit()
+
+
+def drop_abandoned_scratch(engine: Engine) -> list[str]:
+    """Drop the scratch schemas of evaluations that are no longer running (their lock is free); returns them.
+
+    Only names of the scratch pattern are looked at; each is dropped while its lock is held here, so an evaluation
+    cannot start on it meanwhile.
+    """
+    sql = "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, :prefix) ORDER BY nspname"
+    dropped = []
+    with engine.connect() as conn:
+        names = conn.execute(sa.text(sql), {"prefix": SCRATCH_PREFIX}).scalars().all()
+        for schema in (name for name in names if SCRATCH_NAME.fullmatch(name)):
+            if not _try_lock(conn, schema):
+                continue  # a running evaluation's
+            try:
+                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                conn.commit()
+            finally:
+                conn.rollback()  # nothing after the commit; after a failure it lets the unlock run
+                _unlock(conn, schema)
+            dropped.append(schema)
+    if dropped:
+        log.warning("dropped %d abandoned per-user scratch schema(s) of killed evaluations: %s", len(dropped), dropped)
+    return dropped
+
+
 @contextmanager
 def scratch_without_holdout(engine: Engine, share: float = HOLDOUT_SHARE) -> Iterator[Scratch]:
-    """A scratch schema whose feed lacks each user's held-out tail; dropped on exit.
+    """A scratch schema whose feed lacks each user's held-out tail; dropped on exit, and by a later run when this
+    process is killed (see the module's note).
 
     Raises:
         ValueError: ``share`` is not in (0, 1).
     """
     if not 0 < share < 1:
         raise ValueError(f"the held-out share must be between 0 and 1, got {share}")
-    scratch = f"postrec_holdout_{secrets.token_hex(4)}"
-    with engine.begin() as conn:
-        source = str(conn.execute(sa.text("SELECT current_schema()")).scalar())
-        for statement in _holdout_sql(scratch, source):
-            conn.execute(sa.text(statement), {"share": share})
-    scratch_engine = sa.create_engine(
-        engine.url.update_query_dict({"options": f"-csearch_path={scratch}"}), pool_pre_ping=True
-    )
+    drop_abandoned_scratch(engine)
+    scratch = f"{SCRATCH_PREFIX}{secrets.token_hex(4)}"
+    with engine.connect() as owner:  # holds the schema's lock for as long as the schema lives
+        if not _try_lock(owner, scratch):
+            raise RuntimeError(f"the lock of the new scratch schema {scratch} is taken: run the evaluation again")
+        owner.commit()
+        try:
+            with _created(engine, scratch, share) as made:
+                yield made
+        finally:
+            _unlock(owner, scratch)
+
+
+@contextmanager
+def _created(engine: Engine, scratch: str, share: float) -> Iterator[Scratch]:
     try:
-        yield Scratch(scratch_engine, scratch, source)
+        with engine.begin() as conn:
+            source = str(conn.execute(sa.text("SELECT current_schema()")).scalar())
+            for statement in _holdout_sql(scratch, source):
+                conn.execute(sa.text(statement), {"share": share})
+        scratch_engine = sa.create_engine(
+            engine.url.update_query_dict({"options": f"-csearch_path={scratch}"}), pool_pre_ping=True
+        )
+        try:
+            yield Scratch(scratch_engine, scratch, source)
+        finally:
+            scratch_engine.dispose()
     finally:
-        scratch_engine.dispose()
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {scratch} CASCADE"))
 

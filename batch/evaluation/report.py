@@ -29,7 +29,11 @@ class RecommenderScore:
 
 @dataclass(frozen=True, slots=True)
 class EvaluationReport:
-    """One evaluation run: its setting, its recommenders, and model diagnostics."""
+    """One evaluation run: its setting, its recommenders, and model diagnostics.
+
+    ``differences``: paired differences of hitrate@5 by name (``"test - test_without_nn"``): the mean of each
+    user's difference and its 95% bootstrap interval.
+    """
 
     as_of: str
     window_days: float
@@ -41,6 +45,7 @@ class EvaluationReport:
     calibration: list[tuple[float, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     protocol: str = "time"
+    differences: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
 
 def write_report(report: EvaluationReport, out_dir: Path, previous: Path | None = None) -> Path:
@@ -81,6 +86,7 @@ def render_markdown(report: EvaluationReport, previous: dict[str, float]) -> str
         "|---|---|---|---|---|---|---|---|",
     ]
     lines += [_score_row(score, previous.get(score.name)) for score in report.scores]
+    lines += _difference_section(report.differences)
     lines += _group_sections(report)
     lines += ["", *[f"- {note}" for note in report.notes]] if report.notes else []
     lines += ["", CALIBRATION_NOTE] if report.calibration else []
@@ -96,6 +102,14 @@ def _score_row(score: RecommenderScore, last: float | None) -> str:
         f"| {score.name} | {score.hitrate:.4f} | {score.hitrate_low:.4f}..{score.hitrate_high:.4f} | "
         f"{score.precision:.4f} | {score.ndcg:.4f} | {score.coverage:.3f} | {gap} | {delta} |"
     )
+
+
+def _difference_section(differences: dict[str, tuple[float, float, float]]) -> list[str]:
+    if not differences:
+        return []
+    lines = ["", "## Paired differences of hitrate@5", "", "| difference | mean | 95% interval |", "|---|---|---|"]
+    rows = [f"| {name} | {mean:+.4f} | {low:+.4f}..{high:+.4f} |" for name, (mean, low, high) in differences.items()]
+    return [*lines, *rows, "", "Each user's hit in the first row minus theirs in the second, over the same users."]
 
 
 # What each breakdown groups users by, printed under its table.

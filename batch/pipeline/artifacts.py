@@ -1,6 +1,7 @@
 """Model artifacts on disk: ``<data_dir>/models/<version>/`` holding the CatBoost models of the build (``control`` in
-``model.cbm``, ``test`` in ``test.cbm``, each only when trained), their ordered feature lists with the categorical
-encoders, and metadata (as_of, windows, params, metrics, row counts, embedding method, code version).
+``model.cbm``, ``test`` in ``test.cbm``, each only when trained; an evaluation's nn ablation adds ``test_without_nn``),
+their ordered feature lists with the categorical encoders, and metadata (as_of, windows, params, metrics, row
+counts, embedding method, code version).
 
 A directory is written under a temporary name and renamed into place, so a killed build never leaves a
 half-written artifact that ``postrec score`` could pick up.
@@ -20,11 +21,12 @@ from typing import Any, Final
 import catboost
 
 from batch.pipeline.features import FEATURE_NAMES, Encoders
+from batch.pipeline.nn_feature import TEST_WITHOUT_NN
 from common.ab import CONTROL, TEST
 from common.errors import ArtifactMismatchError, PostrecError
 
 MODEL_FILE: Final = "model.cbm"
-MODEL_FILES: Final = {CONTROL: MODEL_FILE, TEST: "test.cbm"}
+MODEL_FILES: Final = {CONTROL: MODEL_FILE, TEST: "test.cbm", TEST_WITHOUT_NN: "test_without_nn.cbm"}
 FEATURES_FILE: Final = "features.json"
 METADATA_FILE: Final = "metadata.json"
 PARTIAL_SUFFIX: Final = ".partial"

@@ -17,7 +17,7 @@ from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams, buil
 from batch.pipeline.features import Encoders, FeatureSet, build_features, sorted_ids, text_stats
 from batch.pipeline.feed_counts import load_feed_counts
 from batch.pipeline.inputs import ModelInputs
-from batch.pipeline.nn_feature import add_nn_feature
+from batch.pipeline.nn_feature import NN_SCORE, TEST_WITHOUT_NN, add_nn_feature
 from batch.pipeline.source import Source
 from batch.pipeline.steps import step
 from batch.pipeline.viewed import load_viewed
@@ -49,8 +49,10 @@ class FeatureSets:
 
     def inputs(self, cutoff: Cutoff, model: str) -> ModelInputs:
         """What ``model`` reads at ``cutoff``: the base and collaborative features; ``test`` adds the embedding
-        features."""
-        embedding = self.embeddings[cutoff] if model == TEST else None
+        features, and :data:`TEST_WITHOUT_NN` the same without the sequence score."""
+        embedding = self.embeddings[cutoff] if model in (TEST, TEST_WITHOUT_NN) else None
+        if embedding is not None and model == TEST_WITHOUT_NN:
+            embedding = replace(embedding, spaces=tuple(s for s in embedding.spaces if s.name != NN_SCORE))
         return ModelInputs(self.base[cutoff], embedding, self.collab.get(cutoff))
 
     def only(self, cutoff: Cutoff) -> FeatureSets:

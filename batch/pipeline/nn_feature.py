@@ -41,6 +41,9 @@ NN_SCORE: Final = "nn_score"
 # per-user tail over all of them at once rose 4.9 GB above the frame (the build's peak: 7.0 GB), over eighths of the
 # users 1.0 GB, in a third of the time (56 -> 19 s).
 ROWS_PER_PART: Final = 4_000_000
+# Not an A/B group: the ``test`` model without the sequence score, trained beside ``test`` on the same rows when an
+# evaluation measures what the score adds (``postrec evaluate --nn-ablation``).
+TEST_WITHOUT_NN: Final = "test_without_nn"
 VIEW_SCHEMA: Final = {Col.TIMESTAMP: pl.Datetime("us"), Col.USER_ID: pl.Int32(), Col.POST_ID: pl.Int32()}
 
 

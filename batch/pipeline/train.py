@@ -30,7 +30,7 @@ from batch.pipeline.samples import Sample, Samples
 from batch.pipeline.score import popular_top, score_users
 from batch.pipeline.steps import step
 from batch.ranking.metrics import hit_matrix, hitrate_per_user
-from common.ab import CONTROL, TEST
+from common.ab import CONTROL
 from common.columns import Col
 from common.logs import format_figures
 
@@ -181,7 +181,7 @@ def validate_models(
         metrics: dict[str, float] = {}
         for name, model in models.items():
             valid = LabelledSet(sets.inputs(Cutoff.VALID, name), samples.valid)
-            prefix = "test_" if name == TEST else ""
+            prefix = "" if name == CONTROL else f"{name}_"  # test_..., and test_without_nn_... in an ablation
             metrics |= {f"{prefix}{key}": value for key, value in evaluate(model, valid, window_likes, params).items()}
         base = LabelledSet(sets.inputs(Cutoff.VALID, CONTROL), samples.valid)
         curve = calibration(models[CONTROL], base) if CONTROL in models else []

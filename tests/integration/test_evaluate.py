@@ -8,10 +8,12 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-from batch.evaluation.evaluate import EvaluateOptions, run_evaluation
+from batch.evaluation.evaluate import EvaluateOptions, evaluated_models, evaluation_settings, run_evaluation
 from batch.evaluation.report import EvaluationReport
+from batch.pipeline.artifacts import latest_artifact_path, load_artifact
 from batch.pipeline.build import run_build
 from batch.pipeline.embed import MINILM_METHOD
+from batch.pipeline.nn_feature import NN_SCORE
 from batch.pipeline.options import BuildOptions
 from batch.world.seed import seed_database
 from common.settings import Settings
@@ -79,3 +81,30 @@ def test_evaluation_reuses_the_builds_embedding_cache(
     posts = int(build.split("computed=")[1].split()[0])
     assert posts > 0 and "reused=0" in build
     assert f"computed=0 reused={posts} " in evaluation
+
+
+def test_nn_ablation_reports_test_without_the_sequence_score(
+    tiny_world: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    options = EvaluateOptions(out_dir=tmp_path / "report", oracle=False, nn_ablation=True)
+
+    report = run_evaluation(settings, tiny_world, options)
+
+    scores = {score.name: score for score in report.scores}
+    with_nn, without_nn = scores["test"], scores["test_without_nn"]
+    # the two models differ by the nn_score column alone, and so do their lists
+    artifact = load_artifact(latest_artifact_path(evaluation_settings(settings).data_dir))
+    names = {name: list(model.feature_names_) for name, model in artifact.models.items()}
+    assert names["test"] == [*names["test_without_nn"], NN_SCORE]
+    figures = (with_nn.hitrate, with_nn.precision, with_nn.ndcg, with_nn.coverage)
+    assert figures != (without_nn.hitrate, without_nn.precision, without_nn.ndcg, without_nn.coverage)
+    assert without_nn.hitrate_low <= without_nn.hitrate <= without_nn.hitrate_high
+    mean, low, high = report.differences["test - test_without_nn"]
+    assert mean == pytest.approx(with_nn.hitrate - without_nn.hitrate) and low <= mean <= high
+    assert "| test - test_without_nn |" in (tmp_path / "report" / "evaluation.md").read_text()
+
+
+def test_no_ablation_row_where_the_test_model_has_no_sequence_score() -> None:
+    assert evaluated_models(EvaluateOptions(nn_ablation=True, nn_feature=False)) == ("control", "test")
+    assert evaluated_models(EvaluateOptions()) == ("control", "test")
