@@ -9,7 +9,9 @@ sparse x dense product (a user's likes @ an item matrix), computed per block of 
 - ``collab_ease_likes``: the user's liked posts @ EASE's B;
 - ``collab_als``: the user's ALS factors, folded in from its likes against the post factors (one small solve per
   user, as implicit's own user step), dotted with the post factors;
-- ``collab_recent_popularity``: the post's likes, each weighted ``0.5 ** (age / half life)``.
+- ``collab_recent_popularity``: the post's likes, each weighted ``0.5 ** (age / half life)``;
+- ``*_rank``: each post's place in the user's own order of the kNN, EASE and ALS scores among the posts not shown
+  to the user (capped at :data:`RANK_DEPTH`), so that "near this user's top" is one threshold for every user.
 
 Users without a like score 0 on the like-based columns; the base features say how active a user is. Because the user
 side is the feature set's own, a worker shard or a one-user rescore needs only the post side (:func:`collab_arrays`).
@@ -32,6 +34,7 @@ from threadpoolctl import ThreadpoolController
 
 from batch.pipeline.embed_features import als_space
 from batch.pipeline.features import FeatureSet, FloatArray
+from batch.pipeline.like_timeline import TIMELINE_NAMES, LikeTimeline, fit_timeline
 from batch.ranking.positions import IndexArray, PositionArray, csr_entries, positions_or_last
 from batch.ranking.recommenders.ease import ease_weights
 from batch.ranking.recommenders.item_knn import pruned_cosine
@@ -40,8 +43,8 @@ from common.columns import Col
 log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY: Final = 86_400.0
-# Users whose scores are computed at once for training pairs: 512 x 7,023 posts x 5 columns of float32 is 72 MB.
-PAIR_BLOCK_USERS: Final = 512
+# Users whose scores are computed at once for training pairs: 256 x 7,023 posts x 9 columns of float32 is 65 MB.
+PAIR_BLOCK_USERS: Final = 256
 # Above this share of the catalog per user on average, a block's profiles @ kNN similarity is accumulated densely
 # rather than as scipy's sparse x sparse product: measured at full scale (142 users, 100 neighbours per post), the
 # sparse product took 8.5 ns per (profile entry, neighbour) pair, the dense one 0.23 ns per (user, similarity entry),
@@ -57,6 +60,10 @@ class CollabFeature:
     EASE_LIKES: Final = "collab_ease_likes"
     ALS: Final = "collab_als"
     RECENT_POPULARITY: Final = "collab_recent_popularity"
+    KNN_LIKES_RANK: Final = "collab_knn_likes_rank"
+    KNN_VIEWS_RANK: Final = "collab_knn_views_rank"
+    EASE_LIKES_RANK: Final = "collab_ease_likes_rank"
+    ALS_RANK: Final = "collab_als_rank"
 
 
 COLLAB_NAMES: Final = (
@@ -65,7 +72,14 @@ COLLAB_NAMES: Final = (
     CollabFeature.EASE_LIKES,
     CollabFeature.ALS,
     CollabFeature.RECENT_POPULARITY,
+    *TIMELINE_NAMES,
+    CollabFeature.KNN_LIKES_RANK,
+    CollabFeature.KNN_VIEWS_RANK,
+    CollabFeature.EASE_LIKES_RANK,
+    CollabFeature.ALS_RANK,
 )
+# Ranks below this are written as this: only the head of a user's order decides a list of 5.
+RANK_DEPTH: Final = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +117,7 @@ class CollabModel:
         als_gram: (factors x factors) ``YᵀY + λI`` of the post factors, shared by every user's fold-in.
         als_alpha: Confidence of a like in the fold-in.
         recent_popularity: Recency-weighted like count per post, float32.
+        timeline: Each post's likes by day (the columns of :mod:`batch.pipeline.like_timeline`).
         similar_t: ``similar`` transposed, as CSR (derived).
     """
 
@@ -113,6 +128,7 @@ class CollabModel:
     als_gram: FloatArray
     als_alpha: float
     recent_popularity: FloatArray
+    timeline: LikeTimeline
 
     similar_t: sp.csr_matrix = field(init=False, repr=False)
 
@@ -149,7 +165,7 @@ class CollabModel:
         """Write each column's (users x posts) scores into ``columns``, in the order of :attr:`names`."""
         likes = _rows_matrix(features.liked_indptr, features.liked_posts, users, self.post_ids.size)
         views = _rows_matrix(features.viewed_indptr, features.viewed_posts, users, self.post_ids.size)
-        knn_likes, knn_views, ease, als, popularity = columns
+        knn_likes, knn_views, ease, als, popularity, local, gap, *ranks = columns
         # A block's products are small: a BLAS pool's threads cost more CPU than they save (the ALS columns took
         # 17-26 ms of CPU per 142-user block with two threads on a loaded machine, 4 ms with one).
         with _blas_controller().limit(limits=1, user_api="blas"):
@@ -158,6 +174,10 @@ class CollabModel:
             ease[:] = likes @ self.ease
             np.matmul(self.fold_in(likes), self.als_posts.T, out=als)
         popularity[:] = self.recent_popularity
+        self.timeline.write_columns(features, users, local, gap)
+        shown = csr_entries(features.viewed_indptr, features.viewed_posts, users)
+        for raw, rank in zip((knn_likes, knn_views, ease, als), ranks, strict=True):
+            rank_among_unseen(raw, shown, rank)
 
     def fold_in(self, likes: sp.csr_matrix) -> FloatArray:
         """ALS user factors from the users' like rows, solved as implicit's own user step with confidence
@@ -188,6 +208,26 @@ class CollabModel:
             for column, values in enumerate(self.score_columns(features, distinct)):
                 out[rows, column] = values[local, posts[rows]]
         return out
+
+
+def rank_among_unseen(scores: FloatArray, shown: tuple[IndexArray, IndexArray], out: FloatArray) -> None:
+    """Each post's place in its user's order of ``scores`` among the posts the user was not shown (0 = first),
+    capped at :data:`RANK_DEPTH`; shown posts and scores of exactly 0 get the cap.
+
+    A raw score grows with how many posts the user liked, so one threshold means "near the top" for one user and
+    "anywhere" for another, while the lists need each user's own order; this column gives it to the trees (on the
+    bursty world's per-user hold-out, with more never-shown negatives, such ranks lifted control by about 0.02 to
+    0.03). Shown posts are left out because the lists leave them out.
+    """
+    masked = scores.copy()
+    masked[shown] = -np.inf
+    masked[scores == 0] = -np.inf  # no evidence at all (a cold user, a post no liked post is near): no place
+    depth = min(RANK_DEPTH, masked.shape[1])
+    head = np.argpartition(-masked, depth - 1, axis=1)[:, :depth]
+    order = np.take_along_axis(head, np.argsort(-np.take_along_axis(masked, head, axis=1), axis=1, kind="stable"), 1)
+    out[:] = RANK_DEPTH
+    np.put_along_axis(out, order, np.arange(depth, dtype=np.float32)[None, :], axis=1)
+    out[np.isneginf(masked)] = RANK_DEPTH
 
 
 def profile_times_similar(
@@ -277,6 +317,7 @@ def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) 
         als_gram=gram.astype(np.float32),
         als_alpha=params.als_alpha,
         recent_popularity=recency_popularity(likes, features.post_ids, features.cutoff, params.half_life_days),
+        timeline=fit_timeline(likes, features.post_ids, features.cutoff),
     )
 
 
@@ -293,6 +334,8 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
         "als_gram": model.als_gram,
         "als_alpha": np.array([model.als_alpha], dtype=np.float64),
         "recent_popularity": model.recent_popularity,
+        "timeline_cumulative": model.timeline.cumulative,
+        "timeline_peak_day": model.timeline.peak_day,
     }
 
 
@@ -310,4 +353,8 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
         als_gram=arrays["als_gram"].astype(np.float32, copy=False),
         als_alpha=float(arrays["als_alpha"][0]),
         recent_popularity=arrays["recent_popularity"].astype(np.float32, copy=False),
+        timeline=LikeTimeline(
+            arrays["timeline_cumulative"].astype(np.float32, copy=False),
+            arrays["timeline_peak_day"].astype(np.float32, copy=False),
+        ),
     )

@@ -32,7 +32,7 @@ class TrainParams:
     iterations: int = 200
     depth: int = 6
     learning_rate: float = 0.1
-    unseen_per_positive: float = 8.0
+    unseen_per_positive: float = 32.0
     windows: WindowPolicy = field(default_factory=WindowPolicy)
     max_train_rows: int = 3_000_000
     max_eval_users: int = 5_000

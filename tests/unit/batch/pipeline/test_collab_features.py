@@ -13,7 +13,15 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from batch.pipeline.collab_features import COLLAB_NAMES, CollabModel, CollabParams, fit_collab, profile_times_similar
+from batch.pipeline.collab_features import (
+    COLLAB_NAMES,
+    RANK_DEPTH,
+    CollabModel,
+    CollabParams,
+    fit_collab,
+    profile_times_similar,
+    rank_among_unseen,
+)
 from batch.pipeline.features import POST_FEATURES, USER_FEATURES, USER_TOPIC_FEATURES, FeatureSet
 from common.columns import Col
 
@@ -112,8 +120,10 @@ def test_blocks_and_pairs_agree_and_cold_users_score_zero(likes):
     pairs = model.pair_matrix(features, np.repeat(users, POSTS), np.tile(np.arange(POSTS), users.size))
     np.testing.assert_allclose(block[:, 1:-1], pairs, rtol=1e-5, atol=1e-6)
     assert (block[:, [0, -1]] == -1.0).all()
-    cold = pairs[POSTS : 2 * POSTS, :-1]  # user 7 liked and viewed nothing: every like-based score is 0
-    assert (cold == 0).all()
+    cold = pairs[POSTS : 2 * POSTS]  # user 7 liked and viewed nothing: every like-based score is 0, no rank
+    assert (cold[:, [0, 1, 2, 3, 5]] == 0).all()
+    assert np.isnan(cold[:, 6]).all()
+    assert (cold[:, 7:] == RANK_DEPTH).all()
 
 
 def test_likes_and_views_after_the_cutoff_change_nothing(likes):
@@ -212,10 +222,31 @@ def test_block_columns_equal_their_definitions_up_to_float32_rounding():
 
     model.fill_block(out[:, 1:], features, users)
 
-    expected = reference_scores(model, features).reshape(users.size * 200, len(COLLAB_NAMES))
-    np.testing.assert_allclose(out[:, 1:], expected, rtol=1e-4, atol=1e-5)
+    raw, ranked = 5, len(COLLAB_NAMES) - 4
+    expected = reference_scores(model, features).reshape(users.size * 200, raw)
+    np.testing.assert_allclose(out[:, 1 : raw + 1], expected, rtol=1e-4, atol=1e-5)
     assert (out[:, 0] == -1.0).all()
     assert np.abs(expected[:, :4]).max(axis=0).min() > 0.05  # every column has values to compare
+    viewed = dense_rows(features.viewed_indptr, features.viewed_posts, 200) > 0
+    for column in range(4):
+        ranks = out[:, ranked + 1 + column].reshape(users.size, 200)
+        check_ranks(out[:, 1 + column].reshape(users.size, 200), viewed, ranks)
+
+
+def check_ranks(scores: np.ndarray, viewed: np.ndarray, ranks: np.ndarray) -> None:
+    """Per user: the ranked posts are the unviewed ones with a non-zero score, best first (ties in any order),
+    places 0, 1, ... up to the cap; every other post has the cap."""
+    for user, row in enumerate(scores):
+        candidates = np.flatnonzero(~viewed[user] & (row != 0))
+        placed = np.flatnonzero(ranks[user] < RANK_DEPTH)
+        assert placed.size == min(RANK_DEPTH, candidates.size)
+        assert set(placed) <= set(candidates)
+        by_place = placed[np.argsort(ranks[user, placed])]
+        assert ranks[user, by_place].tolist() == list(range(placed.size))
+        assert (np.diff(row[by_place]) <= 0).all()
+        left_out = np.setdiff1d(candidates, placed)
+        if placed.size and left_out.size:
+            assert row[left_out].max() <= row[by_place[-1]]
 
 
 @pytest.mark.parametrize("density", [0.005, 0.02, 0.1, 0.6])
@@ -238,3 +269,19 @@ def test_fill_block_refuses_a_matrix_whose_columns_are_not_contiguous(likes):
 
     with pytest.raises(ValueError, match="Fortran-ordered"):
         model.fill_block(row_major, features, np.array([0, 1]))
+
+
+def test_rank_among_unseen_orders_each_user_and_caps_shown_and_zero() -> None:
+    scores = np.array([[0.1, 0.9, 0.5, 0.7], [3.0, 2.0, 1.0, 0.0]], dtype=np.float32)
+    shown = (np.array([0]), np.array([1]))  # user 0 was shown post 1, its best
+    out = np.empty_like(scores)
+    rank_among_unseen(scores, shown, out)
+    assert out.tolist() == [[2, RANK_DEPTH, 1, 0], [0, 1, 2, RANK_DEPTH]]  # a score of 0 is no evidence
+
+
+def test_rank_among_unseen_caps_beyond_the_depth() -> None:
+    scores = np.arange(RANK_DEPTH + 10, dtype=np.float32)[None, ::-1].copy()
+    out = np.empty_like(scores)
+    rank_among_unseen(scores, (np.zeros(0, np.int64), np.zeros(0, np.int64)), out)
+    assert out[0, :RANK_DEPTH].tolist() == list(range(RANK_DEPTH))
+    assert set(out[0, RANK_DEPTH:].tolist()) == {RANK_DEPTH}
