@@ -34,7 +34,6 @@ from threadpoolctl import ThreadpoolController
 
 from batch.pipeline.embed_features import als_space
 from batch.pipeline.features import FeatureSet, FloatArray
-from batch.pipeline.like_timeline import TIMELINE_NAMES, LikeTimeline, fit_timeline
 from batch.ranking.positions import IndexArray, PositionArray, csr_entries, positions_or_last
 from batch.ranking.recommenders.ease import ease_weights
 from batch.ranking.recommenders.item_knn import pruned_cosine
@@ -72,7 +71,6 @@ COLLAB_NAMES: Final = (
     CollabFeature.EASE_LIKES,
     CollabFeature.ALS,
     CollabFeature.RECENT_POPULARITY,
-    *TIMELINE_NAMES,
     CollabFeature.KNN_LIKES_RANK,
     CollabFeature.KNN_VIEWS_RANK,
     CollabFeature.EASE_LIKES_RANK,
@@ -117,7 +115,6 @@ class CollabModel:
         als_gram: (factors x factors) ``YᵀY + λI`` of the post factors, shared by every user's fold-in.
         als_alpha: Confidence of a like in the fold-in.
         recent_popularity: Recency-weighted like count per post, float32.
-        timeline: Each post's likes by day (the columns of :mod:`batch.pipeline.like_timeline`).
         similar_t: ``similar`` transposed, as CSR (derived).
     """
 
@@ -128,7 +125,6 @@ class CollabModel:
     als_gram: FloatArray
     als_alpha: float
     recent_popularity: FloatArray
-    timeline: LikeTimeline
 
     similar_t: sp.csr_matrix = field(init=False, repr=False)
 
@@ -165,7 +161,7 @@ class CollabModel:
         """Write each column's (users x posts) scores into ``columns``, in the order of :attr:`names`."""
         likes = _rows_matrix(features.liked_indptr, features.liked_posts, users, self.post_ids.size)
         views = _rows_matrix(features.viewed_indptr, features.viewed_posts, users, self.post_ids.size)
-        knn_likes, knn_views, ease, als, popularity, local, gap, *ranks = columns
+        knn_likes, knn_views, ease, als, popularity, *ranks = columns
         # A block's products are small: a BLAS pool's threads cost more CPU than they save (the ALS columns took
         # 17-26 ms of CPU per 142-user block with two threads on a loaded machine, 4 ms with one).
         with _blas_controller().limit(limits=1, user_api="blas"):
@@ -174,7 +170,6 @@ class CollabModel:
             ease[:] = likes @ self.ease
             np.matmul(self.fold_in(likes), self.als_posts.T, out=als)
         popularity[:] = self.recent_popularity
-        self.timeline.write_columns(features, users, local, gap)
         shown = csr_entries(features.viewed_indptr, features.viewed_posts, users)
         for raw, rank in zip((knn_likes, knn_views, ease, als), ranks, strict=True):
             rank_among_unseen(raw, shown, rank)
@@ -317,7 +312,6 @@ def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) 
         als_gram=gram.astype(np.float32),
         als_alpha=params.als_alpha,
         recent_popularity=recency_popularity(likes, features.post_ids, features.cutoff, params.half_life_days),
-        timeline=fit_timeline(likes, features.post_ids, features.cutoff),
     )
 
 
@@ -334,8 +328,6 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
         "als_gram": model.als_gram,
         "als_alpha": np.array([model.als_alpha], dtype=np.float64),
         "recent_popularity": model.recent_popularity,
-        "timeline_cumulative": model.timeline.cumulative,
-        "timeline_peak_day": model.timeline.peak_day,
     }
 
 
@@ -353,8 +345,4 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
         als_gram=arrays["als_gram"].astype(np.float32, copy=False),
         als_alpha=float(arrays["als_alpha"][0]),
         recent_popularity=arrays["recent_popularity"].astype(np.float32, copy=False),
-        timeline=LikeTimeline(
-            arrays["timeline_cumulative"].astype(np.float32, copy=False),
-            arrays["timeline_peak_day"].astype(np.float32, copy=False),
-        ),
     )
