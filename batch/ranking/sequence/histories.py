@@ -74,15 +74,25 @@ def mark_liked(views: pl.DataFrame, likes: pl.DataFrame, cutoff: datetime) -> pl
         likes: Like rows (user_id, post_id, timestamp); only those before the cutoff count.
         cutoff: Nothing at or after it is read.
     """
-    liked = (
-        likes.filter(pl.col(Col.TIMESTAMP) < cutoff)
-        .select(Col.USER_ID, Col.POST_ID)
-        .unique()
-        .with_columns(pl.lit(value=True).alias(LIKED_COLUMN))
-    )
+    # One sorted int64 key per liked pair, looked up by binary search: at full scale polars' unique and hash join
+    # of 8.2M likes against 5.5M views rose 1.5 GB, the build's peak (5.4 GB) in the nn feature step.
+    liked = np.unique(_pair_keys(likes.filter(pl.col(Col.TIMESTAMP) < cutoff)))
     earlier = views.filter(pl.col(Col.TIMESTAMP) < cutoff).select(Col.USER_ID, Col.POST_ID, Col.TIMESTAMP)
-    joined = earlier.join(liked, on=[Col.USER_ID, Col.POST_ID], how="left")
-    return joined.with_columns(pl.col(LIKED_COLUMN).fill_null(value=False))
+    keys = _pair_keys(earlier)
+    # Searched in sorted order: 8M random binary searches into 8M keys took 10.6 s of CPU, sorted ones 1.2 s.
+    order = np.argsort(keys)
+    slots = np.minimum(np.searchsorted(liked, keys[order]), max(liked.size - 1, 0))
+    found = np.zeros(keys.size, dtype=bool)
+    if liked.size:
+        found[order] = liked[slots] == keys[order]
+    return earlier.with_columns(pl.Series(LIKED_COLUMN, found, dtype=pl.Boolean))
+
+
+def _pair_keys(frame: pl.DataFrame) -> npt.NDArray[np.int64]:
+    """One int64 per (user_id, post_id) row, ordered like the pairs (both ids are int32)."""
+    key = pl.col(Col.USER_ID).cast(pl.Int64) * 2**32 + pl.col(Col.POST_ID).cast(pl.Int64) + 2**31
+    keys: npt.NDArray[np.int64] = frame.select(key).to_series().to_numpy()
+    return keys
 
 
 def build_histories(events: pl.DataFrame, user_ids: IdArray, post_ids: IdArray, length: int) -> Histories:

@@ -137,3 +137,23 @@ def test_post_vectors_start_from_the_text_embeddings() -> None:
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     same, other = unit[0] @ unit[1], unit[0] @ unit[-1]
     assert same > 0.99 and other < 0
+
+
+def test_mark_liked_marks_only_pairs_liked_before_the_cutoff():
+    day = timedelta(days=1)
+    schema = {"timestamp": pl.Datetime("us"), "user_id": pl.Int32, "post_id": pl.Int32}
+    views = pl.DataFrame(
+        [(CUTOFF - 3 * day, 1, 10), (CUTOFF - 2 * day, 1, 11), (CUTOFF - day, 2, 10), (CUTOFF + day, 1, 12)],
+        schema=schema,
+        orient="row",
+    )
+    likes = pl.DataFrame(
+        [(CUTOFF - 2 * day, 1, 10), (CUTOFF - day, 1, 10), (CUTOFF + day, 2, 10), (CUTOFF - day, 3, 11)],
+        schema=schema,
+        orient="row",
+    )
+
+    marked = mark_liked(views, likes, CUTOFF)
+
+    # User 2 likes post 10 only after the cutoff; the view after the cutoff is dropped.
+    assert marked.select("user_id", "post_id", "liked").rows() == [(1, 10, True), (1, 11, False), (2, 10, False)]
