@@ -54,14 +54,20 @@ def feature_set(likes: pl.DataFrame, views: pl.DataFrame | None = None) -> Featu
     """A feature set at CUTOFF whose liked and viewed CSRs hold the pairs before it (the other arrays: zeros)."""
     liked = csr(likes.filter(pl.col(Col.TIMESTAMP) < CUTOFF))
     viewed = csr(views if views is not None else likes.filter(pl.col(Col.TIMESTAMP) < CUTOFF))
+    return csr_feature_set(USERS, POSTS, liked, viewed)
+
+
+def csr_feature_set(users: int, posts: int, liked: tuple, viewed: tuple) -> FeatureSet:
+    """A feature set at CUTOFF of ``users`` x ``posts`` whose only meaningful arrays are the liked and viewed CSRs
+    (row pointers, post positions); the feature arrays are zeros."""
     return FeatureSet(
         cutoff=CUTOFF,
-        user_ids=np.arange(USERS, dtype=np.int32),
-        users=np.zeros((USERS, len(USER_FEATURES)), dtype=np.float32),
-        post_ids=np.arange(POSTS, dtype=np.int32),
-        posts=np.zeros((POSTS, len(POST_FEATURES)), dtype=np.float32),
-        post_topics=np.zeros(POSTS, dtype=np.int64),
-        user_topics=np.zeros((USERS, 1, len(USER_TOPIC_FEATURES)), dtype=np.float32),
+        user_ids=np.arange(users, dtype=np.int32),
+        users=np.zeros((users, len(USER_FEATURES)), dtype=np.float32),
+        post_ids=np.arange(posts, dtype=np.int32),
+        posts=np.zeros((posts, len(POST_FEATURES)), dtype=np.float32),
+        post_topics=np.zeros(posts, dtype=np.int64),
+        user_topics=np.zeros((users, 1, len(USER_TOPIC_FEATURES)), dtype=np.float32),
         liked_indptr=liked[0],
         liked_posts=liked[1],
         viewed_indptr=viewed[0],
@@ -171,20 +177,7 @@ def random_world(users: int, posts: int, likes_per_user: int, views_per_user: in
             Col.POST_ID: liked[1].astype(np.int32),
         }
     )
-    features = FeatureSet(
-        cutoff=CUTOFF,
-        user_ids=np.arange(users, dtype=np.int32),
-        users=np.zeros((users, len(USER_FEATURES)), dtype=np.float32),
-        post_ids=np.arange(posts, dtype=np.int32),
-        posts=np.zeros((posts, len(POST_FEATURES)), dtype=np.float32),
-        post_topics=np.zeros(posts, dtype=np.int64),
-        user_topics=np.zeros((users, 1, len(USER_TOPIC_FEATURES)), dtype=np.float32),
-        liked_indptr=liked[0],
-        liked_posts=liked[1],
-        viewed_indptr=viewed[0],
-        viewed_posts=viewed[1],
-        like_prior=0.1,
-    )
+    features = csr_feature_set(users, posts, liked, viewed)
     return features, likes
 
 
