@@ -79,7 +79,7 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     sets = feature_sets(
         settings, engine, source, encoders, cutoffs, TEST in wanted, embed_params, options.embedding_cache
     )
-    samples = labelled_rows(engine, sets, windows, params)
+    samples = labelled_rows(engine, sets, windows, params, source.likes)
     models = train_models(sets, samples, params, wanted)
     window_likes = source.likes.filter(pl.col(Col.TIMESTAMP) >= windows.valid_start)
     validation = validate_models(models, sets, samples, window_likes, params)

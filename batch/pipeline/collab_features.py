@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -34,6 +34,7 @@ from threadpoolctl import ThreadpoolController
 
 from batch.pipeline.embed_features import als_space
 from batch.pipeline.features import FeatureSet, FloatArray
+from batch.pipeline.row_history import RowHistories, ShownRows
 from batch.ranking.positions import IndexArray, PositionArray, csr_entries, positions_or_last
 from batch.ranking.recommenders.ease import ease_weights
 from batch.ranking.recommenders.item_knn import pruned_cosine
@@ -63,6 +64,7 @@ class CollabFeature:
     KNN_VIEWS_RANK: Final = "collab_knn_views_rank"
     EASE_LIKES_RANK: Final = "collab_ease_likes_rank"
     ALS_RANK: Final = "collab_als_rank"
+    ERA_GAP: Final = "collab_era_gap_days"
 
 
 COLLAB_NAMES: Final = (
@@ -75,6 +77,7 @@ COLLAB_NAMES: Final = (
     CollabFeature.KNN_VIEWS_RANK,
     CollabFeature.EASE_LIKES_RANK,
     CollabFeature.ALS_RANK,
+    CollabFeature.ERA_GAP,
 )
 # Ranks below this are written as this: only the head of a user's order decides a list of 5.
 RANK_DEPTH: Final = 50
@@ -115,6 +118,7 @@ class CollabModel:
         als_gram: (factors x factors) ``YᵀY + λI`` of the post factors, shared by every user's fold-in.
         als_alpha: Confidence of a like in the fold-in.
         recent_popularity: Recency-weighted like count per post, float32.
+        post_era: Mean time of each post's likes, in days since the epoch (float32; NaN for a post without any).
         similar_t: ``similar`` transposed, as CSR (derived).
     """
 
@@ -125,6 +129,7 @@ class CollabModel:
     als_gram: FloatArray
     als_alpha: float
     recent_popularity: FloatArray
+    post_era: FloatArray
 
     similar_t: sp.csr_matrix = field(init=False, repr=False)
 
@@ -138,11 +143,11 @@ class CollabModel:
         """Column names, in order."""
         return COLLAB_NAMES
 
-    def score_block(self, features: FeatureSet, users: IndexArray) -> FloatArray:
+    def score_block(self, features: ShownRows, users: IndexArray) -> FloatArray:
         """(users x posts x columns) float32 scores of the feature set's users at ``users`` positions."""
         return np.stack(self.score_columns(features, users), axis=-1)
 
-    def score_columns(self, features: FeatureSet, users: IndexArray) -> list[FloatArray]:
+    def score_columns(self, features: ShownRows, users: IndexArray) -> list[FloatArray]:
         """Each column's (users x posts) float32 scores, in the order of :attr:`names`."""
         columns = [np.empty((users.size, self.post_ids.size), dtype=np.float32) for _ in COLLAB_NAMES]
         self._write_columns(features, users, columns)
@@ -157,11 +162,11 @@ class CollabModel:
         shape = (users.size, self.post_ids.size)
         self._write_columns(features, users, [out[:, column].reshape(shape) for column in range(len(COLLAB_NAMES))])
 
-    def _write_columns(self, features: FeatureSet, users: IndexArray, columns: list[FloatArray]) -> None:
+    def _write_columns(self, features: ShownRows, users: IndexArray, columns: list[FloatArray]) -> None:
         """Write each column's (users x posts) scores into ``columns``, in the order of :attr:`names`."""
         likes = _rows_matrix(features.liked_indptr, features.liked_posts, users, self.post_ids.size)
         views = _rows_matrix(features.viewed_indptr, features.viewed_posts, users, self.post_ids.size)
-        knn_likes, knn_views, ease, als, popularity, *ranks = columns
+        knn_likes, knn_views, ease, als, popularity, *ranks, era_gap = columns
         # A block's products are small: a BLAS pool's threads cost more CPU than they save (the ALS columns took
         # 17-26 ms of CPU per 142-user block with two threads on a loaded machine, 4 ms with one).
         with _blas_controller().limit(limits=1, user_api="blas"):
@@ -173,9 +178,23 @@ class CollabModel:
             ease[:] = likes.tocsc() @ self.ease
             np.matmul(self.fold_in(likes), self.als_posts.T, out=als)
         popularity[:] = self.recent_popularity
+        np.subtract(self.post_era[None, :], self.user_era(likes)[:, None], out=era_gap)
         shown = csr_entries(features.viewed_indptr, features.viewed_posts, users)
         for raw, rank in zip((knn_likes, knn_views, ease, als), ranks, strict=True):
             rank_among_unseen(raw, shown, rank)
+
+    def user_era(self, likes: sp.csr_matrix) -> FloatArray:
+        """Each user's mean :attr:`post_era` over their liked posts (NaN without a liked post that has one).
+
+        Its gap to a post's era says whether the post belongs to the time the user was active: under a per-user
+        hold-out a user's next likes fall in their own active days, which on a feed of short bursts can be a year
+        before as_of, where the post's recent counts at as_of say nothing.
+        """
+        known = ~np.isnan(self.post_era)
+        eras = np.where(known, self.post_era, 0.0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means: FloatArray = (likes @ eras / (likes @ known.astype(np.float64))).astype(np.float32)
+        return means
 
     def fold_in(self, likes: sp.csr_matrix) -> FloatArray:
         """ALS user factors from the users' like rows, solved as implicit's own user step with confidence
@@ -199,11 +218,26 @@ class CollabModel:
             factors[active] = np.linalg.solve(systems, np.float32(self.als_alpha) * sums[:, :, None])[:, :, 0]
         return factors
 
-    def pair_matrix(self, features: FeatureSet, users: IndexArray, posts: IndexArray) -> FloatArray:
-        """(pairs x columns) float32 for arbitrary (user position, post position) pairs, e.g. training rows."""
-        out = np.empty((users.size, len(COLLAB_NAMES)), dtype=np.float32)
-        for rows, distinct, local in _by_user_blocks(users):
-            for column, values in enumerate(self.score_columns(features, distinct)):
+    def pair_matrix(self, features: ShownRows, users: IndexArray, posts: IndexArray) -> FloatArray:
+        """(pairs x columns) float32 for arbitrary (user position, post position) pairs, e.g. validation rows."""
+        return self._pairs(users, posts, lambda distinct: self.score_columns(features, distinct))
+
+    def history_pair_matrix(self, histories: RowHistories, posts: IndexArray) -> FloatArray:
+        """(rows x columns) float32 of training rows, each scored from its user's state at the row's time (see
+        :mod:`batch.pipeline.row_history`); ``posts`` are the rows' post positions."""
+
+        def block_columns(states: IndexArray) -> list[FloatArray]:
+            return self.score_columns(histories.block(states), np.arange(states.size))
+
+        return self._pairs(histories.state_of_row, posts, block_columns)
+
+    def _pairs(
+        self, owners: IndexArray, posts: IndexArray, columns_of: Callable[[IndexArray], list[FloatArray]]
+    ) -> FloatArray:
+        """Each pair's columns, from the score columns of its owner's block (owners: user positions or states)."""
+        out = np.empty((owners.size, len(COLLAB_NAMES)), dtype=np.float32)
+        for rows, distinct, local in _by_user_blocks(owners):
+            for column, values in enumerate(columns_of(distinct)):
                 out[rows, column] = values[local, posts[rows]]
         return out
 
@@ -283,6 +317,17 @@ def recency_popularity(
     return np.bincount(positions[known], weights=weights, minlength=post_ids.size).astype(np.float32)
 
 
+def post_eras(likes: pl.DataFrame, post_ids: npt.NDArray[np.int32], cutoff: datetime) -> FloatArray:
+    """Each post's mean like time before ``cutoff`` in days since the epoch; NaN for a post without a like."""
+    before = likes.filter(pl.col(Col.TIMESTAMP) < cutoff)
+    days = before.select(pl.col(Col.TIMESTAMP).dt.epoch("s").cast(pl.Float64) / SECONDS_PER_DAY).to_series().to_numpy()
+    positions, known = positions_or_last(post_ids, before[Col.POST_ID].to_numpy())
+    sums = np.bincount(positions[known], weights=days[known], minlength=post_ids.size)
+    counts = np.bincount(positions[known], minlength=post_ids.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / counts).astype(np.float32)
+
+
 def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) -> CollabModel:
     """The post side at the feature set's cutoff, from the likes before it (the feature set's liked CSR).
 
@@ -315,6 +360,7 @@ def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) 
         als_gram=gram.astype(np.float32),
         als_alpha=params.als_alpha,
         recent_popularity=recency_popularity(likes, features.post_ids, features.cutoff, params.half_life_days),
+        post_era=post_eras(likes, features.post_ids, features.cutoff),
     )
 
 
@@ -331,6 +377,7 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
         "als_gram": model.als_gram,
         "als_alpha": np.array([model.als_alpha], dtype=np.float64),
         "recent_popularity": model.recent_popularity,
+        "post_era": model.post_era,
     }
 
 
@@ -348,4 +395,5 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
         als_gram=arrays["als_gram"].astype(np.float32, copy=False),
         als_alpha=float(arrays["als_alpha"][0]),
         recent_popularity=arrays["recent_popularity"].astype(np.float32, copy=False),
+        post_era=arrays["post_era"].astype(np.float32, copy=False),
     )

@@ -219,6 +219,12 @@ def _smoothed(likes: pl.Expr, views: pl.Expr, prior: pl.Expr | float, weight: fl
     return ((likes + weight * prior) / (views + weight)).cast(pl.Float32)
 
 
+def smoothed_rate(likes: FloatArray, views: FloatArray, prior: float, weight: float) -> FloatArray:
+    """The like rate of :func:`_smoothed` on arrays: ``weight`` pseudo-views at the ``prior`` rate."""
+    rate: FloatArray = ((likes + weight * prior) / (views + weight)).astype(np.float32)
+    return rate
+
+
 def global_like_rate(counts: FeedCounts) -> float:
     """Likes per view over all users before the cutoff; 0.1 when nothing was viewed yet."""
     views = int(counts.users[Agg.VIEWS].sum())

@@ -43,11 +43,20 @@ class ModelInputs:
     def _embedding_start(self) -> int:
         return len(FEATURE_NAMES) + (len(self.collab.names) if self.collab is not None else 0)
 
-    def pair_matrix(self, users: IndexArray, posts: IndexArray, moments: FloatArray) -> FloatArray:
-        """(pairs x :attr:`names`) of arbitrary (user position, post position) pairs with their time features."""
+    def pair_matrix(
+        self, users: IndexArray, posts: IndexArray, moments: FloatArray, collab_columns: FloatArray | None = None
+    ) -> FloatArray:
+        """(pairs x :attr:`names`) of arbitrary (user position, post position) pairs with their time features.
+
+        ``collab_columns``: the pairs' collaborative columns computed already (training rows read them from each
+        row's own history, see :func:`batch.pipeline.train.history_collab_columns`); None computes them from the
+        feature set's history at its cutoff.
+        """
         matrix = pair_matrix(self.features, users, posts, moments, self.added_columns)
         if self.collab is not None:
-            matrix[:, len(FEATURE_NAMES) : self._embedding_start] = self.collab.pair_matrix(self.features, users, posts)
+            if collab_columns is None:
+                collab_columns = self.collab.pair_matrix(self.features, users, posts)
+            matrix[:, len(FEATURE_NAMES) : self._embedding_start] = collab_columns
         if self.embedding is not None:
             user_ids, post_ids = self.features.user_ids[users], self.features.post_ids[posts]
             matrix[:, self._embedding_start :] = self.embedding.pair_matrix(user_ids, post_ids)

@@ -22,8 +22,12 @@ class TrainParams:
         depth: Depth of each (oblivious) tree.
         learning_rate: Boosting step.
         unseen_per_positive: Never-shown negatives per liked post in the training rows.
+        skipped_negatives: Also train on the posts shown in the label window and not liked, as negatives (off: the
+            lists rank never-shown posts, and these taught the feed's own choices; see ``batch.pipeline.samples``).
         windows: How the label and validation windows are sized from the likes.
         max_train_rows: Expected training rows; users are sampled to fit (memory budget).
+        history_at_row: Training rows' collaborative columns read the user's history at the row's own time, likes
+            inside the label window included (see ``batch.pipeline.row_history``); off, the label window's start.
         max_eval_users: Users ranked exhaustively for hitrate@5 on the validation window.
         seed: Seed of sampling and of CatBoost.
         threads: CatBoost threads (-1: all cores).
@@ -33,8 +37,10 @@ class TrainParams:
     depth: int = 6
     learning_rate: float = 0.1
     unseen_per_positive: float = 32.0
+    skipped_negatives: bool = False
     windows: WindowPolicy = field(default_factory=WindowPolicy)
     max_train_rows: int = 3_000_000
+    history_at_row: bool = True
     max_eval_users: int = 5_000
     seed: int = 42
     threads: int = -1

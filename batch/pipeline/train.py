@@ -23,7 +23,15 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from batch.pipeline.cutoffs import Cutoff
 from batch.pipeline.feature_sets import FeatureSets
-from batch.pipeline.features import FeatureSet, FloatArray, moment_features
+from batch.pipeline.features import (
+    FEATURE_NAMES,
+    USER_PRIOR_VIEWS,
+    Feature,
+    FeatureSet,
+    FloatArray,
+    moment_features,
+    smoothed_rate,
+)
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.options import TrainParams
 from batch.pipeline.samples import Sample, Samples
@@ -40,16 +48,44 @@ HITRATE_AT: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
+class RowColumns:
+    """What training rows read from each row's own history (see :mod:`batch.pipeline.row_history`).
+
+    Attributes:
+        collab: The rows' collaborative columns; None without collaborative features.
+        added_likes: Per row, the user's likes inside the window before the row's state ...
+        added_views: ... and views: added to the user's counts at the cutoff, whose like rate is smoothed again.
+    """
+
+    collab: FloatArray | None
+    added_likes: FloatArray
+    added_views: FloatArray
+
+    def add_activity(self, matrix: FloatArray, prior: float) -> None:
+        """Add the window's likes and views to the rows' user counts of ``matrix`` and recompute the like rate,
+        as :func:`batch.pipeline.features.smoothed_rate` does at a cutoff."""
+        views, likes, rate = (
+            FEATURE_NAMES.index(name) for name in (Feature.USER_VIEWS, Feature.USER_LIKES, Feature.USER_LIKE_RATE)
+        )
+        matrix[:, views] += self.added_views
+        matrix[:, likes] += self.added_likes
+        matrix[:, rate] = smoothed_rate(matrix[:, likes], matrix[:, views], prior, USER_PRIOR_VIEWS)
+
+
+@dataclass(frozen=True, slots=True)
 class LabelledSet:
     """Labelled rows of one window with a model's inputs at the window's start.
 
     Attributes:
         inputs: What the model reads, cut before the window.
         samples: The labelled rows.
+        own_history: What the rows read from each row's own history rather than the cutoff's (training rows),
+            computed once for every model; None reads everything at the cutoff.
     """
 
     inputs: ModelInputs
     samples: pl.DataFrame
+    own_history: RowColumns | None = None
 
     @property
     def features(self) -> FeatureSet:
@@ -62,7 +98,13 @@ def sample_matrix(labelled: LabelledSet) -> tuple[FloatArray, npt.NDArray[np.int
     samples = labelled.samples
     users = labelled.features.user_positions(samples[Col.USER_ID].to_numpy())
     posts = labelled.features.post_positions(samples[Col.POST_ID].to_numpy())
-    matrix = labelled.inputs.pair_matrix(users, posts, moment_features(samples[Col.TIMESTAMP]))
+    own = labelled.own_history
+    if own is not None and own.added_likes.size != samples.height:
+        raise ValueError(f"row histories of {own.added_likes.size} rows for {samples.height} rows")
+    collab = own.collab if own is not None else None
+    matrix = labelled.inputs.pair_matrix(users, posts, moment_features(samples[Col.TIMESTAMP]), collab)
+    if own is not None:
+        own.add_activity(matrix, labelled.features.like_prior)
     return matrix, samples[Sample.LABEL].to_numpy().astype(np.int8)
 
 
@@ -149,13 +191,30 @@ def evaluate(
     }
 
 
+def own_history_columns(sets: FeatureSets, samples: Samples) -> RowColumns | None:
+    """What the training rows read from their own history (the same for every model); None when the samples have
+    no histories."""
+    histories = samples.train_histories
+    if histories is None:
+        return None
+    collab = sets.collab.get(Cutoff.TRAIN)
+    posts = sets.base[Cutoff.TRAIN].post_positions(samples.train[Col.POST_ID].to_numpy())
+    states = histories.state_of_row
+    return RowColumns(
+        collab=collab.history_pair_matrix(histories, posts) if collab is not None else None,
+        added_likes=histories.state_likes[states].astype(np.float32),
+        added_views=histories.state_views[states].astype(np.float32),
+    )
+
+
 def train_models(
     sets: FeatureSets, samples: Samples, params: TrainParams, wanted: tuple[str, ...]
 ) -> dict[str, catboost.CatBoost]:
     """Step train: fit CatBoost on the training rows once per wanted model (the same rows, the same parameters)."""
     with step("train") as done:
+        own = own_history_columns(sets, samples)
         models = {
-            name: fit_model(LabelledSet(sets.inputs(Cutoff.TRAIN, name), samples.train), params) for name in wanted
+            name: fit_model(LabelledSet(sets.inputs(Cutoff.TRAIN, name), samples.train, own), params) for name in wanted
         }
         done.rows = samples.train.height
     return models

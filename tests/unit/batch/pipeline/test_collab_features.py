@@ -128,7 +128,9 @@ def test_blocks_and_pairs_agree_and_cold_users_score_zero(likes):
     assert (block[:, [0, -1]] == -1.0).all()
     cold = pairs[POSTS : 2 * POSTS]  # user 7 liked and viewed nothing: every like-based score is 0, no rank
     assert (cold[:, :4] == 0).all()
-    assert (cold[:, 5:] == RANK_DEPTH).all()
+    ranks = [COLLAB_NAMES.index(name) for name in COLLAB_NAMES if name.endswith("_rank")]
+    assert (cold[:, ranks] == RANK_DEPTH).all()
+    assert np.isnan(cold[:, COLLAB_NAMES.index("collab_era_gap_days")]).all()  # no liked post, no era
 
 
 def test_likes_and_views_after_the_cutoff_change_nothing(likes):
@@ -214,7 +216,7 @@ def test_block_columns_equal_their_definitions_up_to_float32_rounding():
 
     model.fill_block(out[:, 1:], features, users)
 
-    raw, ranked = 5, len(COLLAB_NAMES) - 4
+    raw, ranked = 5, COLLAB_NAMES.index("collab_knn_likes_rank")
     expected = reference_scores(model, features).reshape(users.size * 200, raw)
     np.testing.assert_allclose(out[:, 1 : raw + 1], expected, rtol=1e-4, atol=1e-5)
     assert (out[:, 0] == -1.0).all()
@@ -277,3 +279,25 @@ def test_rank_among_unseen_caps_beyond_the_depth() -> None:
     rank_among_unseen(scores, (np.zeros(0, np.int64), np.zeros(0, np.int64)), out)
     assert out[0, :RANK_DEPTH].tolist() == list(range(RANK_DEPTH))
     assert set(out[0, RANK_DEPTH:].tolist()) == {RANK_DEPTH}
+
+
+def test_era_gap_is_the_post_era_minus_the_mean_era_of_the_users_liked_posts():
+    likes = pl.DataFrame(
+        {
+            Col.TIMESTAMP: [CUTOFF - timedelta(days=d) for d in (10, 20, 4, 1)],
+            Col.USER_ID: [0, 1, 1, 2],
+            Col.POST_ID: [0, 0, 1, 2],
+        },
+        schema={Col.TIMESTAMP: pl.Datetime("us"), Col.USER_ID: pl.Int32, Col.POST_ID: pl.Int32},
+    )
+    features = feature_set(likes)
+    model = fit_collab(features, likes, PARAMS)
+    day = (CUTOFF - datetime(1970, 1, 1)).days
+    eras = {0: day - 15.0, 1: day - 4.0, 2: day - 1.0}  # post 0: mean of its two likes
+
+    gap = model.score_block(features, np.arange(4))[:, :, COLLAB_NAMES.index("collab_era_gap_days")]
+
+    assert np.isnan(model.post_era[3:]).all()  # never liked before the cutoff
+    np.testing.assert_allclose(gap[0, :3], [eras[p] - eras[0] for p in range(3)], atol=1e-2)
+    np.testing.assert_allclose(gap[1, :3], [eras[p] - (eras[0] + eras[1]) / 2 for p in range(3)], atol=1e-2)
+    assert np.isnan(gap[3]).all()  # a user without a like has no era

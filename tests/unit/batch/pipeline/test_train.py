@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -10,12 +11,12 @@ import polars as pl
 import pytest
 
 from batch.pipeline.artifacts import MissingArtifactError, latest_artifact_path, load_artifact, save_artifact
-from batch.pipeline.features import FEATURE_NAMES, Encoders
+from batch.pipeline.features import FEATURE_NAMES, USER_PRIOR_VIEWS, Encoders, Feature
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.options import TrainParams
 from batch.pipeline.samples import VIEW_SCHEMA, Sample, shown_samples, unseen_samples, window_samples
 from batch.pipeline.score import score_users
-from batch.pipeline.train import LabelledSet, fit_model, hitrate
+from batch.pipeline.train import LabelledSet, RowColumns, fit_model, hitrate, sample_matrix
 from common.columns import Col
 from common.errors import ArtifactMismatchError
 from tests.unit.batch.pipeline.test_score import make_features
@@ -85,6 +86,15 @@ def test_window_samples_are_reproducible_for_a_seed(views):
 
     assert first.equals(again)
     assert not first.equals(other)
+
+
+def test_training_rows_leave_out_the_shown_posts_that_were_not_liked(views):
+    rows = window_samples(views, seen_in(views), CATALOG, 2.0, seed=5, keep_skipped=False)
+
+    shown = rows.filter(pl.col(Sample.SHOWN) == 1)
+    assert shown.select(Col.USER_ID, Col.POST_ID).rows() == [(1, 1), (1, 3), (2, 5)]  # the liked ones
+    assert (shown[Sample.LABEL] == 1).all()
+    assert rows.filter(pl.col(Sample.SHOWN) == 0).height == 6  # never-shown negatives: 2 per like, as before
 
 
 def labelled_set(seed: int = 0) -> LabelledSet:
@@ -165,3 +175,25 @@ def test_artifact_with_another_feature_list_is_refused(artifact_dir):
 def test_no_artifact_says_to_build(tmp_path):
     with pytest.raises(MissingArtifactError, match="postrec build"):
         latest_artifact_path(tmp_path)
+
+
+def test_own_history_adds_the_windows_activity_to_the_user_counts_and_rates_it_again():
+    data = labelled_set()
+    own = RowColumns(collab=None, added_likes=np.full(300, 2.0, np.float32), added_views=np.full(300, 10.0, np.float32))
+    at_cutoff = replace(data, own_history=None)
+    views, likes, rate = (
+        FEATURE_NAMES.index(n) for n in (Feature.USER_VIEWS, Feature.USER_LIKES, Feature.USER_LIKE_RATE)
+    )
+
+    before, _ = sample_matrix(at_cutoff)
+    after, _ = sample_matrix(replace(data, own_history=own))
+
+    np.testing.assert_allclose(after[:, views], before[:, views] + 10.0)
+    np.testing.assert_allclose(after[:, likes], before[:, likes] + 2.0)
+    prior = data.features.like_prior
+    expected = (after[:, likes] + USER_PRIOR_VIEWS * prior) / (after[:, views] + USER_PRIOR_VIEWS)
+    np.testing.assert_allclose(after[:, rate], expected, rtol=1e-6)
+    others = [i for i in range(before.shape[1]) if i not in (views, likes, rate)]
+    np.testing.assert_array_equal(after[:, others], before[:, others])
+    with pytest.raises(ValueError, match="row histories of 300 rows for 299 rows"):
+        sample_matrix(replace(data, samples=data.samples.head(299), own_history=own))
