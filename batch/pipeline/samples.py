@@ -5,8 +5,9 @@ liked in the window (label 1) and posts never shown to the user before the windo
 never-shown posts join per liked one is the ``unseen_per_positive`` parameter. Posts shown in the window and not
 liked are left out of training (``TrainParams.skipped_negatives``): they are the feed's own picks, much like the
 posts the user goes on to like (as popular, as recent), so as negatives they taught the model the feed's choices
-rather than the user's taste (on the bursty world's per-user hold-out, `control` 0.497 with them, 0.529 without;
-no world lost). Validation keeps them: its AUC and log loss are about shown posts.
+rather than the user's taste (on the bursty world's per-user hold-out, `control` 0.497 with them, 0.529 without).
+Validation rows are made the same way from the validation window, so that its AUC and log loss measure what the model
+is trained for (on shown posts alone they read 0.50 once skipped posts left training).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from common.columns import Action, Col, Table
 
 log = logging.getLogger(__name__)
 
-SHOWN_ONLY: Final = 0.0
 # Sizing the user sample before any count is known: a little above the real like rate, so rows stay under the cap.
 EXPECTED_LIKE_RATE: Final = 0.15
 # Users are sampled in PostgreSQL by a hash of their id and the seed, in thousandths.
@@ -194,8 +194,8 @@ def sample_per_mille(views: int, like_rate: float, params: TrainParams) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Samples:
-    """Labelled rows: training rows of the label window (shown + never-shown), validation rows of the validation
-    window (shown only), and the training rows' own histories (None when ``TrainParams.history_at_row`` is off)."""
+    """Labelled rows of the label window (training) and of the validation window, made alike (liked posts and
+    never-shown ones), and the training rows' own histories (None when ``TrainParams.history_at_row`` is off)."""
 
     train: pl.DataFrame
     valid: pl.DataFrame
@@ -218,7 +218,9 @@ def labelled_rows(
             label_views, seen_by_valid, post_ids, params.unseen_per_positive, params.seed, params.skipped_negatives
         )
         valid_views = load_window_views(engine, windows.valid_start, windows.as_of, per_mille, params.seed)
-        valid = window_samples(valid_views, seen_by_end, post_ids, SHOWN_ONLY, params.seed)
+        valid = window_samples(
+            valid_views, seen_by_end, post_ids, params.unseen_per_positive, params.seed, params.skipped_negatives
+        )
         histories = None
         if params.history_at_row:
             in_label = pl.col(Col.TIMESTAMP).is_between(windows.label_start, windows.valid_start, closed="left")

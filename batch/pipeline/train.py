@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 import catboost
@@ -167,16 +167,15 @@ def _safe_auc(labels: npt.NDArray[np.int8], predicted: npt.NDArray[np.float64]) 
 def evaluate(
     model: catboost.CatBoost, valid: LabelledSet, window_likes: pl.DataFrame, params: TrainParams
 ) -> dict[str, float]:
-    """AUC and logloss on the shown rows of the validation window; hitrate@5 of the model and of popularity.
+    """AUC and logloss on the validation rows; hitrate@5 of the model and of popularity.
 
     Args:
         model: The trained model.
-        valid: Validation rows (only shown ones count for AUC and logloss) with features before the window.
+        valid: Validation rows, made like the training rows, with features before the window.
         window_likes: (user_id, post_id) liked in the validation window.
         params: Training parameters (evaluation users, seed, threads).
     """
-    shown = replace(valid, samples=valid.samples.filter(pl.col(Sample.SHOWN) == 1))
-    matrix, labels = sample_matrix(shown)
+    matrix, labels = sample_matrix(valid)
     predicted = model.predict_proba(matrix, thread_count=params.threads)[:, 1] if labels.size else np.zeros(0)
     users = evaluation_users(valid, window_likes, params.max_eval_users, params.seed)
     top = score_users(model, valid.inputs, users, HITRATE_AT, threads=params.threads)
