@@ -305,27 +305,31 @@ def _rows_matrix(indptr: IndexArray, indices: PositionArray, users: IndexArray, 
     return sp.csr_matrix((values, (owners, columns.astype(np.int64))), shape=(users.size, posts), dtype=np.float32)
 
 
+def _likes_by_post(
+    likes: pl.DataFrame, post_ids: npt.NDArray[np.int32], cutoff: datetime, value: pl.Expr
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per post, the sum of ``value`` over its likes before ``cutoff``, and how many likes that is."""
+    before = likes.filter(pl.col(Col.TIMESTAMP) < cutoff)
+    values = before.select(value.cast(pl.Float64)).to_series().to_numpy()
+    positions, known = positions_or_last(post_ids, before[Col.POST_ID].to_numpy())
+    sums = np.bincount(positions[known], weights=values[known], minlength=post_ids.size).astype(np.float64)
+    return sums, np.bincount(positions[known], minlength=post_ids.size).astype(np.float64)
+
+
 def recency_popularity(
     likes: pl.DataFrame, post_ids: npt.NDArray[np.int32], cutoff: datetime, half_life_days: float
 ) -> FloatArray:
     """Each post's likes before ``cutoff``, each weighted ``0.5 ** (age in days / half_life_days)``."""
-    before = likes.filter(pl.col(Col.TIMESTAMP) < cutoff)
-    ages = (pl.lit(cutoff) - pl.col(Col.TIMESTAMP)).dt.total_seconds() / SECONDS_PER_DAY
-    age_days = before.select(ages.cast(pl.Float64)).to_series().to_numpy()
-    positions, known = positions_or_last(post_ids, before[Col.POST_ID].to_numpy())
-    weights = np.exp2(-age_days[known] / half_life_days)
-    return np.bincount(positions[known], weights=weights, minlength=post_ids.size).astype(np.float32)
+    age_days = (pl.lit(cutoff) - pl.col(Col.TIMESTAMP)).dt.total_seconds() / SECONDS_PER_DAY
+    weighted, _ = _likes_by_post(likes, post_ids, cutoff, pl.lit(0.5).pow(age_days / half_life_days))
+    return weighted.astype(np.float32)
 
 
 def post_eras(likes: pl.DataFrame, post_ids: npt.NDArray[np.int32], cutoff: datetime) -> FloatArray:
     """Each post's mean like time before ``cutoff`` in days since the epoch; NaN for a post without a like."""
-    before = likes.filter(pl.col(Col.TIMESTAMP) < cutoff)
-    days = before.select(pl.col(Col.TIMESTAMP).dt.epoch("s").cast(pl.Float64) / SECONDS_PER_DAY).to_series().to_numpy()
-    positions, known = positions_or_last(post_ids, before[Col.POST_ID].to_numpy())
-    sums = np.bincount(positions[known], weights=days[known], minlength=post_ids.size)
-    counts = np.bincount(positions[known], minlength=post_ids.size)
+    days, counts = _likes_by_post(likes, post_ids, cutoff, pl.col(Col.TIMESTAMP).dt.epoch("s") / SECONDS_PER_DAY)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (sums / counts).astype(np.float32)
+        return (days / counts).astype(np.float32)
 
 
 def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) -> CollabModel:

@@ -49,7 +49,7 @@ class ModelInputs:
         """(pairs x :attr:`names`) of arbitrary (user position, post position) pairs with their time features.
 
         ``collab_columns``: the pairs' collaborative columns computed already (training rows read them from each
-        row's own history, see :func:`batch.pipeline.train.history_collab_columns`); None computes them from the
+        row's own history, see :func:`batch.pipeline.train.own_history_columns`); None computes them from the
         feature set's history at its cutoff.
         """
         matrix = pair_matrix(self.features, users, posts, moments, self.added_columns)

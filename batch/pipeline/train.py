@@ -62,8 +62,8 @@ class RowColumns:
     added_views: FloatArray
 
     def add_activity(self, matrix: FloatArray, prior: float) -> None:
-        """Add the window's likes and views to the rows' user counts of ``matrix`` and recompute the like rate,
-        as :func:`batch.pipeline.features.smoothed_rate` does at a cutoff."""
+        """Add the window's likes and views to the rows' user counts of ``matrix`` and recompute the like rate
+        with the same smoothing as the feature set's (:func:`batch.pipeline.features.smoothed_rate`)."""
         views, likes, rate = (
             FEATURE_NAMES.index(name) for name in (Feature.USER_VIEWS, Feature.USER_LIKES, Feature.USER_LIKE_RATE)
         )
