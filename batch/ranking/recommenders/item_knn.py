@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from batch.ranking.positions import IndexArray
+from batch.ranking.recommenders.gram import column_slices, dense_gram
 from batch.ranking.recommenders.interactions import Interactions
 from batch.ranking.recommenders.recommender import ScoreMatrix, popular_for_cold
-
-COLUMN_BLOCK: Final = 512
 
 
 class ItemKNN:
@@ -65,7 +62,7 @@ def pruned_cosine(likes: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
     Column j holds the posts most similar to j, so ``profile @ similar`` sums, for post j, the similarities of the
     user's posts that count j among their neighbours' targets.
     """
-    co = np.asarray((likes.T @ likes).todense(), dtype=np.float32)
+    co = dense_gram(likes, np.float32)
     norms = np.sqrt(np.diag(co)).astype(np.float32)
     norms[norms == 0] = 1.0
     co /= norms[:, None]
@@ -73,14 +70,10 @@ def pruned_cosine(likes: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
     np.fill_diagonal(co, 0.0)
     posts = co.shape[0]
     keep = min(neighbours, max(posts - 1, 1))
-    parts = [_column_top(co, columns, keep) for columns in _column_slices(posts)]
+    parts = [_column_top(co, columns, keep) for columns in column_slices(posts)]
     rows = np.concatenate([part[0] for part in parts]) if parts else np.zeros(0, dtype=np.int64)
     cols = np.concatenate([part[1] for part in parts]) if parts else np.zeros(0, dtype=np.int64)
     return sp.csr_matrix((co[rows, cols], (rows, cols)), shape=co.shape, dtype=np.float32)
-
-
-def _column_slices(posts: int, width: int = COLUMN_BLOCK) -> list[slice]:
-    return [slice(start, min(start + width, posts)) for start in range(0, posts, width)]
 
 
 def _column_top(co: npt.NDArray[np.float32], columns: slice, keep: int) -> tuple[IndexArray, IndexArray]:

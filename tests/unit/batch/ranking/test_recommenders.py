@@ -119,3 +119,9 @@ def test_item_knn_keeps_each_posts_most_similar_neighbour() -> None:
     similar = pruned_cosine(interactions_of(3, 3, likes, NO_VIEWS).like_matrix(), neighbours=1).toarray()
     near, far = 2 / np.sqrt(6), 1 / np.sqrt(3)
     np.testing.assert_allclose(similar, [[0, near, 0], [near, 0, far], [0, 0, 0]], atol=1e-6)
+
+
+def test_ease_refuses_a_gram_matrix_that_is_not_positive_definite() -> None:
+    likes = likes_frame([(1, 0, 0), (1, 1, 1)])
+    with pytest.raises(ValueError, match="positive definite"):
+        ease_weights(interactions_of(2, 3, likes, NO_VIEWS).like_matrix(), -5.0)
