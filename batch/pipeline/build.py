@@ -81,11 +81,14 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     )
     samples = labelled_rows(engine, sets, windows, params, source.likes)
     models = train_models(sets, samples, params, wanted)
+    sample_rows = {"train_rows": samples.train.height, "valid_rows": samples.valid.height}
+    # What only training read is freed here: validation and the benchmark (EASE's solves) peak on top of what is held.
+    sets, samples = sets.without(Cutoff.TRAIN), samples.without_training()
     window_likes = source.likes.filter(pl.col(Col.TIMESTAMP) >= windows.valid_start)
     validation = validate_models(models, sets, samples, window_likes, params)
     benchmark = benchmark_models(models, sets, source, window_likes, params)
     rows = {"users": source.users.height, "posts": source.posts.height, "likes": source.likes.height}
-    rows |= {"train_rows": samples.train.height, "valid_rows": samples.valid.height} | chosen.rows()
+    rows |= sample_rows | chosen.rows()
     trained = Models(models, source.version, encoders, validation.metrics, embed_params)
     # Only the features at as_of are kept: what training and validation read is freed before scoring.
     return Prepared(source, trained, sets.only(Cutoff.SCORE), windows, rows, validation.calibration, benchmark)

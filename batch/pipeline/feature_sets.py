@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -25,6 +26,8 @@ from batch.ranking.sequence.params import SequenceParams
 from common.ab import TEST
 from common.columns import Col
 from common.settings import Settings
+
+Value = TypeVar("Value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,15 @@ class FeatureSets:
         if embedding is not None and model == TEST_WITHOUT_NN:
             embedding = replace(embedding, spaces=tuple(s for s in embedding.spaces if s.name != NN_SCORE))
         return ModelInputs(self.base[cutoff], embedding, self.collab.get(cutoff))
+
+    def without(self, cutoff: Cutoff) -> FeatureSets:
+        """The sets of every other cutoff, so this one's can be freed."""
+        return replace(
+            self,
+            base=_dropped(self.base, cutoff),
+            embeddings=_dropped(self.embeddings, cutoff),
+            collab=_dropped(self.collab, cutoff),
+        )
 
     def only(self, cutoff: Cutoff) -> FeatureSets:
         """The sets of one cutoff, so the others can be freed."""
@@ -127,3 +139,7 @@ def feature_sets(
     cache_dir = embedding_cache or embedding_cache_dir(settings.data_dir)
     embeddings, info = embedding_features(engine, cache_dir, source, base, embed_params)
     return FeatureSets(encoders, base, embeddings, info, embed_params, collab)
+
+
+def _dropped(by_cutoff: Mapping[Cutoff, Value], cutoff: Cutoff) -> dict[Cutoff, Value]:
+    return {key: value for key, value in by_cutoff.items() if key != cutoff}
