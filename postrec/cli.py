@@ -10,6 +10,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from common.allocator import return_freed_memory_at_once
 from common.errors import PostrecError
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
@@ -57,6 +58,7 @@ def describe_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``postrec`` console script."""
+    return_freed_memory_at_once()  # before the parser's imports load polars
     args = build_parser().parse_args(argv)
     # Configured before the settings are read, so that a bad setting is reported like any other error.
     configure_logging()
