@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -60,18 +60,17 @@ class FeatureSets:
 
     def without(self, cutoff: Cutoff) -> FeatureSets:
         """The sets of every other cutoff, so this one's can be freed."""
-        return replace(
-            self,
-            base=_dropped(self.base, cutoff),
-            embeddings=_dropped(self.embeddings, cutoff),
-            collab=_dropped(self.collab, cutoff),
-        )
+        return self._kept(lambda key: key != cutoff)
 
     def only(self, cutoff: Cutoff) -> FeatureSets:
         """The sets of one cutoff, so the others can be freed."""
-        embeddings = {cutoff: self.embeddings[cutoff]} if cutoff in self.embeddings else {}
-        collab = {cutoff: self.collab[cutoff]} if cutoff in self.collab else {}
-        return replace(self, base={cutoff: self.base[cutoff]}, embeddings=embeddings, collab=collab)
+        return self._kept(lambda key: key == cutoff)
+
+    def _kept(self, keep: Callable[[Cutoff], bool]) -> FeatureSets:
+        """Every kind of set (base, embeddings, collab) at the cutoffs ``keep`` accepts."""
+        return replace(
+            self, base=_kept(self.base, keep), embeddings=_kept(self.embeddings, keep), collab=_kept(self.collab, keep)
+        )
 
 
 def base_features(
@@ -141,5 +140,5 @@ def feature_sets(
     return FeatureSets(encoders, base, embeddings, info, embed_params, collab)
 
 
-def _dropped(by_cutoff: Mapping[Cutoff, Value], cutoff: Cutoff) -> dict[Cutoff, Value]:
-    return {key: value for key, value in by_cutoff.items() if key != cutoff}
+def _kept(by_cutoff: Mapping[Cutoff, Value], keep: Callable[[Cutoff], bool]) -> dict[Cutoff, Value]:
+    return {key: value for key, value in by_cutoff.items() if keep(key)}
