@@ -212,11 +212,15 @@ def train_models(
     """Step train: fit CatBoost on the training rows once per wanted model (the same rows, the same parameters)."""
     with step("train") as done:
         own = own_history_columns(sets, samples)
-        models = {
-            name: fit_model(LabelledSet(sets.inputs(Cutoff.TRAIN, name), samples.train, own), params) for name in wanted
+        # The model with the most columns first: CatBoost's allocator keeps much of a fit's memory, which the
+        # smaller fit after it reuses (3M rows: peak 130 MB lower than the other way round).
+        by_width = sorted(wanted, key=lambda name: -len(sets.inputs(Cutoff.TRAIN, name).names))
+        fitted = {
+            name: fit_model(LabelledSet(sets.inputs(Cutoff.TRAIN, name), samples.train, own), params)
+            for name in by_width
         }
         done.rows = samples.train.height
-    return models
+    return {name: fitted[name] for name in wanted}
 
 
 @dataclass(frozen=True, slots=True)
