@@ -45,7 +45,7 @@ def main() -> None:
     print(f"{'unseen/positive':>16} {'auc':>7} {'logloss':>8} {'hitrate@5':>10} {'popular@5':>10} {'train rows':>11}")
     for mix in args.mixes:
         params = TrainParams(unseen_per_positive=mix, iterations=args.iterations, depth=args.depth, seed=settings.seed)
-        samples = labelled_rows(engine, sets, windows, params, source.likes)
+        samples = labelled_rows(engine, sets.base, windows, params, source.likes)
         models = train_models(sets, samples, params, (CONTROL,))
         m = validate_models(models, sets, samples, window_likes, params).metrics
         rows = samples.train.height

@@ -1,9 +1,10 @@
 """``postrec build`` and ``postrec score``: the offline batch as named steps over typed values.
 
-build: validate -> extract -> windows -> features -> collab -> embeddings -> samples -> train -> evaluate ->
-benchmark -> (guard) -> save -> score -> publish. The guard stops a build whose model validation ranks below the best
-seen-aware baseline.
-score: validate -> extract -> load model -> features -> collab -> embeddings -> score -> publish (an existing
+build: validate -> extract -> windows -> features (base sets of the three cutoffs, one scan) -> samples ->
+embeddings -> [collab -> embedding features -> nn feature] at the training cutoff -> train -> the same at the
+validation cutoff -> evaluate -> benchmark -> the same at as_of -> (guard) -> save -> score -> publish. The guard
+stops a build whose model validation ranks below the best seen-aware baseline.
+score: validate -> extract -> load model -> features -> embeddings -> collab -> ... -> score -> publish (an existing
 artifact, fresh features).
 
 Two models are trained on the same rows: ``control`` (the base and collaborative features) and ``test`` (the same
@@ -28,8 +29,8 @@ from batch.pipeline.artifacts import latest_artifact_path, load_artifact, save_a
 from batch.pipeline.benchmark import benchmark_models
 from batch.pipeline.cutoffs import Cutoff, WindowChoice, choose_windows
 from batch.pipeline.embed_features import EmbedParams
-from batch.pipeline.feature_sets import FeatureSets, feature_sets
-from batch.pipeline.features import fit_encoders
+from batch.pipeline.feature_sets import FeatureSets, base_features, cutoff_features, feature_sets
+from batch.pipeline.features import FeatureSet, fit_encoders
 from batch.pipeline.guard import check_publishable
 from batch.pipeline.nn_feature import nn_feature_enabled
 from batch.pipeline.options import BuildOptions, TrainParams
@@ -75,23 +76,28 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     encoders = fit_encoders(source.users, source.posts)
     nn_feature = nn_feature_enabled(options.nn_feature and TEST in wanted)
     embed_params = EmbedParams(seed=params.seed, method=options.embedding, nn_feature=nn_feature)
-    cutoffs = {cutoff: windows.cutoff(cutoff) for cutoff in Cutoff}
-    sets = feature_sets(
-        settings, engine, source, encoders, cutoffs, TEST in wanted, embed_params, options.embedding_cache
-    )
-    samples = labelled_rows(engine, sets, windows, params, source.likes)
-    models = train_models(sets, samples, params, wanted)
+    base = base_features(engine, source, encoders, {cutoff: windows.cutoff(cutoff) for cutoff in Cutoff})
+    samples = labelled_rows(engine, base, windows, params, source.likes)
+    maker = cutoff_features(settings, engine, source, encoders, TEST in wanted, embed_params, options.embedding_cache)
+    # Each cutoff's post side, embedding features and sequence scores are made when a step reads them and dropped
+    # after: at full scale holding all three cutoffs' through training peaked at 4.3 GB.
+    models = train_models(maker.at(_pop(base, Cutoff.TRAIN)), samples, params, wanted)
     sample_rows = {"train_rows": samples.train.height, "valid_rows": samples.valid.height}
-    # What only training read is freed here: validation and the benchmark (EASE's solves) peak on top of what is held.
-    sets, samples = sets.without(Cutoff.TRAIN), samples.without_training()
+    samples = samples.without_training()
     window_likes = source.likes.filter(pl.col(Col.TIMESTAMP) >= windows.valid_start)
-    validation = validate_models(models, sets, samples, window_likes, params)
-    benchmark = benchmark_models(models, sets, source, window_likes, params)
+    valid_sets = maker.at(_pop(base, Cutoff.VALID))
+    validation = validate_models(models, valid_sets, samples, window_likes, params)
+    benchmark = benchmark_models(models, valid_sets, source, window_likes, params)
+    del valid_sets
     rows = {"users": source.users.height, "posts": source.posts.height, "likes": source.likes.height}
     rows |= sample_rows | chosen.rows()
     trained = Models(models, source.version, encoders, validation.metrics, embed_params)
-    # Only the features at as_of are kept: what training and validation read is freed before scoring.
-    return Prepared(source, trained, sets.only(Cutoff.SCORE), windows, rows, validation.calibration, benchmark)
+    return Prepared(source, trained, maker.at(base), windows, rows, validation.calibration, benchmark)
+
+
+def _pop(base: dict[Cutoff, FeatureSet], cutoff: Cutoff) -> dict[Cutoff, FeatureSet]:
+    """One cutoff's base set, taken out of ``base`` so that it is freed once its step is done."""
+    return {cutoff: base.pop(cutoff)}
 
 
 def choose_training_windows(source: Source, params: TrainParams) -> WindowChoice:

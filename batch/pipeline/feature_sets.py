@@ -1,19 +1,23 @@
 """Steps features, collab and embeddings: every model's base and collaborative features at each cutoff, and the
-``test`` model's embedding features at the same cutoffs."""
+``test`` model's embedding features at the same cutoffs.
+
+The base sets of every cutoff come from one scan of the feed; the model features on top of them are made one group
+of cutoffs at a time (:class:`CutoffFeatures`), so a build need not hold the post sides and sequence scores of
+cutoffs its current step does not read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
+import polars as pl
 from sqlalchemy.engine import Engine
 
 from batch.pipeline.collab_features import CollabModel, CollabParams, fit_collab
 from batch.pipeline.cutoffs import Cutoff
-from batch.pipeline.embed import EmbeddingInfo, embed_posts, embedding_cache_dir
+from batch.pipeline.embed import EmbeddingInfo, PostEmbeddings, embed_posts, embedding_cache_dir
 from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams, build_embedding_features
 from batch.pipeline.features import Encoders, FeatureSet, build_features, sorted_ids, text_stats
 from batch.pipeline.feed_counts import load_feed_counts
@@ -26,8 +30,6 @@ from batch.ranking.sequence.params import SequenceParams
 from common.ab import TEST
 from common.columns import Col
 from common.settings import Settings
-
-Value = TypeVar("Value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,20 +60,6 @@ class FeatureSets:
             embedding = replace(embedding, spaces=tuple(s for s in embedding.spaces if s.name != NN_SCORE))
         return ModelInputs(self.base[cutoff], embedding, self.collab.get(cutoff))
 
-    def without(self, cutoff: Cutoff) -> FeatureSets:
-        """The sets of every other cutoff, so this one's can be freed."""
-        return self._kept(lambda key: key != cutoff)
-
-    def only(self, cutoff: Cutoff) -> FeatureSets:
-        """The sets of one cutoff, so the others can be freed."""
-        return self._kept(lambda key: key == cutoff)
-
-    def _kept(self, keep: Callable[[Cutoff], bool]) -> FeatureSets:
-        """Every kind of set (base, embeddings, collab) at the cutoffs ``keep`` accepts."""
-        return replace(
-            self, base=_kept(self.base, keep), embeddings=_kept(self.embeddings, keep), collab=_kept(self.collab, keep)
-        )
-
 
 def base_features(
     engine: Engine, source: Source, encoders: Encoders, cutoffs: Mapping[Cutoff, datetime]
@@ -101,20 +89,79 @@ def collab_features(
 
 
 def embedding_features(
-    engine: Engine, cache_dir: Path, source: Source, base: Mapping[Cutoff, FeatureSet], params: EmbedParams
-) -> tuple[dict[Cutoff, EmbeddingFeatureSet], EmbeddingInfo]:
-    """Steps embeddings and nn feature: post embeddings and the ``test`` model's features at every cutoff of
-    ``base``, the sequence model's score among them unless ``params.nn_feature`` is off."""
-    with step("embeddings") as done:
-        embeddings = embed_posts(source.posts, cache_dir, method=params.method)
+    engine: Engine,
+    source: Source,
+    embeddings: PostEmbeddings,
+    base: Mapping[Cutoff, FeatureSet],
+    params: EmbedParams,
+) -> dict[Cutoff, EmbeddingFeatureSet]:
+    """Steps embedding features and nn feature: the ``test`` model's features at every cutoff of ``base``, the
+    sequence model's score among them unless ``params.nn_feature`` is off."""
+    with step("embedding features") as done:
         sets = {
             cutoff: build_embedding_features(embeddings, source.likes, features.cutoff, params)
             for cutoff, features in base.items()
         }
-        done.rows = embeddings.post_ids.size
+        done.rows = len(sets)
     if params.nn_feature:
         sets = add_nn_feature(engine, source, embeddings, sets, base, SequenceParams(seed=params.seed))
-    return sets, embeddings.info
+    return sets
+
+
+def post_embeddings(posts: pl.DataFrame, cache_dir: Path, params: EmbedParams) -> PostEmbeddings:
+    """Step embeddings: every post's text vector (from the cache when it holds them)."""
+    with step("embeddings") as done:
+        embeddings = embed_posts(posts, cache_dir, method=params.method)
+        done.rows = embeddings.post_ids.size
+    return embeddings
+
+
+@dataclass(frozen=True, slots=True)
+class CutoffFeatures:
+    """Makes the model features (collaborative, and the ``test`` model's embedding features) on top of base sets,
+    one group of cutoffs at a time, so that a build holds only the cutoffs its current step reads.
+
+    Attributes:
+        engine: Engine on the source database (the nn feature reads views).
+        source: What the run read.
+        encoders: Categorical codes of every set.
+        embed_params: Settings of the embedding features.
+        embeddings: The post vectors; None when no ``test`` model is trained or scores.
+    """
+
+    engine: Engine
+    source: Source
+    encoders: Encoders
+    embed_params: EmbedParams
+    embeddings: PostEmbeddings | None
+
+    def at(self, base: Mapping[Cutoff, FeatureSet]) -> FeatureSets:
+        """Steps collab, embedding features and nn feature at every cutoff of ``base``."""
+        collab = collab_features(self.source, base, CollabParams(seed=self.embed_params.seed))
+        if self.embeddings is None:
+            return FeatureSets(self.encoders, base, embed_params=self.embed_params, collab=collab)
+        sets = embedding_features(self.engine, self.source, self.embeddings, base, self.embed_params)
+        return FeatureSets(self.encoders, base, sets, self.embeddings.info, self.embed_params, collab)
+
+
+def cutoff_features(
+    settings: Settings,
+    engine: Engine,
+    source: Source,
+    encoders: Encoders,
+    with_embeddings: bool,
+    embed_params: EmbedParams,
+    embedding_cache: Path | None = None,
+) -> CutoffFeatures:
+    """What makes the model features of a run; embeds the posts first when a ``test`` model is trained or scores.
+
+    ``embedding_cache`` is the folder of the post vectors' cache; None = the one under the settings' data dir.
+    """
+    embeddings = None
+    if with_embeddings:
+        cache_dir = embedding_cache or embedding_cache_dir(settings.data_dir)
+        embeddings = post_embeddings(source.posts, cache_dir, embed_params)
+    return CutoffFeatures(engine, source, encoders, embed_params, embeddings)
 
 
 def feature_sets(
@@ -127,18 +174,7 @@ def feature_sets(
     embed_params: EmbedParams,
     embedding_cache: Path | None = None,
 ) -> FeatureSets:
-    """Steps features, collab and embeddings (the last only when a ``test`` model is trained or scores).
-
-    ``embedding_cache`` is the folder of the post vectors' cache; None = the one under the settings' data dir.
-    """
+    """Steps features, embeddings, collab, embedding features and nn feature, at every cutoff at once."""
     base = base_features(engine, source, encoders, cutoffs)
-    collab = collab_features(source, base, CollabParams(seed=embed_params.seed))
-    if not with_embeddings:
-        return FeatureSets(encoders, base, embed_params=embed_params, collab=collab)
-    cache_dir = embedding_cache or embedding_cache_dir(settings.data_dir)
-    embeddings, info = embedding_features(engine, cache_dir, source, base, embed_params)
-    return FeatureSets(encoders, base, embeddings, info, embed_params, collab)
-
-
-def _kept(by_cutoff: Mapping[Cutoff, Value], keep: Callable[[Cutoff], bool]) -> dict[Cutoff, Value]:
-    return {key: value for key, value in by_cutoff.items() if keep(key)}
+    maker = cutoff_features(settings, engine, source, encoders, with_embeddings, embed_params, embedding_cache)
+    return maker.at(base)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from batch.pipeline.cutoffs import Cutoff, Windows
 from batch.pipeline.extract import copy_query
-from batch.pipeline.feature_sets import FeatureSets
+from batch.pipeline.features import FeatureSet
 from batch.pipeline.options import TrainParams
 from batch.pipeline.row_history import RowHistories, row_histories
 from batch.pipeline.steps import step
@@ -207,17 +207,19 @@ class Samples:
 
 
 def labelled_rows(
-    engine: Engine, sets: FeatureSets, windows: Windows, params: TrainParams, likes: pl.DataFrame
+    engine: Engine, base: Mapping[Cutoff, FeatureSet], windows: Windows, params: TrainParams, likes: pl.DataFrame
 ) -> Samples:
     """Step samples: the labelled rows of both windows, users sampled to keep training within its row budget, and
-    the training rows' histories from ``likes`` (every like row before as_of) and the label window's views."""
+    the training rows' histories from ``likes`` (every like row before as_of) and the label window's views.
+
+    ``base`` holds the base feature sets of every cutoff: what was shown before each window's end, the posts."""
     with step("samples") as done:
         views = count_window_views(engine, windows.label_start, windows.valid_start)
         per_mille = sample_per_mille(views, EXPECTED_LIKE_RATE, params)
         label_views = load_window_views(engine, windows.label_start, windows.valid_start, per_mille, params.seed)
         # Shown before the end of a window = shown before the cutoff of the next feature set.
-        seen_by_valid, seen_by_end = sets.base[Cutoff.VALID].was_shown, sets.base[Cutoff.SCORE].was_shown
-        post_ids = sets.base[Cutoff.TRAIN].post_ids
+        seen_by_valid, seen_by_end = base[Cutoff.VALID].was_shown, base[Cutoff.SCORE].was_shown
+        post_ids = base[Cutoff.TRAIN].post_ids
         train = window_samples(
             label_views, seen_by_valid, post_ids, params.unseen_per_positive, params.seed, params.skipped_negatives
         )
@@ -229,7 +231,7 @@ def labelled_rows(
         if params.history_at_row:
             in_label = pl.col(Col.TIMESTAMP).is_between(windows.label_start, windows.valid_start, closed="left")
             window_likes = likes.filter(in_label)
-            histories = row_histories(sets.base[Cutoff.TRAIN], train, window_likes, label_views)
+            histories = row_histories(base[Cutoff.TRAIN], train, window_likes, label_views)
         log.info(
             "samples: user_per_mille=%d train_rows=%d valid_rows=%d train_states=%s",
             per_mille,
