@@ -1,10 +1,13 @@
 """The ``test`` model's neural sequence score: a SASRec-style model (``batch.ranking.sequence``) trained at each
 cutoff on the feed before it, read out as a :class:`UserPostSpace` so it scores in blocks like the taste cosine.
 
-The feed is read once for every cutoff: the views of the ``lookback_days`` before the earliest cutoff up to the
-latest, reduced chunk by chunk to each user's last ``length`` views before each cutoff, so memory follows users x
-length, not the feed. Torch comes with the ``dl`` extra; on the lean install the feature is left out with one
-warning, and the ``test`` model is trained without it.
+The feed is read once for the cutoffs of a call (a build makes one cutoff at a time): the views of the
+``lookback_days`` before the earliest cutoff up to the latest, reduced chunk by chunk to each user's last ``length``
+views before each cutoff, so memory follows users x length, not the feed. The score is each user's z-score over the
+catalog (:meth:`SequenceVectors.standardized`), so that it means the same at every cutoff's freshly trained model.
+
+Torch comes with the ``dl`` extra; on the lean install the feature is left out with one warning, and the ``test``
+model is trained without it.
 """
 
 from __future__ import annotations
@@ -153,12 +156,14 @@ def nn_space(
     window = views.filter(in_window(cutoff, timedelta(days=params.lookback_days)))
     histories = build_histories(mark_liked(window, likes, cutoff), user_ids, embeddings.post_ids, params.length)
     model = train_model(histories, embeddings.vectors, params)
-    vectors = read_vectors(model, histories, params.threads)
+    raw = read_vectors(model, histories, params.threads)
+    vectors = raw.standardized()
     log.info(
-        "nn feature at %s: users=%d with_views=%d seconds=%.1f rss_mb=%.0f",
+        "nn feature at %s: users=%d with_views=%d raw_score_spread=%.3f seconds=%.1f rss_mb=%.0f",
         cutoff.isoformat(sep=" "),
         user_ids.size,
         int((histories.events() > 0).sum()),
+        float(np.median(raw.score_spreads())),
         time.perf_counter() - started,
         rss_mb(),
     )
