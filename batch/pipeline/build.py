@@ -4,8 +4,8 @@ build: validate -> extract -> windows -> features (base sets of the three cutoff
 embeddings -> [collab -> embedding features -> nn feature] at the training cutoff -> train -> the same at the
 validation cutoff -> evaluate -> benchmark -> the same at as_of -> (guard) -> save -> score -> publish. The guard
 stops a build whose model validation ranks below the best seen-aware baseline.
-score: validate -> extract -> load model -> features -> embeddings -> collab -> ... -> score -> publish (an existing
-artifact, fresh features).
+score: validate -> extract -> load model -> features -> embeddings -> collab -> embedding features -> nn feature ->
+score -> publish (an existing artifact, fresh features).
 
 Two models are trained on the same rows: ``control`` (the base and collaborative features) and ``test`` (the same
 plus the embedding features), and each user is scored only by the model of its A/B group; a split that sends every

@@ -157,13 +157,14 @@ def nn_space(
     histories = build_histories(mark_liked(window, likes, cutoff), user_ids, embeddings.post_ids, params.length)
     model = train_model(histories, embeddings.vectors, params)
     raw = read_vectors(model, histories, params.threads)
-    vectors = raw.standardized()
+    spreads = raw.score_spreads()
+    vectors = raw.standardized(spreads)
     log.info(
         "nn feature at %s: users=%d with_views=%d raw_score_spread=%.3f seconds=%.1f rss_mb=%.0f",
         cutoff.isoformat(sep=" "),
         user_ids.size,
         int((histories.events() > 0).sum()),
-        float(np.median(raw.score_spreads())),
+        float(np.median(spreads)),
         time.perf_counter() - started,
         rss_mb(),
     )

@@ -42,23 +42,26 @@ class SequenceVectors:
         block: FloatMatrix = self.user_vectors[np.asarray(user_rows)] @ self.post_vectors.T
         return block
 
-    def standardized(self) -> SequenceVectors:
+    def standardized(self, spreads: npt.NDArray[np.float64] | None = None) -> SequenceVectors:
         """The same space with each user's scores over the catalog at mean 0 and standard deviation 1.
 
         A model trained afresh at each cutoff puts its scores on a scale of its own, so a split learnt on the
         training cutoff's raw scores means another thing at as_of's; a user's z-scores keep the order of its posts
         and mean the same at every cutoff. Exact and cheap: ``(u · p - u · p̄) / s_u`` is the dot product of the
         user scaled by ``1 / s_u`` with the centred post, where ``s_u² = uᵀ C u`` for the posts' covariance ``C``.
+        ``spreads``: the users' :meth:`score_spreads`, when the caller has them already.
         """
         centred = self._centred_posts()
-        spread = self.score_spreads()
+        spread = self._spreads(centred) if spreads is None else spreads
         scale = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > SPREAD_FLOOR)
         users = self.user_vectors * scale[:, None].astype(np.float32)
         return SequenceVectors(self.user_ids, users, self.post_ids, np.ascontiguousarray(centred, dtype=np.float32))
 
     def score_spreads(self) -> npt.NDArray[np.float64]:
         """Per user, the standard deviation of its scores over the catalog."""
-        centred = self._centred_posts()
+        return self._spreads(self._centred_posts())
+
+    def _spreads(self, centred: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         covariance = centred.T @ centred / max(centred.shape[0], 1)
         users = self.user_vectors.astype(np.float64)
         variance = np.einsum("ij,jk,ik->i", users, covariance, users)
