@@ -105,11 +105,11 @@ class EvaluateOptions:
         shuffle_holdout: The leakage guard: score against likes moved to other users and posts.
         oracle: Include the world's ground truth (only for generated worlds).
         embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
-        nn_feature: Train the ``test`` model with the sequence model's score.
+        nn_feature: Train the ``test`` model with the sequence model's score (implied by ``nn_ablation``).
         protocol: ``time`` (one cutoff T) or ``per-user`` (each user's last 20% of views held out; ``as_of`` and
             ``window`` do not apply).
-        nn_ablation: Where ``test`` has the sequence score, also train it without that column on the same rows and
-            report it as ``test_without_nn``, with the paired difference.
+        nn_ablation: Train ``test`` with the sequence score and also without that column, on the same rows, and
+            report the second as ``test_without_nn``, with the paired difference.
     """
 
     as_of: datetime | None = None
@@ -120,9 +120,14 @@ class EvaluateOptions:
     shuffle_holdout: bool = False
     oracle: bool = True
     embedding: str = AUTO
-    nn_feature: bool = True
+    nn_feature: bool = False
     protocol: str = TIME
     nn_ablation: bool = False
+
+    @property
+    def with_nn(self) -> bool:
+        """Whether the ``test`` model is asked to read the sequence score (the ablation compares with it)."""
+        return self.nn_feature or self.nn_ablation
 
 
 def evaluation_settings(settings: Settings) -> Settings:
@@ -144,16 +149,16 @@ def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> Bu
         k=options.k,
         models=evaluated_models(options),
         embedding=options.embedding,
-        nn_feature=options.nn_feature,
+        nn_feature=options.with_nn,
         allow_worse=True,
     )
     return replace(built, embedding_cache=embedding_cache_dir(settings.data_dir))
 
 
 def evaluated_models(options: EvaluateOptions) -> tuple[str, ...]:
-    """Both A/B models, and ``test`` without the sequence score when the ablation is asked for and the score is
-    computed (without torch, or with ``--no-nn-feature``, the two would be the same model)."""
-    ablation = options.nn_ablation and nn_feature_enabled(options.nn_feature)
+    """Both A/B models, and ``test`` without the sequence score when the ablation is asked for and the score can be
+    computed (without torch the two would be the same model)."""
+    ablation = options.nn_ablation and nn_feature_enabled(wanted=True)
     return (CONTROL, TEST, TEST_WITHOUT_NN) if ablation else (CONTROL, TEST)
 
 

@@ -71,7 +71,7 @@ def warn_missing_torch_once(reason: str) -> None:
 
 
 def nn_feature_enabled(wanted: bool) -> bool:
-    """Whether a run computes the sequence score: asked for (not ``--no-nn-feature``) and torch importable."""
+    """Whether a run computes the sequence score: asked for (``--nn-feature``) and torch importable."""
     if not wanted:
         return False
     reason = torch_missing()

@@ -50,7 +50,7 @@ def test_evaluate_runs_on_the_cluster_and_leaves_no_key(
     on_cluster = replace(settings, redis_url=redis_cluster.url)
 
     # Short (no oracle, no sequence model, TF-IDF): what is tested is the store, not the models.
-    options = EvaluateOptions(out_dir=tmp_path, embedding=TFIDF_SVD, k=40, oracle=False, nn_feature=False)
+    options = EvaluateOptions(out_dir=tmp_path, embedding=TFIDF_SVD, k=40, oracle=False)
     report = run_evaluation(on_cluster, engine, options)
 
     scores = {score.name: score.hitrate for score in report.scores}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from batch.evaluation.report import EvaluationReport
 from batch.pipeline.artifacts import latest_artifact_path, load_artifact
 from batch.pipeline.build import run_build
 from batch.pipeline.embed import MINILM_METHOD
-from batch.pipeline.nn_feature import NN_SCORE
+from batch.pipeline.nn_feature import NN_SCORE, warn_missing_torch_once
 from batch.pipeline.options import BuildOptions
 from batch.world.seed import seed_database
 from common.settings import Settings
@@ -58,7 +59,9 @@ def test_model_beats_popular_and_stays_under_the_oracle(
 def test_leakage_guard_brings_every_model_to_random(
     tiny_world: Engine, settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    report = run_evaluation(settings, tiny_world, EvaluateOptions(out_dir=tmp_path, shuffle_holdout=True))
+    # With the nn feature, so that its column and the nn row are guarded too (off by default).
+    options = EvaluateOptions(out_dir=tmp_path, shuffle_holdout=True, nn_feature=True)
+    report = run_evaluation(settings, tiny_world, options)
     scores = by_name(report)
     _, random_low, random_high = scores["random"]
     for name, (_, low, high) in scores.items():
@@ -105,6 +108,12 @@ def test_nn_ablation_reports_test_without_the_sequence_score(
     assert "| test - test_without_nn |" in (tmp_path / "report" / "evaluation.md").read_text()
 
 
-def test_no_ablation_row_where_the_test_model_has_no_sequence_score() -> None:
-    assert evaluated_models(EvaluateOptions(nn_ablation=True, nn_feature=False)) == ("control", "test")
+def test_the_ablation_row_only_when_asked_for_and_torch_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    assert evaluated_models(EvaluateOptions(nn_ablation=True)) == ("control", "test", "test_without_nn")
+    assert evaluated_models(EvaluateOptions(nn_feature=True)) == ("control", "test")
     assert evaluated_models(EvaluateOptions()) == ("control", "test")
+    warn_missing_torch_once.cache_clear()
+    monkeypatch.setitem(sys.modules, "torch", None)  # the lean install: the two would be the same model
+    assert evaluated_models(EvaluateOptions(nn_ablation=True)) == ("control", "test")
+    warn_missing_torch_once.cache_clear()

@@ -60,7 +60,7 @@ def test_per_user_protocol_runs_without_an_oracle_and_names_itself(
 ) -> None:
     with tiny_world.begin() as conn:  # data as a user loads it: no world truth at all
         conn.execute(sa.text(f"DROP TABLE {PARAMS_TABLE}, {USER_TRUTH_TABLE}, {POST_TRUTH_TABLE}"))
-    options = EvaluateOptions(out_dir=tmp_path, oracle=False, protocol=PER_USER, nn_feature=False)
+    options = EvaluateOptions(out_dir=tmp_path, oracle=False, protocol=PER_USER)
 
     report = run_evaluation(settings, tiny_world, options)
 

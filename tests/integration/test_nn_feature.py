@@ -1,5 +1,5 @@
-"""The neural sequence feature in ``postrec build`` on the tiny world: present by default, and on the lean install
-(no torch) left out with one warning while the build still publishes."""
+"""The neural sequence feature in ``postrec build`` on the tiny world: present when asked for (``--nn-feature``),
+absent by default, and on the lean install (no torch) left out with one warning while the build still publishes."""
 
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ def world(engine):
     return engine
 
 
-def test_the_test_model_reads_the_nn_score_unless_turned_off(settings, world):
+def test_the_test_model_reads_the_nn_score_only_when_asked(settings, world):
     pytest.importorskip("torch")
-    with_nn = run_build(settings, world, replace(OPTIONS, publish=False))
-    without = run_build(settings, world, replace(OPTIONS, publish=False, nn_feature=False))
+    with_nn = run_build(settings, world, replace(OPTIONS, publish=False, nn_feature=True))
+    without = run_build(settings, world, replace(OPTIONS, publish=False))
 
     assert with_nn.prepared.models.by_group[TEST].feature_names_[-1] == NN_SCORE
     assert NN_SCORE not in without.prepared.models.by_group[TEST].feature_names_
@@ -54,7 +54,7 @@ def test_the_lean_install_builds_without_the_nn_score_and_says_so_once(
     warn_fallback_once.cache_clear()
     monkeypatch.setitem(sys.modules, "torch", None)  # `make install EXTRAS=dev`: no torch, no MiniLM
 
-    built = run_build(settings, world, OPTIONS)
+    built = run_build(settings, world, replace(OPTIONS, nn_feature=True))
 
     assert NN_SCORE not in built.prepared.models.by_group[TEST].feature_names_
     assert redis_client.get(keys.current).decode() == built.version

@@ -11,6 +11,7 @@ import pytest
 
 from batch.pipeline.nn_feature import NN_SCORE, last_views, nn_feature_enabled, warn_missing_torch_once
 from common.columns import Col
+from common.errors import ConfigError
 from common.settings import load_settings
 from postrec.cli import build_parser
 
@@ -78,20 +79,33 @@ def test_the_switch_is_off_when_asked_whatever_is_installed() -> None:
     assert nn_feature_enabled(wanted=False) is False
 
 
-def test_no_nn_feature_flag_reaches_the_build_options() -> None:
+def test_the_nn_feature_flag_reaches_the_build_options_and_is_off_by_default() -> None:
     from batch.cli import _build_options
 
     parser, settings = build_parser(), load_settings()
+    assert _build_options(parser.parse_args(["build", "--nn-feature"]), settings).nn_feature is True
     assert _build_options(parser.parse_args(["build", "--no-nn-feature"]), settings).nn_feature is False
-    assert _build_options(parser.parse_args(["build"]), settings).nn_feature is True
+    assert _build_options(parser.parse_args(["build"]), settings).nn_feature is False
 
 
-def test_an_evaluation_without_the_nn_feature_builds_without_it() -> None:
+def test_an_evaluation_builds_with_the_nn_feature_when_asked_or_ablated() -> None:
+    from batch.cli import _evaluation_nn_feature
     from batch.evaluation.evaluate import EvaluateOptions, evaluation_build_options
 
-    assert build_parser().parse_args(["evaluate", "--no-nn-feature"]).no_nn_feature is True
-    options = evaluation_build_options(load_settings(), EvaluateOptions(nn_feature=False))
-    assert options.nn_feature is False
+    parser, settings = build_parser(), load_settings()
+    assert _evaluation_nn_feature(parser.parse_args(["evaluate"])) is False
+    assert _evaluation_nn_feature(parser.parse_args(["evaluate", "--nn-feature"])) is True
+    assert _evaluation_nn_feature(parser.parse_args(["evaluate", "--nn-ablation"])) is True
+    assert evaluation_build_options(settings, EvaluateOptions()).nn_feature is False
+    assert evaluation_build_options(settings, EvaluateOptions(nn_feature=True)).nn_feature is True
+    assert evaluation_build_options(settings, EvaluateOptions(nn_ablation=True)).nn_feature is True
+
+
+def test_an_ablation_without_the_nn_feature_is_refused_with_both_flags_named() -> None:
+    from batch.cli import _evaluation_nn_feature
+
+    with pytest.raises(ConfigError, match=r"--nn-ablation.*--no-nn-feature"):
+        _evaluation_nn_feature(build_parser().parse_args(["evaluate", "--nn-ablation", "--no-nn-feature"]))
 
 
 def test_the_build_and_the_evaluation_import_without_torch() -> None:
