@@ -123,6 +123,19 @@ def test_blocks_do_not_change_the_result(model, block_rows):
     np.testing.assert_array_equal(reference.post_ids, blocked.post_ids)
 
 
+@pytest.mark.parametrize("block_rows", [1, N_POSTS * 2])
+def test_building_the_next_block_in_a_second_thread_changes_nothing(model, block_rows):
+    features = make_features({2: [1, 2], 5: [0]})
+    inputs = ModelInputs(features)
+
+    one_thread = score_users(model, inputs, features.user_ids, k=4, block_rows=block_rows, threads=1)
+    overlapped = score_users(model, inputs, features.user_ids, k=4, block_rows=block_rows, threads=2)
+
+    np.testing.assert_array_equal(one_thread.post_ids, overlapped.post_ids)
+    np.testing.assert_array_equal(one_thread.scores, overlapped.scores)
+    np.testing.assert_array_equal(one_thread.user_ids, overlapped.user_ids)
+
+
 def test_same_inputs_give_the_same_top_5(model):
     features = make_features()
 
