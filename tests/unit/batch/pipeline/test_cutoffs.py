@@ -15,8 +15,9 @@ START = datetime(2021, 1, 1)
 
 
 def shares(**fields: float) -> WindowPolicy:
-    """A policy sized by its shares and users alone (no floor of likes)."""
-    return WindowPolicy(**{"valid_min_likes": 1, "label_min_likes": 1, **fields})  # type: ignore[arg-type]
+    """A policy sized by its shares and users alone (no floor of likes, no share of all users in the label)."""
+    defaults = {"valid_min_likes": 1, "label_min_likes": 1, "label_user_share": 0.0}
+    return WindowPolicy(**{**defaults, **fields})  # type: ignore[arg-type]
 
 
 def likes_of(rows: list[tuple[datetime, int]]) -> pl.DataFrame:
@@ -119,9 +120,38 @@ def test_a_small_feed_gets_a_floor_of_likes_per_window():
     # 2,800 likes: 5% would be 140 likes; the floors ask for 400 and 800.
     likes, as_of = bursty_feed(), START + timedelta(days=400)
 
-    chosen = choose_windows(likes, as_of, WindowPolicy(min_users=1))
+    chosen = choose_windows(likes, as_of, WindowPolicy(min_users=1, label_user_share=0.0))
 
     assert 400 <= chosen.valid.likes < 410 and 800 <= chosen.label.likes < 810
+
+
+def test_a_bursty_feeds_label_window_grows_to_a_share_of_all_users():
+    # 805 users liked anything, 3 likes each on a day of their own: 30% of them is 242 users, about 121 days of
+    # likes; the validation window keeps its own rule (a tenth of the users).
+    likes, as_of = bursty_feed(), START + timedelta(days=400)
+    policy = shares(valid_share=0.01, label_share=0.02, max_share=0.9, label_user_share=0.3)
+
+    chosen = choose_windows(likes, as_of, policy)
+
+    assert chosen.label.reason == "users" and 242 <= chosen.label.users < 246
+    assert 81 <= chosen.valid.users < 85
+    assert users_between(likes, chosen.windows.label_start, chosen.windows.valid_start) == chosen.label.users
+
+
+def test_where_users_come_back_the_share_of_all_users_changes_nothing():
+    # 50 users liking in turn every minute for 3 days: any window of a few hours holds all of them.
+    likes = likes_of([(START + timedelta(minutes=m), m % 50) for m in range(3 * 24 * 60)])
+    as_of = START + timedelta(days=3)
+
+    with_share = choose_windows(likes, as_of, WindowPolicy(min_users=20, label_user_share=0.3))
+    without = choose_windows(likes, as_of, WindowPolicy(min_users=20, label_user_share=0.0))
+
+    assert with_share.windows == without.windows and with_share.label.reason == "share"
+
+
+def test_a_label_user_share_outside_0_to_1_is_refused():
+    with pytest.raises(ValueError, match="label_user_share"):
+        WindowPolicy(label_user_share=1.5)
 
 
 def test_too_few_likes_are_refused_with_their_count():
