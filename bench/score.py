@@ -71,6 +71,10 @@ def random_features(n_users: int, n_posts: int, liked_per_user: int, viewed_per_
         viewed_indptr=viewed_indptr,
         viewed_posts=viewed_posts,
         like_prior=0.1,
+        # Each user's latest like on one of the 30 days before the cutoff, as like_rows dates them.
+        last_like_days=np.where(
+            np.diff(liked_indptr) > 0, (CUTOFF - datetime(1970, 1, 1)).days - rng.uniform(0, 30, n_users), np.nan
+        ),
     )
 
 

@@ -58,6 +58,7 @@ def user_arrays(features: FeatureSet, start: int, stop: int) -> Arrays:
         "liked_posts": features.liked_posts[first:last],
         "viewed_indptr": features.viewed_indptr[start : stop + 1] - seen_first,
         "viewed_posts": features.viewed_posts[seen_first:seen_last],
+        "last_like_days": features.last_like_days[start:stop],
     }
 
 
@@ -78,6 +79,7 @@ def shard_features(posts: Arrays, users: Arrays) -> FeatureSet:
         viewed_indptr=users["viewed_indptr"],  # type: ignore[arg-type]
         viewed_posts=users["viewed_posts"],  # type: ignore[arg-type]
         like_prior=float(posts[LIKE_PRIOR][0]),
+        last_like_days=users["last_like_days"],  # type: ignore[arg-type]
     )
 
 

@@ -101,8 +101,9 @@ def count_user_rows(rows: UserRows, fallback_cutoff: datetime) -> FeedCounts:
     return count_feed(feed, topics, cutoff)
 
 
-def _pairs(feed: pl.DataFrame, action: str) -> pl.DataFrame:
-    return feed.filter(pl.col(Col.ACTION).cast(pl.String) == action).select(Col.USER_ID, Col.POST_ID)
+def _actions(feed: pl.DataFrame, action: str) -> pl.DataFrame:
+    """(timestamp, user_id, post_id) of the feed's rows of ``action``."""
+    return feed.filter(pl.col(Col.ACTION).cast(pl.String) == action).select(Col.TIMESTAMP, Col.USER_ID, Col.POST_ID)
 
 
 def user_features_now(
@@ -122,11 +123,13 @@ def user_features_now(
     """
     counts = count_user_rows(rows, features.cutoff)
     user_id = int(rows.user[Col.USER_ID][0])
+    feed_likes = _actions(rows.feed, Action.LIKE)
+    # The liked set's likes come without their time: the feed's likes alone give the user's latest like time.
     known_likes = pl.DataFrame(
-        {Col.USER_ID: [user_id] * len(liked_post_ids), Col.POST_ID: list(liked_post_ids)},
-        schema={Col.USER_ID: pl.Int32(), Col.POST_ID: pl.Int32()},
-    )
-    liked = pl.concat([_pairs(rows.feed, Action.LIKE), known_likes])
-    viewed = _pairs(rows.feed, Action.VIEW)
+        {Col.TIMESTAMP: [None] * len(liked_post_ids), Col.USER_ID: [user_id] * len(liked_post_ids)},
+        schema={Col.TIMESTAMP: feed_likes.schema[Col.TIMESTAMP], Col.USER_ID: pl.Int32()},
+    ).with_columns(pl.Series(Col.POST_ID, list(liked_post_ids), dtype=pl.Int32))
+    liked = pl.concat([feed_likes.cast({Col.USER_ID: pl.Int32, Col.POST_ID: pl.Int32}), known_likes])
+    viewed = _actions(rows.feed, Action.VIEW)
     side = user_side(rows.user, counts, encoders, features.like_prior, features.post_ids, liked, viewed)
     return replace(features, **side)

@@ -10,6 +10,8 @@ sparse x dense product (a user's likes @ an item matrix), computed per block of 
 - ``collab_als``: the user's ALS factors, folded in from its likes against the post factors (one small solve per
   user, as implicit's own user step), dotted with the post factors;
 - ``collab_recent_popularity``: the post's likes, each weighted ``0.5 ** (age / half life)``;
+- ``collab_era_popularity``: the same weighted count as of the user's latest like (see
+  :mod:`batch.pipeline.era_popularity`): what was popular when the user was last active;
 - ``*_rank``: each post's place in the user's own order of the kNN, EASE and ALS scores among the posts not shown
   to the user (capped at :data:`RANK_DEPTH`), so that "near this user's top" is one threshold for every user.
 
@@ -33,6 +35,7 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from batch.pipeline.embed_features import als_space
+from batch.pipeline.era_popularity import EraPopularity, fit_era_popularity
 from batch.pipeline.features import FeatureSet, FloatArray
 from batch.pipeline.row_history import RowHistories, ShownRows
 from batch.ranking.positions import IndexArray, PositionArray, csr_entries, positions_or_last
@@ -65,6 +68,7 @@ class CollabFeature:
     EASE_LIKES_RANK: Final = "collab_ease_likes_rank"
     ALS_RANK: Final = "collab_als_rank"
     ERA_GAP: Final = "collab_era_gap_days"
+    ERA_POPULARITY: Final = "collab_era_popularity"
 
 
 COLLAB_NAMES: Final = (
@@ -78,6 +82,7 @@ COLLAB_NAMES: Final = (
     CollabFeature.EASE_LIKES_RANK,
     CollabFeature.ALS_RANK,
     CollabFeature.ERA_GAP,
+    CollabFeature.ERA_POPULARITY,
 )
 # Ranks below this are written as this: only the head of a user's order decides a list of 5.
 RANK_DEPTH: Final = 50
@@ -119,6 +124,7 @@ class CollabModel:
         als_alpha: Confidence of a like in the fold-in.
         recent_popularity: Recency-weighted like count per post, float32.
         post_era: Mean time of each post's likes, in days since the epoch (float32; NaN for a post without any).
+        era_popularity: Each post's recency-weighted like count at any moment, read at a user's latest like.
         similar_t: ``similar`` transposed, as CSR (derived).
     """
 
@@ -130,6 +136,7 @@ class CollabModel:
     als_alpha: float
     recent_popularity: FloatArray
     post_era: FloatArray
+    era_popularity: EraPopularity
 
     similar_t: sp.csr_matrix = field(init=False, repr=False)
 
@@ -166,7 +173,7 @@ class CollabModel:
         """Write each column's (users x posts) scores into ``columns``, in the order of :attr:`names`."""
         likes = _rows_matrix(features.liked_indptr, features.liked_posts, users, self.post_ids.size)
         views = _rows_matrix(features.viewed_indptr, features.viewed_posts, users, self.post_ids.size)
-        knn_likes, knn_views, ease, als, popularity, *ranks, era_gap = columns
+        knn_likes, knn_views, ease, als, popularity, *ranks, era_gap, era_popularity = columns
         # A block's products are small: a BLAS pool's threads cost more CPU than they save (the ALS columns took
         # 17-26 ms of CPU per 142-user block with two threads on a loaded machine, 4 ms with one).
         with _blas_controller().limit(limits=1, user_api="blas"):
@@ -179,6 +186,7 @@ class CollabModel:
             np.matmul(self.fold_in(likes), self.als_posts.T, out=als)
         popularity[:] = self.recent_popularity
         np.subtract(self.post_era[None, :], self.user_era(likes)[:, None], out=era_gap)
+        self.era_popularity.write_at(features.last_like_days[users], era_popularity)
         shown = csr_entries(features.viewed_indptr, features.viewed_posts, users)
         for raw, rank in zip((knn_likes, knn_views, ease, als), ranks, strict=True):
             rank_among_unseen(raw, shown, rank)
@@ -369,6 +377,9 @@ def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) 
         als_alpha=params.als_alpha,
         recent_popularity=recency_popularity(likes, features.post_ids, features.cutoff, params.half_life_days),
         post_era=post_eras(likes, features.post_ids, features.cutoff),
+        # Every like, not only those before the cutoff: training states read it at their own moments, in the
+        # label window, and each reads only the likes before its moment.
+        era_popularity=fit_era_popularity(likes, features.post_ids, params.half_life_days),
     )
 
 
@@ -386,6 +397,10 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
         "als_alpha": np.array([model.als_alpha], dtype=np.float64),
         "recent_popularity": model.recent_popularity,
         "post_era": model.post_era,
+        "era_counts": model.era_popularity.counts,
+        "era_grid": np.array(
+            [model.era_popularity.origin_day, model.era_popularity.step_days, model.era_popularity.half_life_days]
+        ),
     }
 
 
@@ -404,4 +419,10 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
         als_alpha=float(arrays["als_alpha"][0]),
         recent_popularity=arrays["recent_popularity"].astype(np.float32, copy=False),
         post_era=arrays["post_era"].astype(np.float32, copy=False),
+        era_popularity=_era_from_arrays(arrays),
     )
+
+
+def _era_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> EraPopularity:
+    origin_day, step_days, half_life_days = (float(value) for value in arrays["era_grid"])
+    return EraPopularity(origin_day, step_days, half_life_days, arrays["era_counts"].astype(np.float32, copy=False))

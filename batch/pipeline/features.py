@@ -37,6 +37,9 @@ from common.errors import ArtifactMismatchError
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
+DayArray = npt.NDArray[np.float64]
+
+SECONDS_PER_DAY: Final = 86_400.0
 
 # Pseudo-counts of the smoothed like rates: a rate from few views is pulled towards its parent's rate.
 POST_PRIOR_VIEWS: Final = 50.0
@@ -292,6 +295,8 @@ class FeatureSet:
         viewed_posts: CSR column indices: post positions, sorted within each user.
         like_prior: :func:`global_like_rate` before the cutoff, the prior the user rates were smoothed with, so one
             user's features can be recomputed later the same way.
+        last_like_days: Time of each user's latest like before the cutoff, in days since the epoch (NaN without
+            one): the moment the collaborative era popularity is read at.
     """
 
     cutoff: datetime
@@ -306,6 +311,7 @@ class FeatureSet:
     viewed_indptr: IndexArray
     viewed_posts: PositionArray
     like_prior: float
+    last_like_days: DayArray
 
     def user_positions(self, user_ids: npt.ArrayLike) -> IndexArray:
         """Row positions of the given user ids; unknown ids raise ``KeyError``."""
@@ -348,6 +354,7 @@ class UserSide(TypedDict):
     liked_posts: PositionArray
     viewed_indptr: IndexArray
     viewed_posts: PositionArray
+    last_like_days: DayArray
 
 
 def user_side(
@@ -371,7 +378,8 @@ def user_side(
         encoders: Categorical codes.
         prior: The global like rate the user like rates are smoothed towards (:func:`global_like_rate`).
         post_ids: Sorted post ids, the CSRs' columns.
-        liked: (user_id, post_id) pairs left out of scoring.
+        liked: (timestamp, user_id, post_id) likes left out of scoring; a null timestamp (a like known without
+            its time) leaves the user's latest like time as the timed likes give it.
         viewed: (user_id, post_id) pairs shown before, or their CSR against the users sorted by id and
             ``post_ids`` (as :func:`batch.pipeline.viewed.load_viewed` builds it).
     """
@@ -387,7 +395,21 @@ def user_side(
         liked_posts=liked_posts,
         viewed_indptr=viewed_indptr,
         viewed_posts=viewed_posts,
+        last_like_days=last_like_days(user_ids, liked),
     )
+
+
+def last_like_days(user_ids: IntArray, liked: pl.DataFrame) -> DayArray:
+    """Each user's latest like time in days since the epoch (NaN without a timed like); ``user_ids`` sorted."""
+    latest = (
+        liked.drop_nulls(Col.TIMESTAMP)
+        .group_by(Col.USER_ID)
+        .agg((pl.col(Col.TIMESTAMP).max().dt.epoch("us") / (SECONDS_PER_DAY * 1e6)).alias(Col.TIMESTAMP))
+    )
+    days = np.full(user_ids.size, np.nan, dtype=np.float64)
+    positions, known = positions_or_last(user_ids, latest[Col.USER_ID].to_numpy())
+    days[positions[known]] = latest[Col.TIMESTAMP].to_numpy()[known]
+    return days
 
 
 def _viewed_csr(user_ids: IntArray, post_ids: IntArray, viewed: pl.DataFrame | Csr) -> Csr:
@@ -419,7 +441,7 @@ def build_features(
         posts: The post catalog.
         text: :func:`text_stats` of the catalog.
         counts: Feed aggregates before the cutoff.
-        liked: (user_id, post_id) pairs liked before the cutoff, left out of scoring.
+        liked: (timestamp, user_id, post_id) likes before the cutoff, left out of scoring.
         encoders: Categorical codes, from :func:`fit_encoders` or a saved artifact.
         viewed: (user_id, post_id) pairs shown before the cutoff, or their CSR (see :func:`user_side`); None =
             nothing shown.

@@ -24,7 +24,7 @@ from typing import Final, Protocol
 import numpy as np
 import polars as pl
 
-from batch.pipeline.features import FeatureSet
+from batch.pipeline.features import SECONDS_PER_DAY, DayArray, FeatureSet
 from batch.ranking.positions import IndexArray, PositionArray
 from common.columns import Col
 
@@ -34,6 +34,7 @@ _LIKES: Final = "likes_before"
 _START: Final = "state_start"
 _VIEWS: Final = "views_before"
 _STATE: Final = "state"
+MICROSECONDS_PER_DAY: Final = SECONDS_PER_DAY * 1e6
 
 
 class ShownRows(Protocol):
@@ -51,15 +52,20 @@ class ShownRows(Protocol):
     @property
     def viewed_posts(self) -> PositionArray: ...
 
+    @property
+    def last_like_days(self) -> DayArray: ...
+
 
 @dataclass(frozen=True, slots=True)
 class ShownCsr:
-    """Liked and shown post positions of some rows (e.g. a block of states), each CSR sorted within a row."""
+    """Liked and shown post positions of some rows (e.g. a block of states), each CSR sorted within a row, and each
+    row's latest like time (days since the epoch; NaN without a like)."""
 
     liked_indptr: IndexArray
     liked_posts: PositionArray
     viewed_indptr: IndexArray
     viewed_posts: PositionArray
+    last_like_days: DayArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +116,21 @@ class RowHistories:
         base = self.base
         liked: list[PositionArray] = []
         viewed: list[PositionArray] = []
-        for state in states.tolist():
+        last_like_days = np.empty(states.size, dtype=np.float64)
+        for slot, state in enumerate(states.tolist()):
             user = int(self.state_users[state])
             first_like = int(self.likes.indptr[user])
             first_view = int(self.views.indptr[user])
+            window_likes = int(self.state_likes[state])
+            last_like_days[slot] = (
+                self.likes.times[first_like + window_likes - 1] / MICROSECONDS_PER_DAY
+                if window_likes
+                else base.last_like_days[user]
+            )
             liked.append(
                 _union(
                     base.liked_posts[base.liked_indptr[user] : base.liked_indptr[user + 1]],
-                    self.likes.posts[first_like : first_like + int(self.state_likes[state])],
+                    self.likes.posts[first_like : first_like + window_likes],
                 )
             )
             viewed.append(
@@ -128,7 +141,7 @@ class RowHistories:
             )
         liked_indptr, liked_posts = _stack(liked, base.liked_posts.dtype)
         viewed_indptr, viewed_posts = _stack(viewed, base.viewed_posts.dtype)
-        return ShownCsr(liked_indptr, liked_posts, viewed_indptr, viewed_posts)
+        return ShownCsr(liked_indptr, liked_posts, viewed_indptr, viewed_posts, last_like_days)
 
 
 def _union(before: PositionArray, inside: PositionArray) -> PositionArray:

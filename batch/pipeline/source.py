@@ -43,8 +43,8 @@ class Source:
     ignored_rows: int = 0
 
     def likes_before(self, cutoff: datetime) -> pl.DataFrame:
-        """(user_id, post_id) liked before ``cutoff``."""
-        return self.likes.filter(pl.col(Col.TIMESTAMP) < cutoff).select(Col.USER_ID, Col.POST_ID)
+        """(timestamp, user_id, post_id) of the likes before ``cutoff``."""
+        return self.likes.filter(pl.col(Col.TIMESTAMP) < cutoff).select(Col.TIMESTAMP, Col.USER_ID, Col.POST_ID)
 
 
 def data_end(engine: Engine, now: datetime | None = None) -> datetime:

@@ -39,6 +39,7 @@ def feature_set() -> FeatureSet:
         viewed_indptr=np.array([0, 1, 1, 3, 3], dtype=np.int64),
         viewed_posts=np.array([1, 0, 2], dtype=np.int16),
         like_prior=0.125,
+        last_like_days=np.array([np.nan, 18_990.5, np.nan, 18_991.25]),
     )
 
 
@@ -117,9 +118,9 @@ def feed_frame(rows: list[tuple[int, int, int, str]]) -> pl.DataFrame:
 def version_features() -> FeatureSet:
     """The batch's features at the cutoff, as a live version holds them."""
     feed = feed_frame(BEFORE)
-    pairs = feed.select(Col.USER_ID, Col.POST_ID, Col.ACTION)
-    liked = pairs.filter(pl.col(Col.ACTION) == Action.LIKE).drop(Col.ACTION)
-    viewed = pairs.filter(pl.col(Col.ACTION) == Action.VIEW).drop(Col.ACTION)
+    rows = feed.select(Col.TIMESTAMP, Col.USER_ID, Col.POST_ID, Col.ACTION)
+    liked = rows.filter(pl.col(Col.ACTION) == Action.LIKE).drop(Col.ACTION)
+    viewed = rows.filter(pl.col(Col.ACTION) == Action.VIEW).drop(Col.ACTION, Col.TIMESTAMP)
     counts = count_feed(feed, POSTS, CUTOFF)
     return build_features(USERS, POSTS, text_stats(POSTS), counts, liked, fit_encoders(USERS, POSTS), viewed)
 

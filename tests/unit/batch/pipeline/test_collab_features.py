@@ -57,9 +57,12 @@ def feature_set(likes: pl.DataFrame, views: pl.DataFrame | None = None) -> Featu
     return csr_feature_set(USERS, POSTS, liked, viewed)
 
 
-def csr_feature_set(users: int, posts: int, liked: tuple, viewed: tuple) -> FeatureSet:
+def csr_feature_set(
+    users: int, posts: int, liked: tuple, viewed: tuple, last_like_days: np.ndarray | None = None
+) -> FeatureSet:
     """A feature set at CUTOFF of ``users`` x ``posts`` whose only meaningful arrays are the liked and viewed CSRs
-    (row pointers, post positions); the feature arrays are zeros."""
+    (row pointers, post positions) and the latest like times (by default the day before CUTOFF for every user with
+    a like); the feature arrays are zeros."""
     return FeatureSet(
         cutoff=CUTOFF,
         user_ids=np.arange(users, dtype=np.int32),
@@ -73,6 +76,11 @@ def csr_feature_set(users: int, posts: int, liked: tuple, viewed: tuple) -> Feat
         viewed_indptr=viewed[0],
         viewed_posts=viewed[1],
         like_prior=0.1,
+        last_like_days=(
+            last_like_days
+            if last_like_days is not None
+            else np.where(np.diff(liked[0]) > 0, (CUTOFF - datetime(1970, 1, 1)).days - 1, np.nan)
+        ),
     )
 
 

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from batch.pipeline.collab_features import CollabParams, fit_collab
-from batch.pipeline.features import FeatureSet
+from batch.pipeline.features import FeatureSet, last_like_days
 from batch.pipeline.row_history import RowHistories, row_histories
 from common.columns import Col
 from tests.unit.batch.pipeline.test_collab_features import CUTOFF, csr_feature_set
@@ -38,9 +38,11 @@ def csr_of(frame: pl.DataFrame, users: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cut_at(likes: pl.DataFrame, views: pl.DataFrame, moment: datetime) -> FeatureSet:
-    """A feature set whose liked and viewed CSRs hold the rows strictly before ``moment``."""
-    before = pl.col(Col.TIMESTAMP) < moment
-    return csr_feature_set(USERS, POSTS, csr_of(likes.filter(before), USERS), csr_of(views.filter(before), USERS))
+    """A feature set whose liked and viewed CSRs and latest like times hold the rows strictly before ``moment``."""
+    liked = likes.filter(pl.col(Col.TIMESTAMP) < moment)
+    viewed = views.filter(pl.col(Col.TIMESTAMP) < moment)
+    latest = last_like_days(np.arange(USERS, dtype=np.int32), liked)
+    return csr_feature_set(USERS, POSTS, csr_of(liked, USERS), csr_of(viewed, USERS), latest)
 
 
 def rows_frame(rows: list[tuple[float, int, int]]) -> pl.DataFrame:
@@ -121,12 +123,14 @@ def test_history_columns_equal_a_feature_set_cut_at_each_rows_latest_like():
     for row, (user, post, moment) in enumerate(rows.iter_rows()):
         earlier = window_likes.filter((pl.col(Col.USER_ID) == user) & (pl.col(Col.TIMESTAMP) < moment))
         start = earlier[Col.TIMESTAMP].max() if earlier.height else CUTOFF
-        # The reference: likes before the row's moment, views before the state's start.
+        # The reference: likes before the row's moment, views before the state's start, the latest like's time.
+        liked = likes.filter(pl.col(Col.TIMESTAMP) < moment)
         reference = csr_feature_set(
             USERS,
             POSTS,
-            csr_of(likes.filter(pl.col(Col.TIMESTAMP) < moment), USERS),
+            csr_of(liked, USERS),
             csr_of(views.filter(pl.col(Col.TIMESTAMP) < start), USERS),
+            last_like_days(np.arange(USERS, dtype=np.int32), liked),
         )
         expected = model.pair_matrix(reference, np.array([user]), np.array([post]))
         np.testing.assert_allclose(got[row], expected[0], rtol=1e-4, atol=1e-5, err_msg=f"row {row}")

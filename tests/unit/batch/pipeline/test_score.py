@@ -47,6 +47,7 @@ def make_features(liked: dict[int, list[int]] | None = None, seed: int = 0) -> F
         viewed_indptr=np.zeros(N_USERS + 1, dtype=np.int64),
         viewed_posts=np.zeros(0, dtype=np.int16),
         like_prior=0.1,
+        last_like_days=np.where(np.diff(indptr) > 0, 18_990.0, np.nan),
     )
 
 
