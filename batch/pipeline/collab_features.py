@@ -99,6 +99,7 @@ class CollabParams:
         als_regularization: ALS L2 weight.
         als_alpha: Confidence of a like in ALS (implicit's ``alpha``).
         half_life_days: Age at which a like counts half in the recency-weighted popularity.
+        era_half_life_days: The same for the era popularity, read at each user's latest like.
         seed: Seed of the ALS factors.
     """
 
@@ -108,6 +109,7 @@ class CollabParams:
     als_regularization: float = 0.05
     als_alpha: float = 5.0
     half_life_days: float = 3.0
+    era_half_life_days: float = 3.0
     seed: int = 0
 
 
@@ -379,7 +381,7 @@ def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) 
         post_era=post_eras(likes, features.post_ids, features.cutoff),
         # Every like, not only those before the cutoff: training states read it at their own moments, in the
         # label window, and each reads only the likes before its moment.
-        era_popularity=fit_era_popularity(likes, features.post_ids, params.half_life_days),
+        era_popularity=fit_era_popularity(likes, features.post_ids, params.era_half_life_days),
     )
 
 

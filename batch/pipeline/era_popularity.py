@@ -20,13 +20,15 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from batch.pipeline.features import SECONDS_PER_DAY, DayArray, FloatArray
+from batch.pipeline.features import DayArray, FloatArray
 from batch.ranking.positions import positions_or_last
 from common.columns import Col
 
 # Grid points kept per cutoff: 1,025 x 7,023 posts of float32 is 29 MB.
 MAX_GRID_POINTS: Final = 1024
 HOURS_PER_DAY: Final = 24.0
+MICROSECONDS_PER_HOUR: Final = 3_600_000_000
+MICROSECONDS_PER_DAY: Final = 24 * MICROSECONDS_PER_HOUR
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +79,26 @@ def fit_era_popularity(likes: pl.DataFrame, post_ids: npt.NDArray[np.int32], hal
     The grid spans every like, so whoever reads it decides which likes are before their moment; the grid's last
     point is after the latest like.
     """
-    days = (likes[Col.TIMESTAMP].dt.epoch("us").to_numpy() / (SECONDS_PER_DAY * 1e6)).astype(np.float64)
+    times = likes[Col.TIMESTAMP].dt.epoch("us").to_numpy()
     positions, known = positions_or_last(post_ids, likes[Col.POST_ID].to_numpy())
-    days, positions = days[known], positions[known]
-    if days.size == 0:
+    times, positions = times[known].astype(np.int64), positions[known]
+    if times.size == 0:
         return EraPopularity(0.0, 1.0, half_life_days, np.zeros((1, post_ids.size), dtype=np.float32))
-    origin = math.floor(float(days.min()) * HOURS_PER_DAY) / HOURS_PER_DAY
-    step = grid_step_days(origin, float(days.max()))
-    points = int((days.max() - origin) // step) + 2
+    # In whole microseconds, so that a like exactly on a grid point is never counted at that point.
+    origin = int(times.min()) // MICROSECONDS_PER_HOUR * MICROSECONDS_PER_HOUR
+    step = round(
+        grid_step_days(origin / MICROSECONDS_PER_DAY, times.max() / MICROSECONDS_PER_DAY) * MICROSECONDS_PER_DAY
+    )
+    points = (int(times.max()) - origin) // step + 2
     # A like in [point i - 1, point i) first counts at point i, weighted by its age there.
-    first_point = np.floor((days - origin) / step).astype(np.int64) + 1
-    weights = np.power(0.5, (origin + first_point * step - days) / half_life_days)
+    first_point = (times - origin) // step + 1
+    ages = (origin + first_point * step - times) / MICROSECONDS_PER_DAY
+    weights = np.power(0.5, ages / half_life_days)
     added = np.bincount(first_point * post_ids.size + positions, weights=weights, minlength=points * post_ids.size)
     counts = added.reshape(points, post_ids.size)
-    carry = 0.5 ** (step / half_life_days)
+    carry = 0.5 ** (step / MICROSECONDS_PER_DAY / half_life_days)
     for point in range(1, points):
         counts[point] += carry * counts[point - 1]
-    return EraPopularity(origin, step, half_life_days, counts.astype(np.float32))
+    return EraPopularity(
+        origin / MICROSECONDS_PER_DAY, step / MICROSECONDS_PER_DAY, half_life_days, counts.astype(np.float32)
+    )
