@@ -42,6 +42,7 @@ from batch.ranking.positions import IndexArray, PositionArray, csr_entries, posi
 from batch.ranking.recommenders.ease import ease_weights
 from batch.ranking.recommenders.item_knn import pruned_cosine
 from common.columns import Col
+from common.errors import ArtifactMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -385,6 +386,23 @@ def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) 
     )
 
 
+# What :func:`collab_arrays` stages for a refresh's workers.
+COLLAB_ARRAYS: Final = (
+    "post_ids",
+    "similar_data",
+    "similar_indices",
+    "similar_indptr",
+    "ease",
+    "als_posts",
+    "als_gram",
+    "als_alpha",
+    "recent_popularity",
+    "post_era",
+    "era_counts",
+    "era_grid",
+)
+
+
 def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
     """The post side as plain arrays, for a worker's shards to read (see :func:`collab_from_arrays`)."""
     similar = model.similar
@@ -407,7 +425,14 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
 
 
 def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabModel:
-    """The post side from :func:`collab_arrays`."""
+    """The post side from :func:`collab_arrays`; a version staged by older code, without some of them, raises
+    :class:`ArtifactMismatchError` naming them."""
+    missing = sorted(set(COLLAB_ARRAYS) - set(arrays))
+    if missing:
+        raise ArtifactMismatchError(
+            f"the version's collaborative post side lacks {', '.join(missing)} (staged by older code): "
+            "run `postrec build` to make a version for this code"
+        )
     posts = int(arrays["post_ids"].size)
     similar = sp.csr_matrix(
         (arrays["similar_data"], arrays["similar_indices"], arrays["similar_indptr"]), shape=(posts, posts)

@@ -14,6 +14,8 @@ the ``k``-th. The post side (kNN, EASE, ALS factors) stays the cutoff's, fitted 
 no row reads a weight learnt from its own label. A row's own like comes at or after its view, which is the row's
 time, and is therefore never in its state. The state's window likes and views are also added to the user's like and
 view counts (``batch.pipeline.train.RowColumns``); the per-topic counts and the embedding features stay the cutoff's.
+The state's latest like (the ``k``-th window like, or the user's last before the window) is the moment its era
+popularity is read at (``batch.pipeline.era_popularity``).
 """
 
 from __future__ import annotations

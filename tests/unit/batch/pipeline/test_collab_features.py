@@ -14,16 +14,20 @@ from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from batch.pipeline.collab_features import (
+    COLLAB_ARRAYS,
     COLLAB_NAMES,
     RANK_DEPTH,
     CollabModel,
     CollabParams,
+    collab_arrays,
+    collab_from_arrays,
     fit_collab,
     profile_times_similar,
     rank_among_unseen,
 )
 from batch.pipeline.features import POST_FEATURES, USER_FEATURES, USER_TOPIC_FEATURES, FeatureSet
 from common.columns import Col
+from common.errors import ArtifactMismatchError
 
 CUTOFF = datetime(2021, 12, 1)
 USERS, POSTS, HALF = 40, 20, 10
@@ -139,6 +143,22 @@ def test_blocks_and_pairs_agree_and_cold_users_score_zero(likes):
     ranks = [COLLAB_NAMES.index(name) for name in COLLAB_NAMES if name.endswith("_rank")]
     assert (cold[:, ranks] == RANK_DEPTH).all()
     assert np.isnan(cold[:, COLLAB_NAMES.index("collab_era_gap_days")]).all()  # no liked post, no era
+    assert np.isnan(cold[:, COLLAB_NAMES.index("collab_era_popularity")]).all()  # no like, no moment to read at
+
+
+def test_the_staged_post_side_scores_as_the_fitted_one_and_an_older_one_is_refused(likes):
+    features = feature_set(likes)
+    model = fit_collab(features, likes, PARAMS)
+    arrays = collab_arrays(model)
+    assert sorted(arrays) == sorted(COLLAB_ARRAYS)
+
+    staged = collab_from_arrays(arrays)
+
+    users = np.arange(USERS)
+    np.testing.assert_array_equal(staged.score_block(features, users), model.score_block(features, users))
+    older = {name: values for name, values in arrays.items() if not name.startswith("era_")}
+    with pytest.raises(ArtifactMismatchError, match="lacks era_counts, era_grid"):
+        collab_from_arrays(older)
 
 
 def test_likes_and_views_after_the_cutoff_change_nothing(likes):
@@ -229,6 +249,8 @@ def test_block_columns_equal_their_definitions_up_to_float32_rounding():
     np.testing.assert_allclose(out[:, 1 : raw + 1], expected, rtol=1e-4, atol=1e-5)
     assert (out[:, 0] == -1.0).all()
     assert np.abs(expected[:, :4]).max(axis=0).min() > 0.05  # every column has values to compare
+    era = out[:, 1 + COLLAB_NAMES.index("collab_era_popularity")]
+    np.testing.assert_array_equal(era, model.era_popularity.at(features.last_like_days).ravel())
     viewed = dense_rows(features.viewed_indptr, features.viewed_posts, 200) > 0
     for column in range(4):
         ranks = out[:, ranked + 1 + column].reshape(users.size, 200)
