@@ -137,6 +137,9 @@ def test_one_user_of_now_without_new_rows_equals_the_batch_row() -> None:
     assert np.array_equal(one.users[0], full.users[0]) and np.array_equal(one.user_topics[0], full.user_topics[0])
     assert liked_of(one, 0) == liked_of(full, 0) == [10]
     assert one.viewed_posts.tolist() == full.viewed_posts[: full.viewed_indptr[1]].tolist()
+    assert (
+        one.last_like_days.tolist() == full.last_like_days[:1].tolist() == [days_since_epoch(datetime(2021, 10, 1, 12))]
+    )
 
 
 def test_one_user_of_now_counts_every_row_and_leaves_out_every_like() -> None:
@@ -150,6 +153,12 @@ def test_one_user_of_now_counts_every_row_and_leaves_out_every_like() -> None:
     assert one.post_ids[one.viewed_posts].tolist() == [10, 20, 30]  # post 99 is not in the catalog
     assert liked_of(one, 0) == [10, 20, 30]
     assert one.posts is full.posts and one.cutoff == full.cutoff
+    # The liked set's likes come without a time: the latest like is the feed's, on the 11th.
+    assert one.last_like_days.tolist() == [days_since_epoch(datetime(2021, 10, 11, 12))]
+
+
+def days_since_epoch(moment: datetime) -> float:
+    return (moment - datetime(1970, 1, 1)).total_seconds() / 86_400
 
 
 def test_arrays_keep_dtype_shape_and_order() -> None:
