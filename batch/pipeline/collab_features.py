@@ -36,7 +36,7 @@ from threadpoolctl import ThreadpoolController
 
 from batch.pipeline.embed_features import als_space
 from batch.pipeline.era_popularity import EraPopularity, fit_era_popularity
-from batch.pipeline.features import FeatureSet, FloatArray
+from batch.pipeline.features import SECONDS_PER_DAY, FeatureSet, FloatArray
 from batch.pipeline.row_history import RowHistories, ShownRows
 from batch.ranking.positions import IndexArray, PositionArray, csr_entries, positions_or_last
 from batch.ranking.recommenders.ease import ease_weights
@@ -46,7 +46,6 @@ from common.errors import ArtifactMismatchError
 
 log = logging.getLogger(__name__)
 
-SECONDS_PER_DAY: Final = 86_400.0
 # Users whose scores are computed at once for training pairs: 256 x 7,023 posts x 9 columns of float32 is 65 MB.
 PAIR_BLOCK_USERS: Final = 256
 # Above this share of the catalog per user on average, a block's profiles @ kNN similarity is accumulated densely

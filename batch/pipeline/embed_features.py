@@ -23,13 +23,13 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from batch.pipeline.embed import AUTO, EmbeddingInfo, FloatMatrix, IdArray, PostEmbeddings
+from batch.pipeline.features import MICROSECONDS_PER_DAY
 from batch.ranking.positions import id_positions, pairs_csr, positions_or_last
 from common.columns import Action, Col
 
 log = logging.getLogger(__name__)
 
 PAIR_CHUNK: Final = 65_536
-USEC_PER_DAY: Final = 86_400 * 1_000_000
 
 
 class EmbedFeature:
@@ -220,7 +220,7 @@ def taste_space(
 
 
 def _decay_weights(timestamps: pl.Series, cutoff: datetime, half_life_days: float) -> npt.NDArray[np.float32]:
-    age_days = (pl.lit(cutoff) - timestamps).dt.total_microseconds() / USEC_PER_DAY
+    age_days = (pl.lit(cutoff) - timestamps).dt.total_microseconds() / MICROSECONDS_PER_DAY
     ages = timestamps.to_frame().select(age_days).to_series().to_numpy()
     return np.power(0.5, ages / half_life_days).astype(np.float32)
 

@@ -20,15 +20,14 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from batch.pipeline.features import DayArray, FloatArray
+from batch.pipeline.features import MICROSECONDS_PER_DAY, DayArray, FloatArray
 from batch.ranking.positions import positions_or_last
 from common.columns import Col
 
 # Grid points kept per cutoff: 1,025 x 7,023 posts of float32 is 29 MB.
 MAX_GRID_POINTS: Final = 1024
 HOURS_PER_DAY: Final = 24.0
-MICROSECONDS_PER_HOUR: Final = 3_600_000_000
-MICROSECONDS_PER_DAY: Final = 24 * MICROSECONDS_PER_HOUR
+MICROSECONDS_PER_HOUR: Final = MICROSECONDS_PER_DAY // 24
 
 
 @dataclass(frozen=True, slots=True)

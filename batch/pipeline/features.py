@@ -40,6 +40,7 @@ IntArray = npt.NDArray[np.int32]
 DayArray = npt.NDArray[np.float64]
 
 SECONDS_PER_DAY: Final = 86_400.0
+MICROSECONDS_PER_DAY: Final = 86_400_000_000
 
 # Pseudo-counts of the smoothed like rates: a rate from few views is pulled towards its parent's rate.
 POST_PRIOR_VIEWS: Final = 50.0
@@ -404,7 +405,7 @@ def last_like_days(user_ids: IntArray, liked: pl.DataFrame) -> DayArray:
     latest = (
         liked.drop_nulls(Col.TIMESTAMP)
         .group_by(Col.USER_ID)
-        .agg((pl.col(Col.TIMESTAMP).max().dt.epoch("us") / (SECONDS_PER_DAY * 1e6)).alias(Col.TIMESTAMP))
+        .agg((pl.col(Col.TIMESTAMP).max().dt.epoch("us") / MICROSECONDS_PER_DAY).alias(Col.TIMESTAMP))
     )
     days = np.full(user_ids.size, np.nan, dtype=np.float64)
     positions, known = positions_or_last(user_ids, latest[Col.USER_ID].to_numpy())

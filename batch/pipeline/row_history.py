@@ -26,7 +26,7 @@ from typing import Final, Protocol
 import numpy as np
 import polars as pl
 
-from batch.pipeline.features import SECONDS_PER_DAY, DayArray, FeatureSet
+from batch.pipeline.features import MICROSECONDS_PER_DAY, DayArray, FeatureSet
 from batch.ranking.positions import IndexArray, PositionArray
 from common.columns import Col
 
@@ -36,7 +36,6 @@ _LIKES: Final = "likes_before"
 _START: Final = "state_start"
 _VIEWS: Final = "views_before"
 _STATE: Final = "state"
-MICROSECONDS_PER_DAY: Final = SECONDS_PER_DAY * 1e6
 
 
 class ShownRows(Protocol):
