@@ -97,7 +97,7 @@ def load_version_models(settings: Settings, meta: VersionMeta) -> Models:
             f" ({exc}): run this worker where it was built (same POSTREC_DATA_DIR), or run `postrec refresh`"
             " to make a version whose inputs live in Redis"
         ) from None
-    embed_params = EmbedParams(**artifact.metadata.get("embed_params", {}))
+    embed_params = EmbedParams.from_saved(artifact.metadata.get("embed_params", {}))
     return Models(artifact.models, artifact.version, artifact.encoders, dict(meta.metrics), embed_params)
 
 

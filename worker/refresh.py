@@ -110,7 +110,7 @@ def load_live_models(client: redis.Redis[bytes], keys: KeyLayout) -> Models:
         plan = staging.load_plan(client, keys, live)
         models = staging.load_models(client, keys, plan)
         encoders = Encoders.from_json(staging.load_encoders_json(client, keys, live))
-        embed_params = EmbedParams(**plan.embed_params)  # type: ignore[arg-type]
+        embed_params = EmbedParams.from_saved(plan.embed_params)
         meta = VersionMeta.from_hash(client.hgetall(keys.meta(live)))
         version = meta.models.get(plan.models[0], live)
         done.rows = len(models)

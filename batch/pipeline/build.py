@@ -202,7 +202,7 @@ def load_saved_models(options: BuildOptions, settings: Settings) -> Models:
     with step("load model") as done:
         artifact = load_artifact(options.model_path or latest_artifact_path(settings.data_dir))
         metadata = artifact.metadata
-        embed_params = EmbedParams(**metadata.get("embed_params", {}))
+        embed_params = EmbedParams.from_saved(metadata.get("embed_params", {}))
         models = Models(artifact.models, artifact.version, artifact.encoders, dict(metadata["metrics"]), embed_params)
         done.rows = len(artifact.models)
     return models

@@ -11,7 +11,7 @@ at once. The implicit-ALS factors (:func:`als_space`) feed the collaborative fea
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -298,6 +298,9 @@ class EmbedParams:
         seed: Seed of PCA, KMeans and (in the collaborative features) ALS.
         method: How the post vectors are made, one of ``EMBEDDING_METHODS`` (a rescore embeds the same way).
         nn_feature: Whether the sequence model's score is a feature (``batch.pipeline.nn_feature``).
+        post_columns: Whether the post's components, cluster and distances are columns of ``test``. Off: 21 columns
+            that tell one post from another let the trees learn which posts the label window liked, which the held-out
+            weeks do not repeat; over the world family they cost ``test`` against ``control`` (bench/RESULTS.md).
     """
 
     components: int = 5
@@ -306,6 +309,12 @@ class EmbedParams:
     seed: int = 0
     method: str = AUTO
     nn_feature: bool = True
+    post_columns: bool = False
+
+    @classmethod
+    def from_saved(cls, saved: Mapping[str, object]) -> EmbedParams:
+        """The settings a version saved; a version saved before ``post_columns`` existed had the post columns."""
+        return cls(**{"post_columns": True, **saved})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,8 +383,11 @@ def build_embedding_features(
         params: Feature settings; the defaults when omitted.
     """
     params = params or EmbedParams()
-    frame = post_embedding_features(embeddings, params.components, params.clusters, params.seed)
     taste = taste_space(likes, embeddings, cutoff, params.half_life_days)
+    if not params.post_columns:
+        posts = np.zeros((embeddings.post_ids.size, 0), dtype=np.float32)
+        return EmbeddingFeatureSet(embeddings.info, embeddings.post_ids, posts, (), (taste,))
+    frame = post_embedding_features(embeddings, params.components, params.clusters, params.seed)
     names = tuple(name for name in frame.columns if name != Col.POST_ID)
     return EmbeddingFeatureSet(
         info=embeddings.info,

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from batch.pipeline.artifacts import latest_artifact_path
 from batch.pipeline.build import run_build, run_score
+from batch.pipeline.embed_features import EmbedFeature
 from batch.pipeline.extract import load_feed, load_posts
 from batch.pipeline.feed_counts import count_feed, load_feed_counts
 from batch.pipeline.options import BuildOptions, TrainParams
@@ -92,6 +93,9 @@ def test_each_user_is_scored_by_the_model_of_its_group(settings, world, redis_cl
         other = TEST if groups[user] == CONTROL else CONTROL
         differ += posts != dict(score_group(state, other, [user], 30).lists())[user]
     assert differ > 0  # the two models rank differently, so the check above tells the groups apart
+    # By default test adds one column to control's: the text taste; the post-only embedding columns are off.
+    by_group = state.models.by_group
+    assert by_group[TEST].feature_names_ == [*by_group[CONTROL].feature_names_, EmbedFeature.TASTE_COSINE]
 
 
 @pytest.mark.parametrize(("percent", "trained", "file"), [(100, CONTROL, "model.cbm"), (0, TEST, "test.cbm")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -169,7 +170,7 @@ def test_view_rows_are_not_likes() -> None:
     np.testing.assert_allclose(space.user_rows([10]), [[1.0, 0.0]])
 
 
-PARAMS = EmbedParams(components=2, clusters=3, half_life_days=10, seed=1)
+PARAMS = EmbedParams(components=2, clusters=3, half_life_days=10, seed=1, post_columns=True)
 
 
 def catalog_vectors() -> PostEmbeddings:
@@ -192,6 +193,23 @@ def test_feature_set_names_pairs_and_blocks_agree() -> None:
     assert (block[:, [0, -1]] == -1.0).all()  # columns outside the slice are left alone
     unknown_post = pairs[2::4]
     assert np.isnan(unknown_post[:, :6]).all() and (unknown_post[:, 6:] == 0).all()
+
+
+def test_by_default_the_feature_set_has_no_post_columns_and_the_same_taste() -> None:
+    lean = build_embedding_features(catalog_vectors(), community_likes(), CUTOFF, replace(PARAMS, post_columns=False))
+    full = build_embedding_features(catalog_vectors(), community_likes(), CUTOFF, PARAMS)
+    users, posts = np.repeat(np.arange(21), 10), np.tile(np.arange(1, 11), 21)
+
+    assert lean.names == (EmbedFeature.TASTE_COSINE,) and not EmbedParams().post_columns
+    np.testing.assert_array_equal(lean.pair_matrix(users, posts)[:, 0], full.pair_matrix(users, posts)[:, -1])
+
+
+def test_a_version_saved_before_the_option_reads_with_post_columns() -> None:
+    saved = asdict(PARAMS)
+    del saved["post_columns"]
+
+    assert EmbedParams.from_saved(saved) == PARAMS
+    assert not EmbedParams.from_saved(asdict(EmbedParams())).post_columns
 
 
 def test_feature_set_ignores_likes_after_the_cutoff() -> None:
