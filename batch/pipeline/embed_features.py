@@ -384,10 +384,9 @@ def build_embedding_features(
     """
     params = params or EmbedParams()
     taste = taste_space(likes, embeddings, cutoff, params.half_life_days)
-    if not params.post_columns:
-        posts = np.zeros((embeddings.post_ids.size, 0), dtype=np.float32)
-        return EmbeddingFeatureSet(embeddings.info, embeddings.post_ids, posts, (), (taste,))
-    frame = post_embedding_features(embeddings, params.components, params.clusters, params.seed)
+    frame = pl.DataFrame({Col.POST_ID: embeddings.post_ids})  # no post columns unless asked for
+    if params.post_columns:
+        frame = post_embedding_features(embeddings, params.components, params.clusters, params.seed)
     names = tuple(name for name in frame.columns if name != Col.POST_ID)
     return EmbeddingFeatureSet(
         info=embeddings.info,
