@@ -28,6 +28,9 @@ class TrainParams:
         max_train_rows: Expected training rows; users are sampled to fit (memory budget).
         history_at_row: Training rows' collaborative columns read the user's history at the row's own time, likes
             inside the label window included (see ``batch.pipeline.row_history``); off, the label window's start.
+        on_control: Fit every model but control as control's trees plus trees on what control leaves unexplained,
+            reading only the columns the model adds (``batch.pipeline.train.fit_correction``); off, each from
+            scratch on all its columns.
         max_eval_users: Users ranked exhaustively for hitrate@5 on the validation window.
         seed: Seed of sampling and of CatBoost.
         threads: CatBoost threads (-1: all cores).
@@ -41,6 +44,7 @@ class TrainParams:
     windows: WindowPolicy = field(default_factory=WindowPolicy)
     max_train_rows: int = 3_000_000
     history_at_row: bool = True
+    on_control: bool = True
     max_eval_users: int = 5_000
     seed: int = 42
     threads: int = -1

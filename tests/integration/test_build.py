@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from batch.pipeline.embed_features import EmbedFeature
 from batch.pipeline.extract import load_feed, load_posts
 from batch.pipeline.feed_counts import count_feed, load_feed_counts
 from batch.pipeline.options import BuildOptions, TrainParams
-from batch.pipeline.score import score_group
+from batch.pipeline.score import predict_raw, score_group
 from batch.world.seed import seed_database
 from common.ab import CONTROL, TEST, assign_group
 from common.columns import Action, Col, Table
@@ -96,6 +97,13 @@ def test_each_user_is_scored_by_the_model_of_its_group(settings, world, redis_cl
     # By default test adds one column to control's: the text taste; the post-only embedding columns are off.
     by_group = state.models.by_group
     assert by_group[TEST].feature_names_ == [*by_group[CONTROL].feature_names_, EmbedFeature.TASTE_COSINE]
+    # test is control's trees followed by a correction that reads the added column (TrainParams.on_control).
+    control_trees = by_group[CONTROL].tree_count_
+    assert by_group[TEST].tree_count_ == 2 * control_trees
+    head = by_group[TEST].copy()
+    head.shrink(ntree_end=control_trees)
+    rows = np.random.default_rng(0).normal(size=(50, len(by_group[TEST].feature_names_)))
+    np.testing.assert_allclose(predict_raw(head, rows), predict_raw(by_group[CONTROL], rows))
 
 
 @pytest.mark.parametrize(("percent", "trained", "file"), [(100, CONTROL, "model.cbm"), (0, TEST, "test.cbm")])

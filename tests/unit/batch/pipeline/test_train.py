@@ -6,9 +6,11 @@ import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import catboost
 import numpy as np
 import polars as pl
 import pytest
+from sklearn.metrics import log_loss
 
 from batch.pipeline.artifacts import MissingArtifactError, latest_artifact_path, load_artifact, save_artifact
 from batch.pipeline.features import FEATURE_NAMES, USER_PRIOR_VIEWS, Encoders, Feature
@@ -16,7 +18,15 @@ from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.options import TrainParams
 from batch.pipeline.samples import VIEW_SCHEMA, Sample, shown_samples, unseen_samples, window_samples
 from batch.pipeline.score import score_users
-from batch.pipeline.train import LabelledSet, RowColumns, fit_model, hitrate, sample_matrix
+from batch.pipeline.train import (
+    LabelledSet,
+    RowColumns,
+    fit_correction,
+    fit_model,
+    hitrate,
+    probabilities,
+    sample_matrix,
+)
 from common.columns import Col
 from common.errors import ArtifactMismatchError
 from tests.unit.batch.pipeline.test_score import make_features
@@ -132,6 +142,57 @@ def test_a_single_class_window_is_refused():
 
     with pytest.raises(ValueError, match="single class"):
         fit_model(flat, TrainParams(iterations=5))
+
+
+def base_on_first_columns(data: LabelledSet, columns: int, params: TrainParams) -> catboost.CatBoostClassifier:
+    """A model that reads only the first ``columns`` of the data's inputs, as control reads a prefix of test's."""
+    matrix, labels = sample_matrix(data)
+    base = catboost.CatBoostClassifier(
+        iterations=params.iterations,
+        depth=params.depth,
+        random_seed=params.seed,
+        thread_count=1,
+        allow_writing_files=False,
+        verbose=False,
+    )
+    base.fit(catboost.Pool(matrix[:, :columns], labels, feature_names=data.inputs.names[:columns]))
+    return base
+
+
+def test_a_correction_keeps_the_base_trees_and_splits_only_on_the_added_columns():
+    params = TrainParams(iterations=15, depth=3, seed=11, threads=1)
+    data = labelled_set()
+    matrix, labels = sample_matrix(data)
+    # The labels follow a user column and a post column; the base reads only the users' (the first block).
+    columns = data.features.users.shape[1]
+    base = base_on_first_columns(data, columns, params)
+
+    corrected = fit_correction(base, data, params)
+
+    assert corrected.tree_count_ == 2 * base.tree_count_
+    assert corrected.feature_names_ == data.inputs.names
+    kept = corrected.copy()
+    kept.shrink(ntree_end=base.tree_count_)
+    np.testing.assert_allclose(probabilities(kept, matrix), probabilities(base, matrix[:, :columns]))
+    added = corrected.copy()
+    added.shrink(ntree_start=base.tree_count_, ntree_end=corrected.tree_count_)
+    assert not added.get_feature_importance()[:columns].any()
+    before = log_loss(labels, probabilities(base, matrix[:, :columns]))
+    assert log_loss(labels, probabilities(corrected, matrix)) < before
+
+
+def test_a_correction_refuses_inputs_that_do_not_extend_the_base():
+    params = TrainParams(iterations=5, depth=2, threads=1)
+    data = labelled_set()
+    whole = fit_model(data, params)
+    names = data.inputs.names
+    renamed = base_on_first_columns(data, 3, params)
+    renamed.set_feature_names([names[0], "retired_feature", names[2]])
+
+    with pytest.raises(ValueError, match="add no column"):
+        fit_correction(whole, data, params)
+    with pytest.raises(ValueError, match=f"column 1 is '{names[1]}' where the base model reads 'retired_feature'"):
+        fit_correction(renamed, data, params)
 
 
 def test_hitrate_counts_users_with_any_recommended_post_liked_in_the_window():
