@@ -10,9 +10,10 @@ fitted on those likes (EASE's posts x posts inversion, item-kNN, ALS), so the sp
 real shapes. Speed depends on the trees, the matrix size and those shapes, not on what the values mean. Prints
 medians over ``--runs`` and the collaborative features' fit time.
 
-The ``test`` model is control's trees plus as many correction trees (``TrainParams.on_control``), so it is timed
-as the collaborative model summed with itself: twice the trees on control's columns (test's one more column, the
-taste cosine, is one product per block). The full-scale figure for the A/B split weighs both by the default 50%.
+The ``test`` model is control's trees plus ``TrainParams.correction_iterations`` correction trees
+(``TrainParams.on_control``), so it is timed as the collaborative model summed with its own first that many trees:
+test's tree count on control's columns (test's one more column, the taste cosine, is one product per block). The
+full-scale figure for the A/B split weighs both by the default 50%.
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ def models_to_time(model_dir: Path | None) -> tuple[dict[str, catboost.CatBoost]
         base, collab = list(FEATURE_NAMES), [*FEATURE_NAMES, *COLLAB_NAMES]
         models = {"base only": train_random(base, 0), COLLAB: train_random(collab, 0)}
         origin = f"trained here on random rows ({TrainParams().iterations} trees, depth {TrainParams().depth})"
-    models[TEST_TREES] = catboost.sum_models([models[COLLAB], models[COLLAB]])
+    correction = models[COLLAB].copy()
+    correction.shrink(ntree_end=min(TrainParams().correction_iterations, correction.tree_count_))
+    models[TEST_TREES] = catboost.sum_models([models[COLLAB], correction])
     return models, origin
 
 
