@@ -30,7 +30,7 @@ def nn_space_of(prepared: Prepared) -> UserPostSpace | None:
     """The sequence model's space at as_of, None when the build went without it (``--no-nn-feature``, no torch)."""
     embedding = prepared.features.embeddings.get(Cutoff.SCORE)
     spaces = embedding.spaces if embedding is not None else ()
-    return next((space for space in spaces if space.name == NN_SCORE), None)
+    return next((space for space in spaces if isinstance(space, UserPostSpace) and space.name == NN_SCORE), None)
 
 
 def nn_rankings(prepared: Prepared, user_ids: npt.NDArray[np.int64], k: int) -> dict[str, IntMatrix]:

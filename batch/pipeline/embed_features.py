@@ -4,8 +4,9 @@ Per post (text only, so no cutoff applies): a few principal components of its em
 its distance to every cluster centre. Per user x post: the cosine between the post and the user's taste (the
 time-decayed mean of the embeddings of the posts the user liked before the cutoff), a :class:`UserPostSpace` scored
 in blocks of users against the whole catalog, in float32, so a full-scale matrix (163,205 x 7,023) never has to exist
-at once. The implicit-ALS factors (:func:`als_space`) feed the collaborative features of both models
-(:mod:`batch.pipeline.collab_features`).
+at once; and the text kNN (:class:`TextNeighbours`): the same like weights times each liked post's cosine to the post
+among its nearest by text, so a user of several sub-topics is not blurred into their mean. The implicit-ALS factors
+(:func:`als_space`) feed the collaborative features of both models (:mod:`batch.pipeline.collab_features`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class EmbedFeature:
     CLUSTER: Final = "emb_cluster"
     DISTANCE: Final = "emb_dist_{}"
     TASTE_COSINE: Final = "taste_cosine"
+    TEXT_KNN: Final = "text_knn"
     ALS_SCORE: Final = "als_score"
 
 
@@ -219,6 +221,115 @@ def taste_space(
     return UserPostSpace(EmbedFeature.TASTE_COSINE, user_ids, tastes, embeddings.post_ids, embeddings.vectors)
 
 
+# Text neighbours kept per post by the text kNN: enough for a sub-topic's posts, few enough to stay sparse.
+TEXT_NEIGHBOURS: Final = 50
+# Rows of the post x post cosine computed at once when pruning it (1,024 x 7,023 float32: 29 MB).
+_SIMILARITY_ROWS: Final = 1024
+# Distinct users whose text kNN rows are computed at once for pairs (1,024 x 7,023 float32: 29 MB).
+_PAIR_USERS: Final = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TextNeighbours:
+    """The text kNN: each user's liked posts' (time-decayed) mean cosine to a post among its nearest by text.
+
+    The taste cosine compares a post with the mean of a user's liked posts, which blurs a user who likes several
+    sub-topics into their average; here each liked post votes for its own text neighbours, so each sub-topic keeps
+    its own.
+
+    Attributes:
+        name: The feature this score is.
+        user_ids: Sorted ids of the users with a like; any other user scores 0.
+        weights: (users x posts) CSR of each user's like weights, rows summing to 1.
+        post_ids: Sorted ids of the posts, the columns of ``weights`` and ``similar``.
+        similar: (posts x posts) CSR: each post's :data:`TEXT_NEIGHBOURS` nearest posts by cosine (positive only).
+    """
+
+    name: str
+    user_ids: IdArray
+    weights: sp.csr_matrix
+    post_ids: IdArray
+    similar: sp.csr_matrix
+
+    def score_block(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike | None = None) -> FloatMatrix:
+        """(users x posts) float32 scores; posts default to :attr:`post_ids`, in that order."""
+        ids = np.asarray(user_ids, dtype=np.int64)
+        positions, known = positions_or_last(self.user_ids, ids)
+        rows = self.weights[positions] @ self.similar
+        block = np.asarray(rows.toarray(), dtype=np.float32)
+        block[~known] = 0.0
+        if post_ids is None:
+            return block
+        columns, known_post = positions_or_last(self.post_ids, np.asarray(post_ids))
+        picked: FloatMatrix = block[:, columns]
+        picked[:, ~known_post] = 0.0
+        return picked
+
+    def score_pairs(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike, chunk: int = PAIR_CHUNK) -> FloatMatrix:
+        """Score of each (user, post) pair, float32, computed per block of distinct users to bound memory."""
+        users, posts = np.asarray(user_ids), np.asarray(post_ids)
+        columns, known_post = positions_or_last(self.post_ids, posts)
+        distinct, inverse = np.unique(users, return_inverse=True)
+        scores = np.zeros(users.size, dtype=np.float32)
+        for start in range(0, distinct.size, _PAIR_USERS):
+            mine = (inverse >= start) & (inverse < start + _PAIR_USERS)
+            block = self.score_block(distinct[start : start + _PAIR_USERS])
+            scores[mine] = block[inverse[mine] - start, columns[mine]]
+        scores[~known_post] = 0.0
+        return scores
+
+
+# A user x post score of the test model: a vector space's dot product or the text kNN.
+ScoreSpace = UserPostSpace | TextNeighbours
+
+
+def pruned_text_similarity(vectors: FloatMatrix, neighbours: int = TEXT_NEIGHBOURS) -> sp.csr_matrix:
+    """(posts x posts) CSR of each post's ``neighbours`` highest positive cosines to other posts (``vectors``
+    normalised), row by row."""
+    count = vectors.shape[0]
+    kept = min(neighbours, count - 1)
+    rows, cols, values = [], [], []
+    for start in range(0, count, _SIMILARITY_ROWS):
+        block = vectors[start : start + _SIMILARITY_ROWS] @ vectors.T
+        own = np.arange(block.shape[0])
+        block[own, own + start] = -np.inf  # a post is not its own neighbour
+        if kept <= 0:
+            continue
+        top = np.argpartition(-block, kept - 1, axis=1)[:, :kept]
+        top_values = np.take_along_axis(block, top, axis=1)
+        positive = top_values > 0
+        rows.append(np.repeat(own + start, kept)[positive.ravel()])
+        cols.append(top[positive])
+        values.append(top_values[positive])
+    if not rows:
+        return sp.csr_matrix((count, count), dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(count, count), dtype=np.float32
+    )
+
+
+def text_neighbours(
+    taste: UserPostSpace, embeddings: PostEmbeddings, neighbours: int = TEXT_NEIGHBOURS
+) -> TextNeighbours:
+    """The text kNN of the users of ``taste``, from its like weights (normalised per user).
+
+    Without the pruning to ``neighbours`` it would be the taste's own direction (a weighted sum of cosines is the
+    cosine to the weighted sum); the pruning is what keeps each liked post's vote local to its sub-topic.
+    """
+    mixtures = taste.user_vectors
+    if not isinstance(mixtures, PostMixtures):
+        raise TypeError("the text kNN needs the taste's like weights")
+    totals = np.asarray(mixtures.weights.sum(axis=1)).ravel()
+    scale = sp.diags(np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32))
+    return TextNeighbours(
+        EmbedFeature.TEXT_KNN,
+        taste.user_ids,
+        (scale @ mixtures.weights).tocsr(),
+        embeddings.post_ids,
+        pruned_text_similarity(embeddings.vectors, neighbours),
+    )
+
+
 def _decay_weights(timestamps: pl.Series, cutoff: datetime, half_life_days: float) -> npt.NDArray[np.float32]:
     age_days = (pl.lit(cutoff) - timestamps).dt.total_microseconds() / MICROSECONDS_PER_DAY
     ages = timestamps.to_frame().select(age_days).to_series().to_numpy()
@@ -301,6 +412,8 @@ class EmbedParams:
         post_columns: Whether the post's components, cluster and distances are columns of ``test``. Off: 21 columns
             that tell one post from another let the trees learn which posts the label window liked, which the held-out
             weeks do not repeat; over the world family they cost ``test`` against ``control`` (bench/RESULTS.md).
+        text_neighbours: Nearest posts by text kept per post by the text kNN column (:class:`TextNeighbours`); 0
+            leaves the column out.
     """
 
     components: int = 5
@@ -310,11 +423,13 @@ class EmbedParams:
     method: str = AUTO
     nn_feature: bool = True
     post_columns: bool = False
+    text_neighbours: int = TEXT_NEIGHBOURS
 
     @classmethod
     def from_saved(cls, saved: Mapping[str, object]) -> EmbedParams:
-        """The settings a version saved; a version saved before ``post_columns`` existed had the post columns."""
-        return cls(**{"post_columns": True, **saved})  # type: ignore[arg-type]
+        """The settings a version saved; a version saved before ``post_columns`` existed had the post columns, and
+        one saved before ``text_neighbours`` had no text kNN."""
+        return cls(**{"post_columns": True, "text_neighbours": 0, **saved})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,14 +441,14 @@ class EmbeddingFeatureSet:
         post_ids: Sorted post ids; row i of ``posts`` is ``post_ids[i]``.
         posts: (posts x ``post_names``) float32: components, cluster, distances.
         post_names: Names of the columns of ``posts``.
-        spaces: The user x post scores (taste cosine), one feature each.
+        spaces: The user x post scores (taste cosine, text kNN), one feature each.
     """
 
     info: EmbeddingInfo
     post_ids: IdArray
     posts: FloatMatrix
     post_names: tuple[str, ...]
-    spaces: tuple[UserPostSpace, ...]
+    spaces: tuple[ScoreSpace, ...]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -393,5 +508,7 @@ def build_embedding_features(
         post_ids=embeddings.post_ids,
         posts=post_matrix(frame, embeddings.post_ids),
         post_names=names,
-        spaces=(taste,),
+        spaces=(taste, text_neighbours(taste, embeddings, params.text_neighbours))
+        if params.text_neighbours
+        else (taste,),
     )

@@ -10,9 +10,10 @@ import msgspec
 import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 
 from batch.pipeline.embed import EmbeddingInfo
-from batch.pipeline.embed_features import EmbeddingFeatureSet, UserPostSpace
+from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedFeature, TextNeighbours, UserPostSpace
 from batch.pipeline.features import USER_FEATURES, Feature, FeatureSet, build_features, fit_encoders, text_stats
 from batch.pipeline.feed_counts import Agg, count_feed
 from common.columns import Action, Col
@@ -207,7 +208,8 @@ def test_a_version_goes_live_only_when_every_count_matches(
 
 
 def embedding_set() -> EmbeddingFeatureSet:
-    """Posts 1..3 with two feature columns; a taste space where users 10 and 12 have vectors, an ALS space for all."""
+    """Posts 1..3 with two feature columns; a taste space where users 10 and 12 have vectors, an ALS space for all,
+    a text kNN where users 11..13 have likes."""
     rng = np.random.default_rng(1)
     post_ids = np.array([1, 2, 3], dtype=np.int32)
     taste = UserPostSpace(
@@ -220,8 +222,16 @@ def embedding_set() -> EmbeddingFeatureSet:
         post_ids,
         rng.random((3, 2), np.float32),
     )
+    text_knn = TextNeighbours(
+        EmbedFeature.TEXT_KNN,
+        np.array([11, 12, 13], np.int32),
+        sp.csr_matrix(np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0], [0.25, 0.0, 0.75]], np.float32)),
+        post_ids,
+        sp.csr_matrix(np.array([[0.0, 0.9, 0.1], [0.9, 0.0, 0.0], [0.3, 0.0, 0.0]], np.float32)),
+    )
     posts = rng.random((3, 2), np.float32)
-    return EmbeddingFeatureSet(EmbeddingInfo("tfidf-svd", 4), post_ids, posts, ("pc_0", "cluster"), (taste, als))
+    spaces = (taste, als, text_knn)
+    return EmbeddingFeatureSet(EmbeddingInfo("tfidf-svd", 4), post_ids, posts, ("pc_0", "cluster"), spaces)
 
 
 @pytest.mark.parametrize(("first", "last"), [(10, 11), (12, 13), (11, 11), (10, 13)])
@@ -237,6 +247,7 @@ def test_embedding_features_of_a_shard_fill_the_same_block(first: int, last: int
     shard.fill_block(got, users, shard.post_ids)
     assert shard.names == full.names and shard.info == full.info
     assert np.array_equal(got, expected)
+    assert expected[:, -1].any() or last < 11  # the text kNN's column has scores to compare
 
 
 def test_a_plan_carries_every_embedding_setting_through_redis() -> None:

@@ -22,7 +22,9 @@ from batch.pipeline.embed_features import (
     distance_names,
     post_embedding_features,
     post_matrix,
+    pruned_text_similarity,
     taste_space,
+    text_neighbours,
 )
 
 CUTOFF = datetime(2021, 12, 1)
@@ -184,6 +186,7 @@ def test_feature_set_names_pairs_and_blocks_agree() -> None:
         EmbedFeature.CLUSTER,
         *distance_names(3),
         EmbedFeature.TASTE_COSINE,
+        EmbedFeature.TEXT_KNN,
     )
     users, posts = np.array([0, 12, 20]), np.array([5, 1, 99, 7])
     block = np.full((users.size * posts.size, len(features.names) + 2), -1.0, dtype=np.float32, order="F")
@@ -200,8 +203,8 @@ def test_by_default_the_feature_set_has_no_post_columns_and_the_same_taste() -> 
     full = build_embedding_features(catalog_vectors(), community_likes(), CUTOFF, PARAMS)
     users, posts = np.repeat(np.arange(21), 10), np.tile(np.arange(1, 11), 21)
 
-    assert lean.names == (EmbedFeature.TASTE_COSINE,) and not EmbedParams().post_columns
-    np.testing.assert_array_equal(lean.pair_matrix(users, posts)[:, 0], full.pair_matrix(users, posts)[:, -1])
+    assert lean.names == (EmbedFeature.TASTE_COSINE, EmbedFeature.TEXT_KNN) and not EmbedParams().post_columns
+    np.testing.assert_array_equal(lean.pair_matrix(users, posts), full.pair_matrix(users, posts)[:, -2:])
 
 
 def test_a_version_saved_before_the_option_reads_with_post_columns() -> None:
@@ -212,9 +215,74 @@ def test_a_version_saved_before_the_option_reads_with_post_columns() -> None:
     assert not EmbedParams.from_saved(asdict(EmbedParams())).post_columns
 
 
+def test_a_version_saved_before_the_text_knn_builds_without_it() -> None:
+    saved = asdict(PARAMS)
+    del saved["text_neighbours"]
+    params = EmbedParams.from_saved(saved)
+
+    features = build_embedding_features(catalog_vectors(), community_likes(), CUTOFF, params)
+
+    assert params == replace(PARAMS, text_neighbours=0)
+    assert features.names[-1] == EmbedFeature.TASTE_COSINE and EmbedFeature.TEXT_KNN not in features.names
+    assert EmbedParams.from_saved(asdict(EmbedParams())).text_neighbours == EmbedParams().text_neighbours > 0
+
+
 def test_feature_set_ignores_likes_after_the_cutoff() -> None:
     def matrix(frame: pl.DataFrame) -> np.ndarray:
         features = build_embedding_features(catalog_vectors(), frame, CUTOFF, PARAMS)
         return features.pair_matrix(np.repeat(np.arange(21), 10), np.tile(np.arange(1, 11), 21))
 
     np.testing.assert_array_equal(matrix(community_likes()), matrix(pl.concat([community_likes(), likes(LATE)])))
+
+
+def sub_topic_catalog() -> PostEmbeddings:
+    """Posts 1..4 near axis x, 5..8 near axis y (two sub-topics), 9 exactly between them, 10 on axis z."""
+    near_x = [[1.0, 0.05 * i, 0.0] for i in range(4)]
+    near_y = [[0.05 * i, 1.0, 0.0] for i in range(4)]
+    return embeddings([*near_x, *near_y, [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def test_pruned_text_similarity_keeps_each_posts_nearest_positive_cosines_but_itself() -> None:
+    vectors = sub_topic_catalog().vectors
+    similar = pruned_text_similarity(vectors, neighbours=3).toarray()
+    cosine = vectors @ vectors.T
+
+    for post in range(vectors.shape[0]):
+        kept = np.flatnonzero(similar[post])
+        assert post not in kept and kept.size <= 3
+        np.testing.assert_allclose(similar[post, kept], cosine[post, kept], rtol=1e-6)
+        others = np.setdiff1d(np.arange(vectors.shape[0]), [post, *kept])
+        assert cosine[post, others].max(initial=0.0) <= cosine[post, kept].min(initial=1.0) + 1e-6
+    assert not similar[9].any()  # post 10 is orthogonal to every other post: no positive neighbour
+
+
+def test_text_knn_keeps_each_sub_topic_of_a_user_where_the_taste_mean_blurs_them() -> None:
+    # User 1 liked two posts of each sub-topic; its mean taste points exactly at post 9, between them. Each post
+    # keeps its 3 nearest: its own sub-topic's.
+    catalog = sub_topic_catalog()
+    rows = likes([(1, post, CUTOFF - timedelta(days=1)) for post in (1, 2, 5, 6)])
+    taste = taste_space(rows, catalog, CUTOFF)
+    knn = text_neighbours(taste, catalog, neighbours=3)
+    candidates = np.array([3, 4, 7, 8, 9])
+
+    by_taste = taste.score_block([1], candidates)[0]
+    by_knn = knn.score_block([1], candidates)[0]
+
+    assert by_taste.argmax() == 4  # post 9
+    assert by_knn[:4].min() > by_knn[4]  # each sub-topic's unliked posts beat the midpoint
+    np.testing.assert_array_equal(knn.score_block([2], candidates), 0.0)  # a user without a like
+
+
+def test_text_knn_pairs_equal_its_blocks_and_unknown_ids_score_zero() -> None:
+    catalog = sub_topic_catalog()
+    knn = text_neighbours(taste_space(community_likes(), catalog, CUTOFF), catalog)
+    users, posts = np.array([0, 12, 20, 999]), np.array([5, 1, 99, 7])
+
+    block = knn.score_block(users, posts)
+    pairs = knn.score_pairs(np.repeat(users, posts.size), np.tile(posts, users.size))
+
+    np.testing.assert_array_equal(pairs, block.ravel())
+    assert (block[:, 2] == 0).all() and (block[3] == 0).all()
+    assert block[:3].any()
+    # Each row is a mean over the user's like weights (they sum to 1), so a score never passes the best cosine.
+    assert block.max() <= 1.0 + 1e-6
