@@ -34,6 +34,8 @@ class TrainParams:
         correction_iterations: Trees of such a correction. Over the world family 50 did better than 200 (``test``
             >= ``control`` in 13 of 16 cells against 12, mean hitrate@5 0.5872 against 0.5860) and a ``test``
             user is scored with 250 trees instead of 400 (bench/RESULTS.md).
+        correction_depth: Depth of the correction's trees. It reads only the two text columns: deeper trees there
+            carve the label window's noise where the text says little (bench/RESULTS.md, "text kNN").
         max_eval_users: Users ranked exhaustively for hitrate@5 on the validation window.
         seed: Seed of sampling and of CatBoost.
         threads: CatBoost threads (-1: all cores).
@@ -49,6 +51,7 @@ class TrainParams:
     history_at_row: bool = True
     on_control: bool = True
     correction_iterations: int = 50
+    correction_depth: int = 3
     max_eval_users: int = 5_000
     seed: int = 42
     threads: int = -1

@@ -172,7 +172,8 @@ def fit_correction(base: catboost.CatBoost, train: LabelledSet, params: TrainPar
     matrix, labels = _training_rows(train)
     # CatBoost reads a model's columns by position, so the wider matrix serves the base as it is.
     start = base.predict(matrix, prediction_type="RawFormulaVal", thread_count=params.threads)
-    correction = _classifier(replace(params, iterations=params.correction_iterations), ignored=base_names)
+    shape = replace(params, iterations=params.correction_iterations, depth=params.correction_depth)
+    correction = _classifier(shape, ignored=base_names)
     correction.fit(catboost.Pool(matrix, labels, feature_names=train.inputs.names, baseline=start))
     return catboost.sum_models([base, correction])
 

@@ -160,7 +160,7 @@ def base_on_first_columns(data: LabelledSet, columns: int, params: TrainParams) 
 
 
 def test_a_correction_keeps_the_base_trees_and_splits_only_on_the_added_columns():
-    params = TrainParams(iterations=15, depth=3, seed=11, threads=1, correction_iterations=10)
+    params = TrainParams(iterations=15, depth=3, seed=11, threads=1, correction_iterations=10, correction_depth=2)
     data = labelled_set()
     matrix, labels = sample_matrix(data)
     # The labels follow a user column and a post column; the base reads only the users' (the first block).
@@ -170,6 +170,9 @@ def test_a_correction_keeps_the_base_trees_and_splits_only_on_the_added_columns(
     corrected = fit_correction(base, data, params)
 
     assert corrected.tree_count_ == base.tree_count_ + 10
+    # Oblivious trees: at most 2 ** depth leaves; the correction's are at its own depth, 2.
+    leaves = corrected.get_tree_leaf_counts()
+    assert leaves[: base.tree_count_].max() == 8 and leaves[base.tree_count_ :].max() == 4
     assert corrected.feature_names_ == data.inputs.names
     kept = corrected.copy()
     kept.shrink(ntree_end=base.tree_count_)
