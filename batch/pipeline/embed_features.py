@@ -255,9 +255,11 @@ class TextNeighbours:
         """(users x posts) float32 scores; posts default to :attr:`post_ids`, in that order."""
         ids = np.asarray(user_ids, dtype=np.int64)
         positions, known = positions_or_last(self.user_ids, ids)
-        rows = self.weights[positions] @ self.similar
-        block = np.asarray(rows.toarray(), dtype=np.float32)
-        block[~known] = 0.0
+        if self.user_ids.size:
+            block = np.asarray((self.weights[positions] @ self.similar).toarray(), dtype=np.float32)
+            block[~known] = 0.0
+        else:  # e.g. a shard none of whose users liked anything
+            block = np.zeros((ids.size, self.post_ids.size), dtype=np.float32)
         if post_ids is None:
             return block
         columns, known_post = positions_or_last(self.post_ids, np.asarray(post_ids))

@@ -286,3 +286,12 @@ def test_text_knn_pairs_equal_its_blocks_and_unknown_ids_score_zero() -> None:
     assert block[:3].any()
     # Each row is a mean over the user's like weights (they sum to 1), so a score never passes the best cosine.
     assert block.max() <= 1.0 + 1e-6
+
+
+def test_text_knn_without_any_like_scores_zero() -> None:
+    catalog = sub_topic_catalog()
+    knn = text_neighbours(taste_space(likes([]), catalog, CUTOFF), catalog)
+
+    assert knn.user_ids.size == 0
+    np.testing.assert_array_equal(knn.score_block([1, 2], [3, 4]), np.zeros((2, 2)))
+    np.testing.assert_array_equal(knn.score_pairs([1, 2], [3, 4]), [0.0, 0.0])
