@@ -94,9 +94,11 @@ def test_each_user_is_scored_by_the_model_of_its_group(settings, world, redis_cl
         other = TEST if groups[user] == CONTROL else CONTROL
         differ += posts != dict(score_group(state, other, [user], 30).lists())[user]
     assert differ > 0  # the two models rank differently, so the check above tells the groups apart
-    # By default test adds one column to control's: the text taste; the post-only embedding columns are off.
+    # By default test adds two columns to control's: the text taste and the text kNN; the post-only embedding
+    # columns are off.
     by_group = state.models.by_group
-    assert by_group[TEST].feature_names_ == [*by_group[CONTROL].feature_names_, EmbedFeature.TASTE_COSINE]
+    added = [EmbedFeature.TASTE_COSINE, EmbedFeature.TEXT_KNN]
+    assert by_group[TEST].feature_names_ == [*by_group[CONTROL].feature_names_, *added]
     # test is control's trees followed by a correction that reads the added column (TrainParams.on_control).
     control_trees = by_group[CONTROL].tree_count_
     assert by_group[TEST].tree_count_ == control_trees + FAST.correction_iterations
