@@ -267,7 +267,7 @@ class TextNeighbours:
         picked[:, ~known_post] = 0.0
         return picked
 
-    def score_pairs(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike, chunk: int = PAIR_CHUNK) -> FloatMatrix:
+    def score_pairs(self, user_ids: npt.ArrayLike, post_ids: npt.ArrayLike) -> FloatMatrix:
         """Score of each (user, post) pair, float32, computed per block of distinct users to bound memory."""
         users, posts = np.asarray(user_ids), np.asarray(post_ids)
         columns, known_post = positions_or_last(self.post_ids, posts)
