@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -38,7 +38,7 @@ from batch.pipeline.embed_features import als_space
 from batch.pipeline.era_popularity import EraPopularity, fit_era_popularity
 from batch.pipeline.features import SECONDS_PER_DAY, FeatureSet, FloatArray
 from batch.pipeline.row_history import RowHistories, ShownRows
-from batch.ranking.positions import IndexArray, PositionArray, csr_entries, positions_or_last
+from batch.ranking.positions import IndexArray, PositionArray, by_owner_blocks, csr_entries, positions_or_last
 from batch.ranking.recommenders.ease import ease_weights
 from batch.ranking.recommenders.item_knn import pruned_cosine
 from common.columns import Col
@@ -246,7 +246,7 @@ class CollabModel:
     ) -> FloatArray:
         """Each pair's columns, from the score columns of its owner's block (owners: user positions or states)."""
         out = np.empty((owners.size, len(COLLAB_NAMES)), dtype=np.float32)
-        for rows, distinct, local in _by_user_blocks(owners):
+        for rows, distinct, local in by_owner_blocks(owners, PAIR_BLOCK_USERS):
             for column, values in enumerate(columns_of(distinct)):
                 out[rows, column] = values[local, posts[rows]]
         return out
@@ -298,18 +298,6 @@ def profile_times_similar(
 def _blas_controller() -> ThreadpoolController:
     """The process's thread pools, inspected once (each inspection walks the loaded libraries: 0.5 ms)."""
     return ThreadpoolController()
-
-
-def _by_user_blocks(users: IndexArray) -> Iterator[tuple[IndexArray, IndexArray, IndexArray]]:
-    """(pair rows, distinct user positions, each pair's index into them) per block of distinct users."""
-    distinct, inverse = np.unique(users, return_inverse=True)
-    block_of = inverse // PAIR_BLOCK_USERS
-    order = np.argsort(block_of, kind="stable")
-    bounds = np.searchsorted(block_of[order], np.arange(block_of.max(initial=-1) + 2))
-    for block in range(bounds.size - 1):
-        rows = order[bounds[block] : bounds[block + 1]]
-        first = block * PAIR_BLOCK_USERS
-        yield rows, distinct[first : first + PAIR_BLOCK_USERS], inverse[rows] - first
 
 
 def _rows_matrix(indptr: IndexArray, indices: PositionArray, users: IndexArray, posts: int) -> sp.csr_matrix:

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from batch.pipeline.embed import AUTO, EmbeddingInfo, FloatMatrix, IdArray, PostEmbeddings
 from batch.pipeline.features import MICROSECONDS_PER_DAY
-from batch.ranking.positions import id_positions, pairs_csr, positions_or_last
+from batch.ranking.positions import by_owner_blocks, id_positions, pairs_csr, positions_or_last
 from common.columns import Action, Col
 
 log = logging.getLogger(__name__)
@@ -271,12 +271,9 @@ class TextNeighbours:
         """Score of each (user, post) pair, float32, computed per block of distinct users to bound memory."""
         users, posts = np.asarray(user_ids), np.asarray(post_ids)
         columns, known_post = positions_or_last(self.post_ids, posts)
-        distinct, inverse = np.unique(users, return_inverse=True)
         scores = np.zeros(users.size, dtype=np.float32)
-        for start in range(0, distinct.size, _PAIR_USERS):
-            mine = (inverse >= start) & (inverse < start + _PAIR_USERS)
-            block = self.score_block(distinct[start : start + _PAIR_USERS])
-            scores[mine] = block[inverse[mine] - start, columns[mine]]
+        for rows, distinct, local in by_owner_blocks(users, _PAIR_USERS):
+            scores[rows] = self.score_block(distinct)[local, columns[rows]]
         scores[~known_post] = 0.0
         return scores
 

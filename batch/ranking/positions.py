@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -130,3 +131,16 @@ def csr_contains(
     found = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
     hits: BoolArray = keys[found] == wanted
     return hits
+
+
+def by_owner_blocks(owners: IndexArray, block_size: int) -> Iterator[tuple[IndexArray, IndexArray, IndexArray]]:
+    """Pairs grouped by blocks of ``block_size`` distinct owners (e.g. users), so each block's scores are computed
+    once for all its pairs: per block, (the pairs' rows, the block's distinct owners, each pair's index into them)."""
+    distinct, inverse = np.unique(owners, return_inverse=True)
+    block_of = inverse // block_size
+    order = np.argsort(block_of, kind="stable")
+    bounds = np.searchsorted(block_of[order], np.arange(block_of.max(initial=-1) + 2))
+    for block in range(bounds.size - 1):
+        rows = order[bounds[block] : bounds[block + 1]]
+        first = block * block_size
+        yield rows, distinct[first : first + block_size], inverse[rows] - first
