@@ -13,9 +13,9 @@ medians over ``--runs`` and the collaborative features' fit time.
 The ``test`` model is control's trees plus ``TrainParams.correction_iterations`` correction trees
 (``TrainParams.on_control``), so it is timed as the collaborative model summed with its own first that many trees:
 test's tree count on control's columns, at control's depth (test's correction trees are shallower,
-``TrainParams.correction_depth``, so this errs slow). Test's two text columns, the taste cosine and the text kNN, are
-one product per block each and are not timed here: the build's score step (``postrec score``) includes them. The
-full-scale figure for the A/B split weighs both by the default 50%.
+``TrainParams.correction_depth``, so this errs slow). Test's four text columns (the taste cosine, the text kNN and
+the two cluster lifts) are one product per block each and are not timed here: the build's score step (``postrec
+score``) includes them. The full-scale figure for the A/B split weighs both by the default 50%.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ its distance to every cluster centre. Per user x post: the cosine between the po
 time-decayed mean of the embeddings of the posts the user liked before the cutoff), a :class:`UserPostSpace` scored
 in blocks of users against the whole catalog, in float32, so a full-scale matrix (163,205 x 7,023) never has to exist
 at once; and the text kNN (:class:`TextNeighbours`): the same like weights times each liked post's cosine to the post
-among its nearest by text, so a user of several sub-topics is not blurred into their mean. The implicit-ALS factors
-(:func:`als_space`) feed the collaborative features of both models (:mod:`batch.pipeline.collab_features`).
+among its nearest by text, so a user of several sub-topics is not blurred into their mean. The cluster lifts of
+:mod:`batch.pipeline.cluster_lift` are user x post spaces as well. The implicit-ALS factors (:func:`als_space`) feed
+the collaborative features of both models (:mod:`batch.pipeline.collab_features`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class EmbedFeature:
     DISTANCE: Final = "emb_dist_{}"
     TASTE_COSINE: Final = "taste_cosine"
     TEXT_KNN: Final = "text_knn"
+    CLUSTER_LIFT: Final = "text_cluster_lift"
+    CLUSTER_VIEWS: Final = "text_cluster_views"
     ALS_SCORE: Final = "als_score"
 
 
@@ -413,6 +416,8 @@ class EmbedParams:
             weeks do not repeat; over the world family they cost ``test`` against ``control`` (bench/RESULTS.md).
         text_neighbours: Nearest posts by text kept per post by the text kNN column (:class:`TextNeighbours`); 0
             leaves the column out.
+        topic_clusters: Text clusters over the catalog, within topics, of the cluster lift column
+            (:mod:`batch.pipeline.cluster_lift`); 0 leaves the column out.
     """
 
     components: int = 5
@@ -423,12 +428,13 @@ class EmbedParams:
     nn_feature: bool = True
     post_columns: bool = False
     text_neighbours: int = TEXT_NEIGHBOURS
+    topic_clusters: int = 80
 
     @classmethod
     def from_saved(cls, saved: Mapping[str, object]) -> EmbedParams:
         """The settings a version saved; a version saved before ``post_columns`` existed had the post columns, and
-        one saved before ``text_neighbours`` had no text kNN."""
-        return cls(**{"post_columns": True, "text_neighbours": 0, **saved})  # type: ignore[arg-type]
+        one saved before ``text_neighbours`` had no text kNN, nor one before ``topic_clusters`` a cluster lift."""
+        return cls(**{"post_columns": True, "text_neighbours": 0, "topic_clusters": 0, **saved})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy.engine import Engine
 
+from batch.pipeline.cluster_lift import with_cluster_lifts
 from batch.pipeline.collab_features import CollabModel, CollabParams, fit_collab
 from batch.pipeline.cutoffs import Cutoff
 from batch.pipeline.embed import EmbeddingInfo, PostEmbeddings, embed_posts, embedding_cache_dir
@@ -99,8 +100,13 @@ def embedding_features(
     sequence model's score among them unless ``params.nn_feature`` is off."""
     with step("embedding features") as done:
         sets = {
-            cutoff: build_embedding_features(embeddings, source.likes, features.cutoff, params)
-            for cutoff, features in base.items()
+            cutoff: with_cluster_lifts(
+                build_embedding_features(embeddings, source.likes, cutoff_features.cutoff, params),
+                cutoff_features,
+                embeddings,
+                params,
+            )
+            for cutoff, cutoff_features in base.items()
         }
         done.rows = len(sets)
     if params.nn_feature:

@@ -94,10 +94,10 @@ def test_each_user_is_scored_by_the_model_of_its_group(settings, world, redis_cl
         other = TEST if groups[user] == CONTROL else CONTROL
         differ += posts != dict(score_group(state, other, [user], 30).lists())[user]
     assert differ > 0  # the two models rank differently, so the check above tells the groups apart
-    # By default test adds two columns to control's: the text taste and the text kNN; the post-only embedding
-    # columns are off.
+    # By default test adds four columns to control's: the text taste, the text kNN and the text cluster lifts (likes,
+    # views); the post-only embedding columns are off.
     by_group = state.models.by_group
-    added = [EmbedFeature.TASTE_COSINE, EmbedFeature.TEXT_KNN]
+    added = [EmbedFeature.TASTE_COSINE, EmbedFeature.TEXT_KNN, EmbedFeature.CLUSTER_LIFT, EmbedFeature.CLUSTER_VIEWS]
     assert by_group[TEST].feature_names_ == [*by_group[CONTROL].feature_names_, *added]
     # test is control's trees followed by a correction that reads the added column (TrainParams.on_control).
     control_trees = by_group[CONTROL].tree_count_
