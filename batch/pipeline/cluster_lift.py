@@ -40,7 +40,8 @@ ClusterArray = npt.NDArray[np.int64]
 
 def topic_text_clusters(vectors: FloatMatrix, topics: npt.NDArray[np.int64], clusters: int, seed: int) -> ClusterArray:
     """Cluster of each post: KMeans on the vectors of each topic's posts, about ``clusters`` in all, shared out in
-    proportion to the topics' post counts (at least one each); numbered across topics, topic by topic."""
+    proportion to the topics' post counts (at least one each); numbered across topics, topic by topic. Each topic's
+    vectors are centred and normalised first, so what the topic's posts share does not dominate the distances."""
     from sklearn.cluster import KMeans
 
     labels = np.empty(topics.size, dtype=np.int64)
@@ -51,10 +52,37 @@ def topic_text_clusters(vectors: FloatMatrix, topics: npt.NDArray[np.int64], clu
         if count == 1:
             labels[members] = first
         else:
-            fitted = KMeans(n_clusters=count, n_init=4, random_state=seed).fit(vectors[members])
+            fitted = KMeans(n_clusters=count, n_init=4, random_state=seed).fit(_centred(vectors[members]))
             labels[members] = first + fitted.labels_
         first += count
     return labels
+
+
+def _centred(vectors: FloatMatrix) -> FloatMatrix:
+    shifted = vectors - vectors.mean(axis=0)
+    norms = np.linalg.norm(shifted, axis=1, keepdims=True)
+    unit: FloatMatrix = np.divide(shifted, norms, out=np.zeros_like(shifted), where=norms > 0)
+    return unit
+
+
+def coview_vectors(features: FeatureSet, dim: int, seed: int) -> FloatMatrix:
+    """(posts x at most ``dim``) unit vectors of who was shown each post before the cutoff: truncated SVD of the
+    posts x users view matrix, each user's views weighing 1 in all. Posts shown to the same users point the same
+    way; none when there are too few users or posts to reduce."""
+    from sklearn.decomposition import TruncatedSVD
+
+    n_users, n_posts = features.user_ids.size, features.post_ids.size
+    kept = min(dim, n_posts - 1, n_users - 1)
+    if kept < 1 or features.viewed_posts.size == 0:
+        return np.zeros((n_posts, 0), dtype=np.float32)
+    shown = np.diff(features.viewed_indptr)
+    weights = np.repeat((1.0 / np.maximum(shown, 1)).astype(np.float32), shown)
+    by_user = sp.csr_matrix((weights, features.viewed_posts, features.viewed_indptr), shape=(n_users, n_posts))
+    # The transpose of a CSR matrix is a CSC matrix over the same arrays: the views are not copied.
+    reduced = TruncatedSVD(n_components=kept, random_state=seed).fit_transform(by_user.T).astype(np.float32)
+    norms = np.linalg.norm(reduced, axis=1, keepdims=True)
+    unit: FloatMatrix = np.divide(reduced, norms, out=np.zeros_like(reduced), where=norms > 0)
+    return unit
 
 
 def _per_cluster(indptr: npt.NDArray[np.int64], posts: npt.NDArray[np.int64], one_hot: sp.csr_matrix) -> FloatMatrix:
@@ -82,17 +110,23 @@ class ClusterCounts:
     likes: FloatMatrix
 
 
-def cluster_counts(features: FeatureSet, embeddings: PostEmbeddings, clusters: int, seed: int) -> ClusterCounts:
-    """Cluster the catalog by text within topics and count every user's views and likes per cluster.
+def cluster_counts(
+    features: FeatureSet, embeddings: PostEmbeddings, clusters: int, seed: int, coview_dim: int = 0
+) -> ClusterCounts:
+    """Cluster the catalog by text (and co-views) within topics and count every user's views and likes per cluster.
 
     Args:
         features: The base features at the cutoff: their views and likes are counted.
         embeddings: The catalog's vectors; a post without one is clustered as a zero vector of its topic.
         clusters: About this many clusters over the catalog.
-        seed: KMeans' seed, so a rebuild gives the same clusters.
+        seed: KMeans' and the SVD's seed, so a rebuild gives the same clusters.
+        coview_dim: Dimensions of :func:`coview_vectors` put beside each post's text vector before clustering; 0
+            clusters by text alone.
     """
     rows, known = positions_or_last(embeddings.post_ids, features.post_ids)
     vectors = np.where(known[:, None], embeddings.vectors[rows], 0.0).astype(np.float32)
+    if coview_dim:
+        vectors = np.hstack([vectors, coview_vectors(features, coview_dim, seed)])
     labels = topic_text_clusters(vectors, features.post_topics.astype(np.int64), clusters, seed)
     count = int(labels.max()) + 1 if labels.size else 0
     one_hot = sp.csr_matrix(
@@ -130,11 +164,11 @@ def view_lift(counts: ClusterCounts) -> FloatMatrix:
 
 
 def cluster_spaces(
-    features: FeatureSet, embeddings: PostEmbeddings, clusters: int, seed: int
+    features: FeatureSet, embeddings: PostEmbeddings, clusters: int, seed: int, coview_dim: int = 0
 ) -> tuple[UserPostSpace, UserPostSpace]:
     """The like lift and the view lift of every user of ``features`` in every text cluster, as spaces whose post
     vectors are one-hot on the post's cluster (:func:`cluster_counts` for the arguments)."""
-    counts = cluster_counts(features, embeddings, clusters, seed)
+    counts = cluster_counts(features, embeddings, clusters, seed, coview_dim)
     users, posts = features.user_ids, features.post_ids
     return (
         UserPostSpace(EmbedFeature.CLUSTER_LIFT, users, like_lift(counts, features), posts, counts.one_hot),
@@ -148,5 +182,5 @@ def with_cluster_lifts(
     """The embedding features plus the cluster lifts at the same cutoff, unless ``params.topic_clusters`` is 0."""
     if not params.topic_clusters:
         return extra
-    spaces = cluster_spaces(features, embeddings, params.topic_clusters, params.seed)
+    spaces = cluster_spaces(features, embeddings, params.topic_clusters, params.seed, params.coview_dim)
     return replace(extra, spaces=(*extra.spaces, *spaces))

@@ -416,8 +416,11 @@ class EmbedParams:
             weeks do not repeat; over the world family they cost ``test`` against ``control`` (bench/RESULTS.md).
         text_neighbours: Nearest posts by text kept per post by the text kNN column (:class:`TextNeighbours`); 0
             leaves the column out.
-        topic_clusters: Text clusters over the catalog, within topics, of the cluster lift column
-            (:mod:`batch.pipeline.cluster_lift`); 0 leaves the column out.
+        topic_clusters: Text clusters over the catalog, within topics, of the cluster lift columns
+            (:mod:`batch.pipeline.cluster_lift`); 0 leaves the columns out.
+        coview_dim: Dimensions of the co-view vectors clustered beside the text vectors (0: text alone). The world
+            writes a sub-topic in several vocabularies; who was shown a post tells them apart far better (bench/
+            RESULTS.md, "Clusters of text and co-views").
     """
 
     components: int = 5
@@ -429,12 +432,14 @@ class EmbedParams:
     post_columns: bool = False
     text_neighbours: int = TEXT_NEIGHBOURS
     topic_clusters: int = 80
+    coview_dim: int = 64
 
     @classmethod
     def from_saved(cls, saved: Mapping[str, object]) -> EmbedParams:
         """The settings a version saved; a version saved before ``post_columns`` existed had the post columns, and
-        one saved before ``text_neighbours`` had no text kNN, nor one before ``topic_clusters`` a cluster lift."""
-        return cls(**{"post_columns": True, "text_neighbours": 0, "topic_clusters": 0, **saved})  # type: ignore[arg-type]
+        one saved before ``text_neighbours`` had no text kNN, one before ``topic_clusters`` no cluster lifts and one
+        before ``coview_dim`` clustered by text alone."""
+        return cls(**{"post_columns": True, "text_neighbours": 0, "topic_clusters": 0, "coview_dim": 0, **saved})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

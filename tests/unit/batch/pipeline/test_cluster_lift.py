@@ -9,7 +9,14 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from batch.pipeline.cluster_lift import CLUSTER_PRIOR_VIEWS, cluster_spaces, topic_text_clusters, with_cluster_lifts
+from batch.pipeline.cluster_lift import (
+    CLUSTER_PRIOR_VIEWS,
+    cluster_counts,
+    cluster_spaces,
+    coview_vectors,
+    topic_text_clusters,
+    with_cluster_lifts,
+)
 from batch.pipeline.embed import EmbeddingInfo, PostEmbeddings
 from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedFeature, EmbedParams
 from batch.pipeline.features import POST_FEATURES, USER_FEATURES, USER_TOPIC_FEATURES, Feature, FeatureSet
@@ -146,4 +153,40 @@ def test_the_columns_are_added_last_and_zero_clusters_leave_them_out() -> None:
 
 def test_a_version_saved_before_the_columns_builds_without_them() -> None:
     assert EmbedParams.from_saved({"text_neighbours": 50}).topic_clusters == 0
-    assert EmbedParams().topic_clusters > 0
+    assert EmbedParams.from_saved({"topic_clusters": 80}).coview_dim == 0
+    assert EmbedParams().topic_clusters > 0 and EmbedParams().coview_dim > 0
+
+
+def two_audiences() -> FeatureSet:
+    """Users 0..9 were shown the first sub-topic's posts, users 10..19 the second's (topic 0 only)."""
+    first, second = list(range(PER_CLUSTER)), list(range(PER_CLUSTER, 2 * PER_CLUSTER))
+    viewed = [first if user < 10 else second for user in range(20)]
+    return feature_set(viewed, [[] for _ in range(20)], np.full((20, 2), 0.1, dtype=np.float32))
+
+
+def test_coview_vectors_point_the_same_way_for_posts_shown_to_the_same_users() -> None:
+    vectors = coview_vectors(two_audiences(), dim=4, seed=0)
+    assert vectors.shape == (SUBTOPICS.size, 4)
+    cosines = vectors @ vectors.T
+    assert cosines[0, 1:PER_CLUSTER].min() > 0.99  # same audience
+    assert abs(cosines[0, PER_CLUSTER]) < 0.01  # the other audience
+    assert np.abs(vectors[2 * PER_CLUSTER :]).max() == 0.0  # never shown: no direction
+
+
+def test_coview_vectors_need_two_users() -> None:
+    features = feature_set([list(range(PER_CLUSTER))], [[]], np.full((1, 2), 0.1, dtype=np.float32))
+    assert coview_vectors(features, dim=4, seed=0).shape == (SUBTOPICS.size, 0)
+
+
+# Text alone sees one distinct point in topic 0, which KMeans warns about: that is the case under test.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_co_views_split_sub_topics_whose_texts_look_alike() -> None:
+    # Every post of topic 0 has the same text vector: text alone cannot split its two sub-topics, co-views can.
+    vectors = catalog().vectors.copy()
+    vectors[: 2 * PER_CLUSTER] = vectors[0]
+    same_text = PostEmbeddings(np.arange(SUBTOPICS.size, dtype=np.int32), vectors, EmbeddingInfo("test", 4))
+    by_text = cluster_counts(two_audiences(), same_text, clusters=4, seed=0).one_hot.argmax(axis=1)
+    both = cluster_counts(two_audiences(), same_text, clusters=4, seed=0, coview_dim=4).one_hot.argmax(axis=1)
+    assert np.unique(by_text[: 2 * PER_CLUSTER]).size == 1
+    assert np.unique(both[:PER_CLUSTER]).size == 1 and np.unique(both[PER_CLUSTER : 2 * PER_CLUSTER]).size == 1
+    assert both[0] != both[PER_CLUSTER]
