@@ -1,8 +1,9 @@
 """The text cluster lifts of the ``test`` model: how much more, or less, of one text cluster than of its topic a
 user was shown, and liked, before the cutoff.
 
-Each topic's posts are clustered by their text (KMeans on the embeddings), so a cluster is a sub-topic that the
-topic label does not name. Two columns, each a logarithm that is 0 where there is no evidence:
+Each topic's posts are clustered by their text (KMeans on the embeddings) and, beside it, by who was shown them
+(:func:`coview_vectors`): a sub-topic written in different words still reaches the same users. A cluster is a
+sub-topic that the topic label does not name. Two columns, each a logarithm that is 0 where there is no evidence:
 
 - the view lift (``text_cluster_views``): the cluster's share of the user's views in its topic, shrunk towards that
   share over all users, over the latter. What a feed shows a user follows their interest in a sub-topic, and the
