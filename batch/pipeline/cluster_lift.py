@@ -27,7 +27,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from batch.pipeline.embed import FloatMatrix, PostEmbeddings
-from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedFeature, EmbedParams, UserPostSpace
+from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedFeature, EmbedParams, UserPostSpace, unit_rows
 from batch.pipeline.features import USER_TOPIC_FEATURES, Feature, FeatureSet
 from batch.ranking.positions import positions_or_last
 
@@ -60,10 +60,7 @@ def topic_text_clusters(vectors: FloatMatrix, topics: npt.NDArray[np.int64], clu
 
 
 def _centred(vectors: FloatMatrix) -> FloatMatrix:
-    shifted = vectors - vectors.mean(axis=0)
-    norms = np.linalg.norm(shifted, axis=1, keepdims=True)
-    unit: FloatMatrix = np.divide(shifted, norms, out=np.zeros_like(shifted), where=norms > 0)
-    return unit
+    return unit_rows(vectors - vectors.mean(axis=0))
 
 
 def coview_vectors(features: FeatureSet, dim: int, seed: int) -> FloatMatrix:
@@ -81,9 +78,7 @@ def coview_vectors(features: FeatureSet, dim: int, seed: int) -> FloatMatrix:
     by_user = sp.csr_matrix((weights, features.viewed_posts, features.viewed_indptr), shape=(n_users, n_posts))
     # The transpose of a CSR matrix is a CSC matrix over the same arrays: the views are not copied.
     reduced = TruncatedSVD(n_components=kept, random_state=seed).fit_transform(by_user.T).astype(np.float32)
-    norms = np.linalg.norm(reduced, axis=1, keepdims=True)
-    unit: FloatMatrix = np.divide(reduced, norms, out=np.zeros_like(reduced), where=norms > 0)
-    return unit
+    return unit_rows(reduced)
 
 
 def _per_cluster(indptr: npt.NDArray[np.int64], posts: npt.NDArray[np.int64], one_hot: sp.csr_matrix) -> FloatMatrix:

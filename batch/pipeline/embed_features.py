@@ -119,7 +119,7 @@ class PostMixtures:
         """The normalised vectors of the users at ``positions`` (repeats allowed), float32."""
         # Training rows name each user many times: each distinct user's vector is computed once.
         distinct, inverse = np.unique(positions, return_inverse=True)
-        vectors = _normalised(np.asarray(self.weights[distinct] @ self.basis, dtype=np.float32))
+        vectors = unit_rows(np.asarray(self.weights[distinct] @ self.basis, dtype=np.float32))
         return vectors[inverse]
 
 
@@ -347,7 +347,8 @@ def _sparse(
     return sp.csr_matrix((values, (rows, cols)), shape=(user_ids.size, post_ids.size), dtype=np.float32)
 
 
-def _normalised(vectors: FloatMatrix) -> FloatMatrix:
+def unit_rows(vectors: FloatMatrix) -> FloatMatrix:
+    """Each row scaled to length 1; a zero row stays zero."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit: FloatMatrix = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     return unit
