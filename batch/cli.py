@@ -247,7 +247,13 @@ def _register_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentPar
         default=None,
         help="cutoff T: rankings use data before T (default: end of the data minus the window)",
     )
-    evaluate.add_argument("--window", type=_parse_window, default=timedelta(days=7), help="hold-out window (7d)")
+    evaluate.add_argument(
+        "--window",
+        type=_parse_window,
+        default=None,
+        help="hold-out window, e.g. 7d (default: from 7 days, grown by whole days until 1,000 users, or a third of"
+        " those with a like, liked in it, at most a quarter of the feed's span; 7 days with --as-of)",
+    )
     evaluate.add_argument("--k", type=int, default=None, help="list length per user (default: POSTREC_K)")
     evaluate.add_argument("--out", type=Path, default=Path("reports"), help="report folder (default: reports)")
     evaluate.add_argument(

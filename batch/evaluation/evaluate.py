@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -31,6 +31,7 @@ from batch.evaluation.holdout import Holdout, build_holdout, shuffled_holdout, u
 from batch.evaluation.nn_lists import nn_rankings
 from batch.evaluation.per_user import HOLDOUT_SHARE, Scratch, per_user_holdout, scratch_without_holdout
 from batch.evaluation.report import EvaluationReport, RecommenderScore, write_report
+from batch.evaluation.time_window import HoldoutWindow, HoldoutWindowPolicy, choose_holdout_window, given_window
 from batch.pipeline.build import run_build
 from batch.pipeline.embed import AUTO, embedding_cache_dir
 from batch.pipeline.extract import copy_query, load_feed
@@ -98,7 +99,10 @@ class EvaluateOptions:
 
     Attributes:
         as_of: Cutoff T; None = the end of the data minus the window.
-        window: Length of the hold-out window after T.
+        window: Length of the hold-out window after T; None = chosen from the likes by ``window_policy`` (a week
+            when ``as_of`` is given).
+        window_policy: How a window that is not given is sized (:mod:`batch.evaluation.time_window`).
+        chosen_window: The window the time protocol resolved, with why it is that long (set by the run).
         limit: Posts asked for per user (the checker asks for 5).
         k: Length of the published lists.
         out_dir: Where the report goes.
@@ -113,7 +117,9 @@ class EvaluateOptions:
     """
 
     as_of: datetime | None = None
-    window: timedelta = timedelta(days=7)
+    window: timedelta | None = None
+    window_policy: HoldoutWindowPolicy = field(default_factory=HoldoutWindowPolicy)
+    chosen_window: HoldoutWindow | None = None
     limit: int = 5
     k: int = 200
     out_dir: Path = Path("reports")
@@ -213,11 +219,21 @@ def _run_protocol(
     settings: Settings, eval_settings: Settings, engine: Engine, client: redis.Redis[bytes], options: EvaluateOptions
 ) -> EvaluationReport:
     if options.protocol == TIME:
-        options = replace(options, as_of=options.as_of or data_end(engine) - options.window)
+        window = time_window(engine, options)
+        log.info("evaluation: %s", window.describe())
+        options = replace(options, as_of=window.start, window=window.length, chosen_window=window)
         return _evaluate(eval_settings, engine, None, client, options, evaluation_build_options(settings, options))
     with scratch_without_holdout(engine, HOLDOUT_SHARE) as scratch:
         options = replace(options, as_of=None)
         return _evaluate(eval_settings, engine, scratch, client, options, evaluation_build_options(settings, options))
+
+
+def time_window(engine: Engine, options: EvaluateOptions) -> HoldoutWindow:
+    """The time protocol's window: as given, or chosen from the likes (see :mod:`batch.evaluation.time_window`)."""
+    if options.window is None and options.as_of is None:
+        return choose_holdout_window(engine, data_end(engine), options.window_policy)
+    length = options.window or timedelta(days=options.window_policy.least_days)
+    return given_window(engine, options.as_of or data_end(engine) - length, length)
 
 
 def _evaluate(
@@ -250,7 +266,7 @@ def _held_out(state: EvaluatedBuild, options: EvaluateOptions) -> HeldOut:
     if state.scratch is not None:
         held_out = _per_user_held_out(state, state.scratch)
     else:
-        assert options.as_of is not None  # noqa: S101 - resolved by the caller
+        assert options.as_of is not None and options.window is not None  # noqa: S101 - resolved by the caller
         end = options.as_of + options.window
         window = load_feed(state.source_engine, start=options.as_of, end=end, action=Action.LIKE)
         holdout = build_holdout(state.prepared.source.likes, window)
@@ -537,6 +553,8 @@ def _notes(options: EvaluateOptions, state: EvaluatedBuild) -> list[str]:
     ]
     if options.protocol == PER_USER:
         notes.append(PER_USER_NOTE)
+    if options.chosen_window is not None:
+        notes.append(f"Time protocol {options.chosen_window.describe()} (see batch/evaluation/time_window.py).")
     if TEST_WITHOUT_NN in state.prepared.models.by_group:
         notes.append(ABLATION_NOTE)
     if options.oracle:

@@ -51,6 +51,8 @@ def test_model_beats_popular_and_stays_under_the_oracle(
     assert scores["popularity"][0] > scores["popular"][0]
     markdown = (tmp_path / "report" / "evaluation.md").read_text()
     assert markdown.startswith("# Evaluation as of") and "ease {'regularization':" in markdown
+    # a week holds the users a window must (a third of the tiny world's likers), so it stays a week, and says so
+    assert report.window_days == 7 and "7 days" in markdown and "sized_by=least" in markdown
     assert (tmp_path / "report" / "hitrate.png").exists()
     # the evaluation's own versions are gone, and nothing was written under the live prefix
     assert list(redis_client.scan_iter(match=f"{settings.prefix}*")) == []
