@@ -419,7 +419,8 @@ class EmbedParams:
             leaves the column out.
         topic_clusters: Text clusters over the catalog, within topics, of the cluster lift columns
             (:mod:`batch.pipeline.cluster_lift`); 0 leaves the columns out.
-        coview_dim: Dimensions of the co-view vectors clustered beside the text vectors (0: text alone). The world
+        coview_dim: Dimensions of the co-view vectors clustered beside the text vectors (0: text alone), the first
+            this many of those the collaborative step makes (``CollabParams.coview_dim``). The world
             writes a sub-topic in several vocabularies; who was shown a post tells them apart far better (bench/
             RESULTS.md, "Clusters of text and co-views").
     """

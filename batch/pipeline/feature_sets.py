@@ -95,9 +95,11 @@ def embedding_features(
     embeddings: PostEmbeddings,
     base: Mapping[Cutoff, FeatureSet],
     params: EmbedParams,
+    collab: Mapping[Cutoff, CollabModel] | None = None,
 ) -> dict[Cutoff, EmbeddingFeatureSet]:
     """Steps embedding features and nn feature: the ``test`` model's features at every cutoff of ``base``, the
-    sequence model's score among them unless ``params.nn_feature`` is off."""
+    sequence model's score among them unless ``params.nn_feature`` is off. ``collab``: the same cutoffs'
+    collaborative post sides, whose co-view vectors the text clusters reuse (None: made again)."""
     with step("embedding features") as done:
         sets = {
             cutoff: with_cluster_lifts(
@@ -105,6 +107,7 @@ def embedding_features(
                 cutoff_features,
                 embeddings,
                 params,
+                collab[cutoff].clusters.vectors if collab and cutoff in collab else None,
             )
             for cutoff, cutoff_features in base.items()
         }
@@ -146,7 +149,7 @@ class CutoffFeatures:
         collab = collab_features(self.source, base, CollabParams(seed=self.embed_params.seed))
         if self.embeddings is None:
             return FeatureSets(self.encoders, base, embed_params=self.embed_params, collab=collab)
-        sets = embedding_features(self.engine, self.source, self.embeddings, base, self.embed_params)
+        sets = embedding_features(self.engine, self.source, self.embeddings, base, self.embed_params, collab)
         return FeatureSets(self.encoders, base, sets, self.embeddings.info, self.embed_params, collab)
 
 

@@ -9,14 +9,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from batch.pipeline.cluster_lift import (
-    CLUSTER_PRIOR_VIEWS,
-    cluster_counts,
-    cluster_spaces,
-    coview_vectors,
-    topic_text_clusters,
-    with_cluster_lifts,
-)
+from batch.pipeline.cluster_lift import cluster_counts, cluster_spaces, with_cluster_lifts
+from batch.pipeline.coview_clusters import CLUSTER_PRIOR_VIEWS, coview_vectors, topic_clusters
 from batch.pipeline.embed import EmbeddingInfo, PostEmbeddings
 from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedFeature, EmbedParams
 from batch.pipeline.features import POST_FEATURES, USER_FEATURES, USER_TOPIC_FEATURES, Feature, FeatureSet
@@ -75,7 +69,7 @@ def fan_of_first_subtopic() -> FeatureSet:
 
 
 def test_clusters_nest_in_topics_and_find_the_sub_topics() -> None:
-    labels = topic_text_clusters(catalog().vectors, TOPICS.astype(np.int64), clusters=4, seed=0)
+    labels = topic_clusters(catalog().vectors, TOPICS.astype(np.int64), clusters=4, seed=0)
     assert np.unique(labels).size == 4
     for subtopic in range(4):
         assert np.unique(labels[np.equal(SUBTOPICS, subtopic)]).size == 1  # a sub-topic is one cluster ...
@@ -85,7 +79,7 @@ def test_clusters_nest_in_topics_and_find_the_sub_topics() -> None:
 
 def test_a_topic_too_small_for_its_share_keeps_one_cluster() -> None:
     topics = np.array([0] * 38 + [1] * 2, dtype=np.int64)
-    labels = topic_text_clusters(catalog().vectors, topics, clusters=4, seed=0)
+    labels = topic_clusters(catalog().vectors, topics, clusters=4, seed=0)
     assert np.unique(labels[topics == 1]).size == 1
     assert np.unique(labels).size == 5  # round(4 * 38 / 40) = 4 in topic 0, and at least 1 in topic 1
 
@@ -164,29 +158,22 @@ def two_audiences() -> FeatureSet:
     return feature_set(viewed, [[] for _ in range(20)], np.full((20, 2), 0.1, dtype=np.float32))
 
 
-def test_coview_vectors_point_the_same_way_for_posts_shown_to_the_same_users() -> None:
-    vectors = coview_vectors(two_audiences(), dim=4, seed=0)
-    assert vectors.shape == (SUBTOPICS.size, 4)
-    cosines = vectors @ vectors.T
-    assert cosines[0, 1:PER_CLUSTER].min() > 0.99  # same audience
-    assert abs(cosines[0, PER_CLUSTER]) < 0.01  # the other audience
-    assert np.abs(vectors[2 * PER_CLUSTER :]).max() == 0.0  # never shown: no direction
-
-
-def test_coview_vectors_need_two_users() -> None:
-    features = feature_set([list(range(PER_CLUSTER))], [[]], np.full((1, 2), 0.1, dtype=np.float32))
-    assert coview_vectors(features, dim=4, seed=0).shape == (SUBTOPICS.size, 0)
-
-
-# Text alone sees one distinct point in topic 0, which KMeans warns about: that is the case under test.
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_co_views_split_sub_topics_whose_texts_look_alike() -> None:
     # Every post of topic 0 has the same text vector: text alone cannot split its two sub-topics, co-views can.
     vectors = catalog().vectors.copy()
     vectors[: 2 * PER_CLUSTER] = vectors[0]
     same_text = PostEmbeddings(np.arange(SUBTOPICS.size, dtype=np.int32), vectors, EmbeddingInfo("test", 4))
-    by_text = cluster_counts(two_audiences(), same_text, clusters=4, seed=0).one_hot.argmax(axis=1)
-    both = cluster_counts(two_audiences(), same_text, clusters=4, seed=0, coview_dim=4).one_hot.argmax(axis=1)
+    by_text = cluster_counts(two_audiences(), same_text, clusters=4, seed=0).labels
+    both = cluster_counts(two_audiences(), same_text, 4, 0, coview_vectors(two_audiences(), dim=4, seed=0)).labels
     assert np.unique(by_text[: 2 * PER_CLUSTER]).size == 1
     assert np.unique(both[:PER_CLUSTER]).size == 1 and np.unique(both[PER_CLUSTER : 2 * PER_CLUSTER]).size == 1
     assert both[0] != both[PER_CLUSTER]
+
+
+def test_co_views_made_for_the_collaborative_clusters_give_the_same_columns_as_made_here() -> None:
+    params = replace(EmbedParams(), topic_clusters=4, coview_dim=4)
+    features = two_audiences()
+    made_here = with_cluster_lifts(empty_extra(), features, catalog(), params)
+    reused = with_cluster_lifts(empty_extra(), features, catalog(), params, coview_vectors(features, dim=4, seed=0))
+    for here, there in zip(made_here.spaces, reused.spaces, strict=True):
+        np.testing.assert_array_equal(here.score_block(np.arange(20)), there.score_block(np.arange(20)))
