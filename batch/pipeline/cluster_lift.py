@@ -27,10 +27,12 @@ import numpy.typing as npt
 
 from batch.pipeline.coview_clusters import (
     ClusterArray,
+    cluster_topics,
     coview_vectors,
     everyone_shares,
     like_lift,
     per_cluster,
+    same_topic,
     topic_clusters,
     view_lift,
 )
@@ -82,11 +84,9 @@ def cluster_counts(
     if coviews is not None:
         vectors = np.hstack([vectors, coviews])
     labels = topic_clusters(vectors, features.post_topics.astype(np.int64), clusters, seed)
-    count = int(labels.max()) + 1 if labels.size else 0
-    topics = np.zeros(count, dtype=np.int64)
-    topics[labels] = features.post_topics
-    views = per_cluster(features.viewed_indptr, features.viewed_posts, labels, count)
-    likes = per_cluster(features.liked_indptr, features.liked_posts, labels, count)
+    topics = cluster_topics(labels, features.post_topics.astype(np.int64))
+    views = per_cluster(features.viewed_indptr, features.viewed_posts, labels, topics.size)
+    likes = per_cluster(features.liked_indptr, features.liked_posts, labels, topics.size)
     return ClusterCounts(labels, topics, views, likes)
 
 
@@ -99,7 +99,8 @@ def text_like_lift(counts: ClusterCounts, features: FeatureSet) -> FloatMatrix:
 
 def text_view_lift(counts: ClusterCounts) -> FloatMatrix:
     """(users x clusters) :func:`batch.pipeline.coview_clusters.view_lift` against everyone's shares."""
-    return view_lift(counts.views, counts.topics, everyone_shares(counts.views, counts.topics))
+    together = same_topic(counts.topics)
+    return view_lift(counts.views, together, everyone_shares(counts.views, together))
 
 
 def cluster_spaces(

@@ -111,19 +111,25 @@ def same_topic(topics: npt.NDArray[np.int64]) -> FloatArray:
     return matrix
 
 
-def everyone_shares(views: FloatArray, topics: npt.NDArray[np.int64]) -> FloatArray:
-    """Each cluster's share of its topic's views over all users (rows of ``views``); each cluster starts with one
-    view, so that a topic nobody was shown has even shares."""
+def cluster_topics(labels: ClusterArray, post_topics: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Topic code of each cluster (numbered 0..max label), from each post's cluster and topic."""
+    topics = np.zeros(int(labels.max()) + 1 if labels.size else 0, dtype=np.int64)
+    topics[labels] = post_topics
+    return topics
+
+
+def everyone_shares(views: FloatArray, together: FloatArray) -> FloatArray:
+    """Each cluster's share of its topic's views over all users (rows of ``views``; ``together``: :func:`same_topic`);
+    each cluster starts with one view, so that a topic nobody was shown has even shares."""
     totals = views.sum(axis=0)
-    together = same_topic(topics)
     shares: FloatArray = ((totals + 1.0) / (totals @ together + together.sum(axis=0))).astype(np.float32)
     return shares
 
 
-def view_lift(views: FloatArray, topics: npt.NDArray[np.int64], everyone: FloatArray) -> FloatArray:
+def view_lift(views: FloatArray, together: FloatArray, everyone: FloatArray) -> FloatArray:
     """(users x clusters) log of the cluster's share of each user's views in its topic, shrunk towards the share
     over all users (``everyone``), over that share: how much more of the sub-topic the feed shows this user."""
-    topic_views = views @ same_topic(topics)
+    topic_views = views @ together
     shrunk = (views + CLUSTER_PRIOR_VIEWS * everyone) / (topic_views + CLUSTER_PRIOR_VIEWS)
     lift: FloatArray = np.log(shrunk / everyone).astype(np.float32)
     return lift
@@ -171,7 +177,7 @@ class CoviewClusters:
         topic_rate = (likes @ together + USER_TOPIC_PRIOR_VIEWS * user_rate) / (
             views @ together + USER_TOPIC_PRIOR_VIEWS
         )
-        return like_lift(likes, views, topic_rate), view_lift(views, self.topics, self.everyone)
+        return like_lift(likes, views, topic_rate), view_lift(views, together, self.everyone)
 
     def write_columns(self, rows: ShownRows, users: IndexArray, likes_out: FloatArray, views_out: FloatArray) -> None:
         """Write each (user, post)'s like lift and view lift, (users x posts), into the two outputs."""
@@ -196,8 +202,7 @@ def fit_coview_clusters(features: FeatureSet, clusters: int, dim: int, seed: int
     else:
         # Too few users to tell posts apart: one cluster per topic, which says nothing beyond the topic columns.
         labels = np.unique(topics, return_inverse=True)[1].astype(np.int64)
-    count = int(labels.max()) + 1 if labels.size else 0
-    cluster_topics = np.zeros(count, dtype=np.int64)
-    cluster_topics[labels] = topics
-    views = per_cluster(features.viewed_indptr, features.viewed_posts, labels, count)
-    return CoviewClusters(labels, cluster_topics, everyone_shares(views, cluster_topics), features.like_prior, vectors)
+    clustered = cluster_topics(labels, topics)
+    views = per_cluster(features.viewed_indptr, features.viewed_posts, labels, clustered.size)
+    everyone = everyone_shares(views, same_topic(clustered))
+    return CoviewClusters(labels, clustered, everyone, features.like_prior, vectors)
