@@ -18,7 +18,13 @@ class TrainParams:
     """Knobs of training. Tree count and depth bound exhaustive scoring's speed (see bench/score.py).
 
     Attributes:
-        iterations: Trees.
+        iterations: Trees at most.
+        likes_per_tree: Fewer trees where the training rows hold few likes: one per this many liked rows (0: always
+            ``iterations``). 200 trees fitted the label window's noise on small data: on the tiny worlds (300
+            users, about 800 liked training rows, so 62 trees) the models rose by about 0.03 hitrate@5 on average
+            over 16 cells; from 2,600 liked rows on (every small, medium and full world) nothing changes
+            (bench/RESULTS.md, stop 32).
+        min_iterations: ... but never fewer trees than this.
         depth: Depth of each (oblivious) tree.
         learning_rate: Boosting step.
         unseen_per_positive: Never-shown negatives per liked post in the training rows.
@@ -42,6 +48,8 @@ class TrainParams:
     """
 
     iterations: int = 200
+    likes_per_tree: float = 13.0
+    min_iterations: int = 20
     depth: int = 6
     learning_rate: float = 0.1
     unseen_per_positive: float = 32.0

@@ -134,14 +134,27 @@ def _training_rows(train: LabelledSet) -> tuple[FloatArray, npt.NDArray[np.int8]
     return matrix, labels
 
 
+def tree_count(liked_rows: int, params: TrainParams) -> int:
+    """Trees for training rows with ``liked_rows`` likes: one per ``params.likes_per_tree`` of them, at least
+    ``params.min_iterations``, at most ``params.iterations`` (all of them when ``likes_per_tree`` is 0)."""
+    if params.likes_per_tree <= 0:
+        return params.iterations
+    wanted = round(liked_rows / params.likes_per_tree)
+    return max(min(params.min_iterations, params.iterations), min(params.iterations, wanted))
+
+
 def fit_model(train: LabelledSet, params: TrainParams) -> catboost.CatBoostClassifier:
-    """Fit CatBoost with a fixed seed on the training rows.
+    """Fit CatBoost with a fixed seed on the training rows, with fewer trees where the rows hold few likes
+    (:func:`tree_count`).
 
     Raises:
         ValueError: The rows hold a single class (too little data in the label window).
     """
     matrix, labels = _training_rows(train)
-    model = _classifier(params)
+    trees = tree_count(int(labels.sum()), params)
+    if trees < params.iterations:
+        log.info("train: %d trees of at most %d for %d liked rows", trees, params.iterations, int(labels.sum()))
+    model = _classifier(replace(params, iterations=trees))
     model.fit(catboost.Pool(matrix, labels, feature_names=train.inputs.names))
     return model
 

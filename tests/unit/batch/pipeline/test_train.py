@@ -26,6 +26,7 @@ from batch.pipeline.train import (
     hitrate,
     probabilities,
     sample_matrix,
+    tree_count,
 )
 from common.columns import Col
 from common.errors import ArtifactMismatchError
@@ -134,6 +135,27 @@ def test_a_fixed_seed_gives_the_same_model_and_top_5():
     top_second = score_users(second, data.inputs, data.features.user_ids, k=5).post_ids
     np.testing.assert_array_equal(top_first, top_second)
     assert first.feature_names_ == list(FEATURE_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("liked_rows", "trees"), [(0, 20), (90, 20), (800, 62), (2_000, 154), (2_600, 200), (11_000, 200), (3_000_000, 200)]
+)
+def test_few_liked_rows_get_fewer_trees(liked_rows, trees):
+    assert tree_count(liked_rows, TrainParams()) == trees
+
+
+def test_the_tree_count_rule_can_be_turned_off_and_never_exceeds_the_maximum():
+    assert tree_count(50, TrainParams(likes_per_tree=0)) == 200
+    assert tree_count(50, TrainParams(iterations=10)) == 10  # the floor is never above the maximum
+
+
+def test_a_model_on_few_likes_is_fitted_with_fewer_trees():
+    data = labelled_set()  # 300 rows, about a third of them liked
+    liked = int(data.samples[Sample.LABEL].sum())
+
+    model = fit_model(data, TrainParams(iterations=200, depth=3, seed=11, threads=1, likes_per_tree=4))
+
+    assert model.tree_count_ == round(liked / 4) < 200
 
 
 def test_a_single_class_window_is_refused():
