@@ -151,9 +151,10 @@ def fit_model(train: LabelledSet, params: TrainParams) -> catboost.CatBoostClass
         ValueError: The rows hold a single class (too little data in the label window).
     """
     matrix, labels = _training_rows(train)
-    trees = tree_count(int(labels.sum()), params)
+    liked = int(labels.sum())
+    trees = tree_count(liked, params)
     if trees < params.iterations:
-        log.info("train: %d trees of at most %d for %d liked rows", trees, params.iterations, int(labels.sum()))
+        log.info("train: %d trees of at most %d for %d liked rows", trees, params.iterations, liked)
     model = _classifier(replace(params, iterations=trees))
     model.fit(catboost.Pool(matrix, labels, feature_names=train.inputs.names))
     return model
