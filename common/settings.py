@@ -37,6 +37,9 @@ class Settings:
         ab_salt: Salt of the deterministic A/B split; changing it reshuffles users between groups.
         control_percent: Share of users (0..100) that get the ``control`` model.
         data_dir: Where embedded servers, model artifacts and caches live on this machine.
+        embedding_cache: Folder of the post vectors' cache; None = ``<data_dir>/embeddings``. A vector depends on
+            its text alone, so deployments, evaluations and benchmarks on one machine may share one folder and embed
+            each text once.
         log_level: stdlib logging level name for entry points.
         version_grace_seconds: How long a superseded version stays in Redis before it is deleted.
         served_stream_maxlen: Approximate cap on the ``served`` stream's length.
@@ -63,6 +66,7 @@ class Settings:
     ab_salt: str = "postrec-ab-1"
     control_percent: int = 50
     data_dir: Path = Path(".data")
+    embedding_cache: Path | None = None
     log_level: str = "INFO"
     version_grace_seconds: int = 3600
     served_stream_maxlen: int = 100_000
@@ -148,7 +152,7 @@ def _parse(name: str, type_name: str, raw: str) -> object:
     try:
         if type_name == "int":
             return int(raw)
-        if type_name == "Path":
+        if type_name in ("Path", "Path | None"):
             return Path(raw)
         if type_name == "bool":
             return _parse_bool(raw)

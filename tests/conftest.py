@@ -6,6 +6,7 @@ nothing answers). Each test gets its own database (dropped afterwards) and its o
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -26,7 +27,14 @@ pytest_plugins = ["tests.cluster_fixtures"]
 
 
 @pytest.fixture(scope="session")
-def base_settings() -> Settings:
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The servers' settings, with one post vectors' cache for the whole session.
+
+    A vector depends on its text alone, and every build of the tiny world embeds the same 150 texts: sharing the
+    cache (``POSTREC_EMBEDDING_CACHE``, inherited by the CLI and worker processes the tests start) embeds them once
+    and spares each later process the sentence model's load. A test about the cache itself sets its own.
+    """
+    os.environ.setdefault("POSTREC_EMBEDDING_CACHE", str(tmp_path_factory.mktemp("embeddings")))
     return load_settings()
 
 

@@ -158,7 +158,7 @@ def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> Bu
         nn_feature=options.with_nn,
         allow_worse=True,
     )
-    return replace(built, embedding_cache=embedding_cache_dir(settings.data_dir))
+    return replace(built, embedding_cache=embedding_cache_dir(settings))
 
 
 def evaluated_models(options: EvaluateOptions) -> tuple[str, ...]:

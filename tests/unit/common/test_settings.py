@@ -23,6 +23,11 @@ def test_environment_values_are_parsed_by_field_type() -> None:
     assert (settings.k, settings.data_dir, settings.ab_salt) == (50, Path("/srv/postrec"), "x")
 
 
+def test_an_optional_path_is_none_unless_set() -> None:
+    assert load_settings({}).embedding_cache is None
+    assert load_settings({"POSTREC_EMBEDDING_CACHE": "/var/cache/v"}).embedding_cache == Path("/var/cache/v")
+
+
 def test_overrides_win_over_the_environment() -> None:
     assert load_settings({"POSTREC_K": "50"}, k=7).k == 7
 

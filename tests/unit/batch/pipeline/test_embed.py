@@ -146,9 +146,23 @@ def test_minilm_vectors_are_normalised_and_cached(tmp_path: Path) -> None:
 @needs_dl
 def test_loading_minilm_prints_no_progress_bar(capfd: pytest.CaptureFixture[str]) -> None:
     """A progress bar's carriage returns would clutter the build's log file; model loading logs through logging."""
-    load_minilm(precision=FP32)
+    load_minilm(precision=FP32).encode(["the model loads on its first text"])
     printed = capfd.readouterr()
     assert "Loading weights" not in printed.err + printed.out and "\r" not in printed.err
+
+
+@needs_dl
+def test_a_run_whose_texts_are_all_cached_never_loads_the_model(tmp_path: Path) -> None:
+    """Loading the model costs seconds and hundreds of MB: a refresh or evaluation of unchanged posts skips it."""
+    embed_posts(catalog(SIMILAR), tmp_path, load_encoder=lambda: load_minilm(precision=FP32))
+    encoder = load_minilm(precision=FP32)
+
+    again = embed_posts(catalog(SIMILAR), tmp_path, load_encoder=lambda: encoder)
+    assert (again.info.computed, again.info.reused) == (0, 6)
+    assert "_model" not in vars(encoder)  # the model is a cached property, loaded on the first text to encode
+    edited = catalog(SIMILAR).with_columns(pl.col("text") + " (edited)")
+    assert embed_posts(edited, tmp_path, load_encoder=lambda: encoder).info.computed == 6
+    assert "_model" in vars(encoder)
 
 
 @needs_dl

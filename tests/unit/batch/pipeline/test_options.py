@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -43,3 +44,5 @@ def test_evaluation_embeds_from_the_deployments_cache_with_the_chosen_method():
 
     assert options.embedding_cache == SETTINGS.data_dir / "embeddings"  # not the evaluation's own data dir
     assert options.embedding == "tfidf-svd"
+    shared = replace(SETTINGS, embedding_cache=Path("/var/cache/vectors"))  # POSTREC_EMBEDDING_CACHE
+    assert evaluation_build_options(shared, EvaluateOptions()).embedding_cache == Path("/var/cache/vectors")
