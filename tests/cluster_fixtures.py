@@ -136,8 +136,11 @@ class LocalCluster:
 
     def owner_of(self, key: bytes) -> int:
         """Index (in :attr:`ports`) of the master that holds ``key``'s slot now."""
-        slot = key_slot(key)
-        for first, last, master, *_ in self.nodes()[0].execute_command("CLUSTER", "SLOTS"):
+        return self._slot_owner(self.nodes()[0], key_slot(key))
+
+    def _slot_owner(self, node: redis.Redis[bytes], slot: int) -> int:
+        """Index of the master that ``node`` believes holds ``slot``."""
+        for first, last, master, *_ in node.execute_command("CLUSTER", "SLOTS"):
             if first <= slot <= last:
                 return self.ports.index(int(master[1]))
         raise LookupError(f"no master holds slot {slot}")
@@ -157,11 +160,22 @@ class LocalCluster:
             self.assign_slot(slot, to)
 
     def assign_slot(self, slot: int, to: int) -> None:
-        """Make master ``to`` the owner of ``slot`` on every node (the end of a migration)."""
+        """Make master ``to`` the owner of ``slot`` on every node (the end of a migration), and wait until every
+        node agrees.
+
+        The new owner is told first, as redis-cli's resharding does: it bumps its config epoch, so the old owner's
+        gossip cannot win the slot back on a node told later. Otherwise, on a loaded machine, two nodes could each
+        answer MOVED towards the other until a client gives up ("TTL exhausted").
+        """
         nodes = self.nodes()
         owner = nodes[to].execute_command("CLUSTER", "MYID").decode()
-        for node in nodes:
+        for node in [nodes[to], *(node for index, node in enumerate(nodes) if index != to)]:
             node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", owner)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while any(self._slot_owner(node, slot) != to for node in nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the nodes do not agree that master {to} holds slot {slot}: {self._logs()}")
+            time.sleep(0.05)
 
     def _spawn(self, port: int) -> subprocess.Popen[bytes]:
         node_dir = self.folder / str(port)
