@@ -237,11 +237,12 @@ def embed_posts(
 
 def _embed_texts(texts: list[str], cache_dir: Path, load_encoder: EncoderLoader) -> tuple[FloatMatrix, EmbeddingInfo]:
     try:
-        encoder = load_encoder()
+        # The model itself loads on the first text to encode, so a broken install (a package of the extra missing
+        # under sentence-transformers) can surface there: it falls back all the same, before the cache is written.
+        return _cached_embeddings(load_encoder(), texts, cache_dir)
     except ImportError as exc:
         warn_fallback_once(str(exc))
         return _tfidf(texts)
-    return _cached_embeddings(encoder, texts, cache_dir)
 
 
 def _tfidf(texts: list[str]) -> tuple[FloatMatrix, EmbeddingInfo]:

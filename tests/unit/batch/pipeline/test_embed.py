@@ -18,6 +18,7 @@ from batch.pipeline.embed import (
     FP32,
     MINILM,
     MINILM_MAX_TOKENS,
+    MINILM_METHOD,
     TFIDF_SVD,
     Encoder,
     FloatMatrix,
@@ -108,6 +109,22 @@ def test_without_the_dl_extra_tfidf_svd_is_used_and_said_once(tmp_path: Path, ca
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert len(warnings) == 1 and "tfidf-svd" in warnings[0] and "EXTRAS=dev,dl" in warnings[0]
     assert not list(tmp_path.iterdir())  # corpus-fitted vectors are not cached per text
+
+
+class BrokenInstallEncoder(CountingEncoder):
+    """Named at once, like MiniLM; a package its model needs is missing, which shows on the first text."""
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        raise ImportError("No module named 'transformers'")
+
+
+def test_a_model_that_fails_to_import_on_its_first_text_falls_back_to_tfidf(tmp_path: Path) -> None:
+    warn_fallback_once.cache_clear()
+    result = embed_posts(catalog(TEXTS), tmp_path, load_encoder=BrokenInstallEncoder)
+    assert result.info.method == TFIDF_SVD and result.vectors.shape[0] == 4
+    assert not list(tmp_path.iterdir())  # nothing cached under the broken encoder's name
+    with pytest.raises(ImportError, match="transformers"):  # asked for by name, it fails instead
+        embed_posts(catalog(TEXTS), tmp_path, load_encoder=BrokenInstallEncoder, method=MINILM_METHOD)
 
 
 SIMILAR = {
