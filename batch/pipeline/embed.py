@@ -116,8 +116,9 @@ class _SentenceTransformerEncoder:
         model = self._load_model()
         # sentence-transformers renamed the getter in 5.x; the dl extra allows older releases too.
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        if int(getter()) != self.dim:
-            raise RuntimeError(f"{self.name} gives vectors of {int(getter())} numbers, not {self.dim}")
+        found = int(getter())
+        if found != self.dim:
+            raise RuntimeError(f"{self.name} gives vectors of {found} numbers, not {self.dim}")
         return model
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
