@@ -27,6 +27,7 @@ from batch.pipeline.features import (
 )
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.prepared import Prepared
+from batch.pipeline.segment_popularity import user_segments, without_history
 from batch.pipeline.steps import step
 from batch.ranking.positions import IndexArray, csr_entries
 from batch.ranking.topk import NO_POST, TopK, merge_top, top_k
@@ -94,10 +95,20 @@ def _block_top(
     """The top k of a block's raw scores, leaving out the posts each user was shown or liked."""
     features = inputs.features
     scores = raw.astype(np.float32).reshape(users.size, features.post_ids.size)
+    if inputs.collab is not None:
+        add_segment_lift(scores, features, users, inputs.collab.segment_lift)
     # A post already shown is rarely liked later (on the real data and on every world), and the training rows hold
     # almost none, so the model cannot learn it: the lists leave them out, as the seen-aware baselines do.
     scores[_viewed_mask(features, users)] = -np.inf
     return _best_unliked(features, users, scores, k)
+
+
+def add_segment_lift(scores: FloatArray, features: FeatureSet, users: IndexArray, lift: FloatArray) -> None:
+    """Add to the scores (users x posts log-odds) of each user without history the log lift of every post in the
+    user's gender and age band (see :mod:`batch.pipeline.segment_popularity`); other users' are left as they are."""
+    cold = without_history(features, users)
+    if cold.any():
+        scores[cold] += lift[user_segments(features.users[users[cold]])]
 
 
 def _best_unliked(features: FeatureSet, users: IndexArray, scores: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
@@ -222,6 +233,8 @@ def score_all(prepared: Prepared, settings: Settings, k: int, threads: int) -> T
         parts = [score_group(prepared, name, users, k, threads, True) for name, users in groups.items() if users.size]
         first = next(iter(prepared.models.by_group))
         rankings = merge_top(parts) if parts else score_group(prepared, first, [], 1)
-        log.info("scored: %s", " ".join(f"{name}_users={users.size}" for name, users in groups.items()))
+        cold = int(without_history(features, np.arange(features.user_ids.size)).sum())
+        sizes = " ".join(f"{name}_users={users.size}" for name, users in groups.items())
+        log.info("scored: %s without_history=%d", sizes, cold)
         done.rows = int(rankings.user_ids.size * features.post_ids.size)
     return rankings
