@@ -45,10 +45,10 @@ def user_segments(user_rows: FloatArray) -> IndexArray:
 
 def segment_likes(features: FeatureSet) -> npt.NDArray[np.float64]:
     """(SEGMENTS x posts) like counts of each segment before the feature set's cutoff (its liked CSR)."""
+    posts = features.post_ids.size
     owners = np.repeat(np.arange(features.user_ids.size), np.diff(features.liked_indptr))
-    likes = np.zeros((SEGMENTS, features.post_ids.size), dtype=np.float64)
-    np.add.at(likes, (user_segments(features.users)[owners], features.liked_posts.astype(np.int64)), 1.0)
-    return likes
+    cells = user_segments(features.users)[owners] * posts + features.liked_posts.astype(np.int64)
+    return np.bincount(cells, minlength=SEGMENTS * posts).reshape(SEGMENTS, posts).astype(np.float64)
 
 
 def fit_segment_lift(features: FeatureSet, prior_likes: float = PRIOR_LIKES) -> FloatArray:
@@ -64,7 +64,8 @@ def fit_segment_lift(features: FeatureSet, prior_likes: float = PRIOR_LIKES) -> 
 
 def without_history(features: FeatureSet, users: IndexArray) -> npt.NDArray[np.bool_]:
     """Which of the users at ``users`` positions neither liked nor was shown anything before the cutoff."""
-    liked = np.diff(features.liked_indptr)[users]
-    shown = np.diff(features.viewed_indptr)[users]
+    # Row lengths of the block's users only: scoring asks this once per block.
+    liked = features.liked_indptr[users + 1] - features.liked_indptr[users]
+    shown = features.viewed_indptr[users + 1] - features.viewed_indptr[users]
     cold: npt.NDArray[np.bool_] = (liked == 0) & (shown == 0)
     return cold
