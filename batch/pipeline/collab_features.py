@@ -42,7 +42,7 @@ from batch.pipeline.embed_features import als_space
 from batch.pipeline.era_popularity import EraPopularity, fit_era_popularity
 from batch.pipeline.features import SECONDS_PER_DAY, FeatureSet, FloatArray
 from batch.pipeline.row_history import RowHistories, ShownRows
-from batch.pipeline.segment_popularity import fit_segment_lift
+from batch.pipeline.segment_popularity import SegmentLift, fit_segment_lift
 from batch.ranking.positions import IndexArray, PositionArray, by_owner_blocks, csr_entries, positions_or_last
 from batch.ranking.recommenders.ease import ease_weights
 from batch.ranking.recommenders.item_knn import pruned_cosine
@@ -143,8 +143,8 @@ class CollabModel:
         post_era: Mean time of each post's likes, in days since the epoch (float32; NaN for a post without any).
         era_popularity: Each post's recency-weighted like count at any moment, read at a user's latest like.
         clusters: The co-view clusters of the posts, with everyone's view shares.
-        segment_lift: (segments x posts) float32 log lift of each post in each gender and age band, which scoring
-            adds for a user without history (:mod:`batch.pipeline.segment_popularity`); not a column.
+        segment_lift: Each post's log lift in each gender and age band and its log overall share, which scoring
+            tilts a user without history's scores with (:mod:`batch.pipeline.segment_popularity`); not a column.
         similar_t: ``similar`` transposed, as CSR (derived).
     """
 
@@ -158,7 +158,7 @@ class CollabModel:
     post_era: FloatArray
     era_popularity: EraPopularity
     clusters: CoviewClusters
-    segment_lift: FloatArray
+    segment_lift: SegmentLift
 
     similar_t: sp.csr_matrix = field(init=False, repr=False)
 
@@ -417,6 +417,7 @@ COLLAB_ARRAYS: Final = (
     "cluster_everyone",
     "cluster_like_prior",
     "segment_lift",
+    "segment_log_share",
 )
 
 
@@ -442,7 +443,8 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
         "cluster_topics": model.clusters.topics,
         "cluster_everyone": model.clusters.everyone,
         "cluster_like_prior": np.array([model.clusters.like_prior]),
-        "segment_lift": model.segment_lift,
+        "segment_lift": model.segment_lift.lift,
+        "segment_log_share": model.segment_lift.log_share,
     }
 
 
@@ -475,7 +477,10 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
             everyone=arrays["cluster_everyone"].astype(np.float32, copy=False),
             like_prior=float(arrays["cluster_like_prior"][0]),
         ),
-        segment_lift=arrays["segment_lift"].astype(np.float32, copy=False),
+        segment_lift=SegmentLift(
+            arrays["segment_lift"].astype(np.float32, copy=False),
+            arrays["segment_log_share"].astype(np.float32, copy=False),
+        ),
     )
 
 

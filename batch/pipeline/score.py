@@ -27,7 +27,7 @@ from batch.pipeline.features import (
 )
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.prepared import Prepared
-from batch.pipeline.segment_popularity import user_segments, without_history
+from batch.pipeline.segment_popularity import SegmentLift, tilt_towards_segment, user_segments, without_history
 from batch.pipeline.steps import step
 from batch.ranking.positions import IndexArray, csr_entries
 from batch.ranking.topk import NO_POST, TopK, merge_top, top_k
@@ -103,12 +103,12 @@ def _block_top(
     return _best_unliked(features, users, scores, k)
 
 
-def add_segment_lift(scores: FloatArray, features: FeatureSet, users: IndexArray, lift: FloatArray) -> None:
-    """Add to the scores (users x posts log-odds) of each user without history the log lift of every post in the
-    user's gender and age band (see :mod:`batch.pipeline.segment_popularity`); other users' are left as they are."""
+def add_segment_lift(scores: FloatArray, features: FeatureSet, users: IndexArray, table: SegmentLift) -> None:
+    """Tilt the scores (users x posts log-odds) of each user without history towards what the user's gender and age
+    band like (see :mod:`batch.pipeline.segment_popularity`); other users' are left as they are."""
     cold = without_history(features, users)
     if cold.any():
-        scores[cold] += lift[user_segments(features.users[users[cold]])]
+        scores[cold] = tilt_towards_segment(scores[cold], user_segments(features.users[users[cold]]), table)
 
 
 def _best_unliked(features: FeatureSet, users: IndexArray, scores: FloatArray, k: int) -> tuple[IntArray, FloatArray]:

@@ -156,6 +156,8 @@ def test_the_staged_post_side_scores_as_the_fitted_one_and_an_older_one_is_refus
 
     users = np.arange(USERS)
     np.testing.assert_array_equal(staged.score_block(features, users), model.score_block(features, users))
+    np.testing.assert_array_equal(staged.segment_lift.lift, model.segment_lift.lift)
+    np.testing.assert_array_equal(staged.segment_lift.log_share, model.segment_lift.log_share)
     older = {name: values for name, values in arrays.items() if not name.startswith("era_")}
     with pytest.raises(ArtifactMismatchError, match="lacks era_counts, era_grid"):
         collab_from_arrays(older)

@@ -1,4 +1,4 @@
-"""Segment lift: users grouped by gender and age band, each post's smoothed lift in a segment, added to the scores of
+"""Segment lift: users grouped by gender and age band, each post's smoothed lift in a segment, tilting the scores of
 users without history only."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from batch.pipeline.segment_popularity import (
     SEGMENTS,
     fit_segment_lift,
     segment_likes,
+    tilt_towards_segment,
     user_segments,
     without_history,
 )
@@ -59,7 +60,7 @@ def test_a_segment_lifts_the_posts_it_likes_more_than_everyone_and_a_segment_wit
     features = people(LIKED)
     young_men, women_50s, old_men = user_segments(features.users[[0, 3, 6]])
 
-    lift = fit_segment_lift(features, prior_likes=1.0)
+    lift = fit_segment_lift(features, prior_likes=1.0).lift
 
     assert lift.shape == (SEGMENTS, N_POSTS)
     assert lift[young_men, 1] > 0 > lift[women_50s, 1]
@@ -78,13 +79,46 @@ def test_only_users_who_neither_liked_nor_were_shown_anything_have_no_history():
     assert without_history(shown, np.arange(N_USERS)).tolist() == [False] * 7  # user 6 was shown post 3
 
 
-def test_the_lift_moves_the_scores_of_users_without_history_only():
+def test_the_tilt_moves_the_scores_of_users_without_history_only():
     features = people(LIKED)
-    lift = fit_segment_lift(features)
+    table = fit_segment_lift(features)
     users = np.array([6, 0])  # the man of 80 has no history; user 0 has
     scores = np.zeros((2, N_POSTS), dtype=np.float32)
 
-    add_segment_lift(scores, features, users, lift)
+    add_segment_lift(scores, features, users, table)
 
-    np.testing.assert_allclose(scores[0], lift[user_segments(features.users[[6]])[0]])
+    # Flat scores follow popularity not at all (slope 0): the segment's whole log share comes in.
+    popularity = table.log_share - table.log_share.mean()
+    np.testing.assert_allclose(scores[0], table.lift[user_segments(features.users[[6]])[0]] + popularity, atol=1e-5)
     assert (scores[1] == 0).all()
+
+
+def test_scores_that_follow_popularity_one_for_one_get_the_lift_alone():
+    features = people(LIKED)
+    table = fit_segment_lift(features, prior_likes=1.0)
+    young_men = user_segments(features.users[[0]])
+    scores = (table.log_share + 2.0)[None, :]
+
+    tilted = tilt_towards_segment(scores, young_men, table)
+
+    np.testing.assert_allclose(tilted[0], scores[0] + table.lift[young_men[0]], atol=1e-5)
+
+
+def test_popularity_the_scores_follow_less_than_one_for_one_is_swapped_for_the_segments():
+    features = people(LIKED)
+    table = fit_segment_lift(features, prior_likes=1.0)
+    young_men, women_50s = user_segments(features.users[[0, 3]])
+    # The model's log-odds: 0.7 x the log overall share, plus a quality part unrelated to it.
+    quality = np.zeros(N_POSTS)
+    quality[[3, 4]] = [0.5, -0.5]
+    popularity = table.log_share - table.log_share.mean()
+    scores = (0.7 * popularity + quality - quality @ popularity / (popularity @ popularity) * popularity)[None, :]
+    scores = np.vstack([scores, scores]).astype(np.float32)
+
+    tilted = tilt_towards_segment(scores, np.array([young_men, women_50s]), table)
+
+    # What is left: the segment's log share (lift + overall log share) and the quality part, up to a constant.
+    segment_log_share = table.lift[[young_men, women_50s]] + table.log_share[None, :]
+    left = tilted - segment_log_share
+    np.testing.assert_allclose(left - left.mean(axis=1, keepdims=True), scores - 0.7 * popularity, atol=1e-4)
+    assert tilted[0].argmax() == 1 and tilted[1].argmax() == 2
