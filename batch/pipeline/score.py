@@ -96,14 +96,14 @@ def _block_top(
     features = inputs.features
     scores = raw.astype(np.float32).reshape(users.size, features.post_ids.size)
     if inputs.collab is not None:
-        add_segment_lift(scores, features, users, inputs.collab.segment_lift)
+        tilt_users_without_history(scores, features, users, inputs.collab.segment_lift)
     # A post already shown is rarely liked later (on the real data and on every world), and the training rows hold
     # almost none, so the model cannot learn it: the lists leave them out, as the seen-aware baselines do.
     scores[_viewed_mask(features, users)] = -np.inf
     return _best_unliked(features, users, scores, k)
 
 
-def add_segment_lift(scores: FloatArray, features: FeatureSet, users: IndexArray, table: SegmentLift) -> None:
+def tilt_users_without_history(scores: FloatArray, features: FeatureSet, users: IndexArray, table: SegmentLift) -> None:
     """Tilt the scores (users x posts log-odds) of each user without history towards what the user's gender and age
     band like (see :mod:`batch.pipeline.segment_popularity`); other users' are left as they are."""
     cold = without_history(features, users)

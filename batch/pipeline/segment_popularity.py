@@ -91,9 +91,9 @@ def tilt_towards_segment(scores: FloatArray, segments: IndexArray, table: Segmen
     (1 - their least-squares slope on it) added too (see the module)."""
     popularity = table.log_share.astype(np.float64) - float(table.log_share.mean())
     spread = float(popularity @ popularity)
-    centred = scores - scores.mean(axis=1, keepdims=True)
-    # No spread (no like at all): nothing to measure a slope on, and the lift is 0 everywhere too.
-    slope = centred @ popularity / spread if spread > 0 else np.ones(len(scores))
+    # The log share is centred, so the scores need not be for the least-squares slope. No spread (no like at all):
+    # nothing to measure a slope on, and the lift is 0 everywhere too.
+    slope = scores @ popularity / spread if spread > 0 else np.ones(len(scores))
     tilted: FloatArray = (scores + table.lift[segments] + (1.0 - slope)[:, None] * popularity).astype(np.float32)
     return tilted
 

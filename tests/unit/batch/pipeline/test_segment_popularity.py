@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from batch.pipeline.features import USER_FEATURES, Feature, FeatureSet
-from batch.pipeline.score import add_segment_lift
+from batch.pipeline.score import tilt_users_without_history
 from batch.pipeline.segment_popularity import (
     AGE_BANDS,
     SEGMENTS,
@@ -85,7 +85,7 @@ def test_the_tilt_moves_the_scores_of_users_without_history_only():
     users = np.array([6, 0])  # the man of 80 has no history; user 0 has
     scores = np.zeros((2, N_POSTS), dtype=np.float32)
 
-    add_segment_lift(scores, features, users, table)
+    tilt_users_without_history(scores, features, users, table)
 
     # Flat scores follow popularity not at all (slope 0): the segment's whole log share comes in.
     popularity = table.log_share - table.log_share.mean()
