@@ -39,6 +39,9 @@ from common.settings import Settings, load_settings
 
 WORLDS = ("text", "collab", "popular", "bursty")
 DIFFERENCE = "test - test_without_nn"
+AB_DIFFERENCE = "test - control"
+BEST_DIFFERENCES = ("control - best baseline", "test - best baseline")
+SEEN_AWARE = ("popularity", "recent_popularity", "item_knn", "als", "ease")
 ORDER = (
     "random",
     "popular",
@@ -52,6 +55,8 @@ ORDER = (
     "test_without_nn",
     "test",
     DIFFERENCE,
+    AB_DIFFERENCE,
+    *BEST_DIFFERENCES,
     "oracle_topic_level",
     "oracle",
 )
@@ -202,17 +207,41 @@ def tables(runs: list[Record]) -> str:
         commits = ", ".join(sorted({str(mine[c].get("commit", "?")) for c in columns}))
         out += [
             f"Scale {scale}, seed {seed}, embedding {embedding} (commit {commits}): hitrate@5 (95% interval); the"
-            f" paired difference {DIFFERENCE} (95% interval); users evaluated and minutes per run in the last rows.",
+            " paired differences (95% interval), each user's hit in the first minus theirs in the second; users"
+            " evaluated and minutes per run in the last rows.",
             "",
         ]
         out.append("| recommender | " + " | ".join(f"{w} {p}" for w, p in columns) + " |")
         out.append("|---|" + "---|" * len(columns))
         for name in ORDER:
-            row = [cell_text(mine[c]["scores"].get(name), signed=name == DIFFERENCE) for c in columns]
+            row = [cell_text(mine[c]["scores"].get(name), signed=" - " in name) for c in columns]
             out.append(f"| {name} | " + " | ".join(row) + " |")
         out.append("| users | " + " | ".join(str(mine[c]["users"]) for c in columns) + " |")
         out.append("| minutes | " + " | ".join(f"{mine[c]['seconds'] / 60:.0f}" for c in columns) + " |")
         out.append("")
+    return "\n".join(out)
+
+
+def verdict_table(runs: list[Record]) -> str:
+    """Issue 12's reading, one row per cell: the best seen-aware baseline and its interval, both models, whether
+    both lie above that interval, and the paired differences (runs older than them show a dash)."""
+    out = [
+        "| world | protocol | seed | best baseline [95% interval] | control | test | both above | test - control |"
+        " control - best | test - best |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in sorted(runs, key=lambda r: (r["scale"], r["world"], r["protocol"], r["seed"])):
+        scores = run["scores"]
+        best = max((name for name in SEEN_AWARE if name in scores), key=lambda name: scores[name][0])
+        point, low, high = scores[best]
+        control, test = scores["control"][0], scores["test"][0]
+        differences = [cell_text(scores.get(name), signed=True) for name in (AB_DIFFERENCE, *BEST_DIFFERENCES)]
+        out.append(
+            f"| {run['world']} | {run['protocol']} | {run['seed']} | {best} {point:.4f} [{low:.4f}, {high:.4f}] |"
+            f" {control:.4f} | {test:.4f} | {'yes' if min(control, test) > high else 'no'} | "
+            + " | ".join(differences)
+            + " |"
+        )
     return "\n".join(out)
 
 
@@ -239,7 +268,9 @@ def main() -> None:
     if not args.table_only:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         run_matrix(args)
-    print(tables(done_runs(args.results)))
+    runs = done_runs(args.results)
+    print(tables(runs))
+    print(verdict_table(runs))
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ class RecommenderScore:
 class EvaluationReport:
     """One evaluation run: its setting, its recommenders, and model diagnostics.
 
-    ``differences``: paired differences of hitrate@5 by name (``"test - test_without_nn"``): the mean of each
-    user's difference and its 95% bootstrap interval.
+    ``differences``: paired differences of hitrate@5 by name (``"test - control"``, ``"control - best baseline"``,
+    ``"test - test_without_nn"``; see :mod:`batch.evaluation.paired`): the mean of each user's difference and its
+    95% bootstrap interval.
     """
 
     as_of: str

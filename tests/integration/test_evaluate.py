@@ -50,8 +50,14 @@ def test_model_beats_popular_and_stays_under_the_oracle(
     assert scores["popular"][0] < scores["oracle_topic_level"][0] < scores["oracle"][0]
     # leaving out what was seen lifts popularity itself
     assert scores["popularity"][0] > scores["popular"][0]
+    # the A/B contrast and each model against the best seen-aware baseline, user by user
+    best = max(seen_aware, key=lambda name: scores[name][0])
+    for first, second, key in (("test", "control", "test - control"), ("control", best, "control - best baseline")):
+        mean, low, high = report.differences[key]
+        assert mean == pytest.approx(scores[first][0] - scores[second][0]) and low <= mean <= high
     markdown = (tmp_path / "report" / "evaluation.md").read_text()
     assert markdown.startswith("# Evaluation as of") and "ease {'regularization':" in markdown
+    assert "| test - best baseline |" in markdown and f"paired differences is {best}:" in markdown
     # a week holds the users a window must (a third of the tiny world's likers), so it stays a week, and says so
     assert report.window_days == 7 and "7 days" in markdown and "sized_by=least" in markdown
     assert (tmp_path / "report" / "hitrate.png").exists()
