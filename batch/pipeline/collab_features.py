@@ -10,6 +10,11 @@ sparse x dense product (a user's likes @ an item matrix), computed per block of 
 - ``collab_als``: the user's ALS factors, folded in from its likes against the post factors (one small solve per
   user, as implicit's own user step), dotted with the post factors;
 - ``collab_recent_popularity``: the post's likes, each weighted ``0.5 ** (age / half life)``;
+- ``collab_era_trend``: as of the user's latest like too, the post's count with a half-day half life over its era
+  popularity (both plus one): near 1 for a post whose likes came in the last hours, rising, near 0 for one that is
+  fading. A count with a 3-day half life cannot tell the two apart the day a hit starts trending, when it is the
+  post most users will like over the next days. Read at the user's latest like rather than at the cutoff, it says
+  what was rising when the user was last active: under a per-user hold-out the cutoff's own trends concern few users;
 - ``collab_era_popularity``: the same weighted count as of the user's latest like (see
   :mod:`batch.pipeline.era_popularity`): what was popular when the user was last active;
 - ``collab_cluster_like_lift`` / ``collab_cluster_view_lift``: how much more than of its topic the user liked /
@@ -76,6 +81,7 @@ class CollabFeature:
     ERA_POPULARITY: Final = "collab_era_popularity"
     CLUSTER_LIKE_LIFT: Final = "collab_cluster_like_lift"
     CLUSTER_VIEW_LIFT: Final = "collab_cluster_view_lift"
+    ERA_TREND: Final = "collab_era_trend"
 
 
 COLLAB_NAMES: Final = (
@@ -92,6 +98,7 @@ COLLAB_NAMES: Final = (
     CollabFeature.ERA_POPULARITY,
     CollabFeature.CLUSTER_LIKE_LIFT,
     CollabFeature.CLUSTER_VIEW_LIFT,
+    CollabFeature.ERA_TREND,
 )
 # Ranks below this are written as this: only the head of a user's order decides a list of 5.
 RANK_DEPTH: Final = 50
@@ -109,6 +116,7 @@ class CollabParams:
         als_alpha: Confidence of a like in ALS (implicit's ``alpha``).
         half_life_days: Age at which a like counts half in the recency-weighted popularity.
         era_half_life_days: The same for the era popularity, read at each user's latest like.
+        trend_half_life_days: The short half life of the era trend column, set against ``era_half_life_days``.
         clusters: Co-view clusters over the catalog, within topics. Over the world family (small scale, the 14
             cells whose hold-out stayed the same) 80 of them lifted ``control``'s hitrate@5 by 0.041 on average
             (0.016 to 0.067 per cell) and ``test``'s by 0.019 (bench/RESULTS.md, stop 31).
@@ -123,6 +131,7 @@ class CollabParams:
     als_alpha: float = 5.0
     half_life_days: float = 3.0
     era_half_life_days: float = 3.0
+    trend_half_life_days: float = 0.5
     clusters: int = 80
     coview_dim: int = 64
     seed: int = 0
@@ -142,6 +151,7 @@ class CollabModel:
         recent_popularity: Recency-weighted like count per post, float32.
         post_era: Mean time of each post's likes, in days since the epoch (float32; NaN for a post without any).
         era_popularity: Each post's recency-weighted like count at any moment, read at a user's latest like.
+        era_trend: The same with the short half life of the era trend column.
         clusters: The co-view clusters of the posts, with everyone's view shares.
         segment_lift: Each post's log lift in each gender and age band and its log overall share, which scoring
             tilts a user without history's scores with (:mod:`batch.pipeline.segment_popularity`); not a column.
@@ -157,6 +167,7 @@ class CollabModel:
     recent_popularity: FloatArray
     post_era: FloatArray
     era_popularity: EraPopularity
+    era_trend: EraPopularity
     clusters: CoviewClusters
     segment_lift: SegmentLift
 
@@ -195,9 +206,19 @@ class CollabModel:
         """Write each column's (users x posts) scores into ``columns``, in the order of :attr:`names`."""
         likes = _rows_matrix(features.liked_indptr, features.liked_posts, users, self.post_ids.size)
         views = _rows_matrix(features.viewed_indptr, features.viewed_posts, users, self.post_ids.size)
-        knn_likes, knn_views, ease, als, popularity, *ranks, era_gap, era_popularity, cluster_likes, cluster_views = (
-            columns
-        )
+        (
+            knn_likes,
+            knn_views,
+            ease,
+            als,
+            popularity,
+            *ranks,
+            era_gap,
+            era_popularity,
+            cluster_likes,
+            cluster_views,
+            trend,
+        ) = columns
         # A block's products are small: a BLAS pool's threads cost more CPU than they save (the ALS columns took
         # 17-26 ms of CPU per 142-user block with two threads on a loaded machine, 4 ms with one).
         with _blas_controller().limit(limits=1, user_api="blas"):
@@ -211,6 +232,9 @@ class CollabModel:
         popularity[:] = self.recent_popularity
         np.subtract(self.post_era[None, :], self.user_era(likes)[:, None], out=era_gap)
         self.era_popularity.write_at(features.last_like_days[users], era_popularity)
+        self.era_trend.write_at(features.last_like_days[users], trend)
+        np.add(trend, 1.0, out=trend)
+        np.divide(trend, era_popularity + 1.0, out=trend)
         self.clusters.write_columns(features, users, cluster_likes, cluster_views)
         shown = csr_entries(features.viewed_indptr, features.viewed_posts, users)
         for raw, rank in zip((knn_likes, knn_views, ease, als), ranks, strict=True):
@@ -393,6 +417,7 @@ def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) 
         # Every like, not only those before the cutoff: training states read it at their own moments, in the
         # label window, and each reads only the likes before its moment.
         era_popularity=fit_era_popularity(likes, features.post_ids, params.era_half_life_days),
+        era_trend=fit_era_popularity(likes, features.post_ids, params.trend_half_life_days),
         clusters=fit_coview_clusters(features, params.clusters, params.coview_dim, params.seed),
         segment_lift=fit_segment_lift(features),
     )
@@ -412,6 +437,8 @@ COLLAB_ARRAYS: Final = (
     "post_era",
     "era_counts",
     "era_grid",
+    "era_trend_counts",
+    "era_trend_grid",
     "cluster_labels",
     "cluster_topics",
     "cluster_everyone",
@@ -436,9 +463,9 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
         "recent_popularity": model.recent_popularity,
         "post_era": model.post_era,
         "era_counts": model.era_popularity.counts,
-        "era_grid": np.array(
-            [model.era_popularity.origin_day, model.era_popularity.step_days, model.era_popularity.half_life_days]
-        ),
+        "era_grid": _era_grid(model.era_popularity),
+        "era_trend_counts": model.era_trend.counts,
+        "era_trend_grid": _era_grid(model.era_trend),
         "cluster_labels": model.clusters.labels,
         "cluster_topics": model.clusters.topics,
         "cluster_everyone": model.clusters.everyone,
@@ -470,7 +497,8 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
         als_alpha=float(arrays["als_alpha"][0]),
         recent_popularity=arrays["recent_popularity"].astype(np.float32, copy=False),
         post_era=arrays["post_era"].astype(np.float32, copy=False),
-        era_popularity=_era_from_arrays(arrays),
+        era_popularity=_era_from_arrays(arrays["era_grid"], arrays["era_counts"]),
+        era_trend=_era_from_arrays(arrays["era_trend_grid"], arrays["era_trend_counts"]),
         clusters=CoviewClusters(
             labels=arrays["cluster_labels"].astype(np.int64, copy=False),
             topics=arrays["cluster_topics"].astype(np.int64, copy=False),
@@ -484,6 +512,10 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
     )
 
 
-def _era_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> EraPopularity:
-    origin_day, step_days, half_life_days = (float(value) for value in arrays["era_grid"])
-    return EraPopularity(origin_day, step_days, half_life_days, arrays["era_counts"].astype(np.float32, copy=False))
+def _era_grid(era: EraPopularity) -> npt.NDArray[np.float64]:
+    return np.array([era.origin_day, era.step_days, era.half_life_days])
+
+
+def _era_from_arrays(grid: npt.NDArray[np.generic], counts: npt.NDArray[np.generic]) -> EraPopularity:
+    origin_day, step_days, half_life_days = (float(value) for value in grid)
+    return EraPopularity(origin_day, step_days, half_life_days, counts.astype(np.float32, copy=False))

@@ -127,6 +127,31 @@ def test_recency_popularity_weighs_recent_likes_more():
     assert (popularity[2:] == 0).all()
 
 
+def test_era_trend_tells_a_rising_post_from_a_fading_one_as_of_the_users_latest_like():
+    # Post 0: two likes six hours before the cutoff, the day a hit starts trending. Post 1: eight likes two days
+    # before, a hit that is fading. User 10 liked post 2 an hour before the cutoff; user 11 liked it three days
+    # before, when neither post had a like.
+    rows = [(CUTOFF - timedelta(hours=6), user, 0) for user in range(2)]
+    rows += [(CUTOFF - timedelta(days=2), user, 1) for user in range(8)]
+    rows += [(CUTOFF - timedelta(hours=1), 10, 2), (CUTOFF - timedelta(days=3), 11, 2)]
+    likes = pl.DataFrame(
+        rows, schema={Col.TIMESTAMP: pl.Datetime("us"), Col.USER_ID: pl.Int32, Col.POST_ID: pl.Int32}, orient="row"
+    )
+    # Each user's latest like, in days since the epoch (the feature set holds it as the extract computes it).
+    latest = likes.group_by(Col.USER_ID).agg(pl.col(Col.TIMESTAMP).max().dt.epoch("us") / 86_400_000_000)
+    last_like_days = np.full(USERS, np.nan)
+    last_like_days[latest[Col.USER_ID].to_numpy()] = latest[Col.TIMESTAMP].to_numpy()
+    features = csr_feature_set(USERS, POSTS, csr(likes), csr(likes), last_like_days)
+
+    block = fit_collab(features, likes, PARAMS).score_block(features, np.array([10, 11]))
+
+    trend = block[:, :, COLLAB_NAMES.index("collab_era_trend")]
+    era = block[:, :, COLLAB_NAMES.index("collab_era_popularity")]
+    # (count with a half-day half life + 1) / (era popularity + 1), as of the user's latest like
+    assert era[0, 1] > era[0, 0] and trend[0, 0] > 0.8 > 0.5 > trend[0, 1]
+    assert (trend[1, :2] == 1).all()  # three days before the cutoff: neither post was liked yet
+
+
 def test_blocks_and_pairs_agree_and_cold_users_score_zero(likes):
     features = feature_set(likes.filter(pl.col(Col.USER_ID) != 7))
     model = fit_collab(features, likes, PARAMS)
