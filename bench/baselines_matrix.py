@@ -31,17 +31,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from batch.evaluation.evaluate import PROTOCOLS, EvaluateOptions, run_evaluation
+from batch.evaluation.paired import BEST_BASELINE, best_of
 from batch.pipeline.embed import AUTO, EMBEDDING_METHODS
+from batch.ranking.recommenders.registry import RECOMMENDERS
 from batch.world.seed import seed_database
 from batch.world.store import PARAMS_TABLE
+from common.ab import CONTROL, TEST
 from common.db import ensure_database, make_engine, sqlalchemy_url
 from common.settings import Settings, load_settings
 
 WORLDS = ("text", "collab", "popular", "bursty")
 DIFFERENCE = "test - test_without_nn"
-AB_DIFFERENCE = "test - control"
-BEST_DIFFERENCES = ("control - best baseline", "test - best baseline")
-SEEN_AWARE = ("popularity", "recent_popularity", "item_knn", "als", "ease")
+AB_DIFFERENCE = f"{TEST} - {CONTROL}"
+BEST_DIFFERENCES = (f"{CONTROL} - {BEST_BASELINE}", f"{TEST} - {BEST_BASELINE}")
 ORDER = (
     "random",
     "popular",
@@ -232,7 +234,9 @@ def verdict_table(runs: list[Record]) -> str:
     ]
     for run in sorted(runs, key=lambda r: (r["scale"], r["world"], r["protocol"], r["seed"])):
         scores = run["scores"]
-        best = max((name for name in SEEN_AWARE if name in scores), key=lambda name: scores[name][0])
+        best = best_of({name: values[0] for name, values in scores.items()}, RECOMMENDERS)
+        if best is None:
+            continue
         point, low, high = scores[best]
         control, test = scores["control"][0], scores["test"][0]
         differences = [cell_text(scores.get(name), signed=True) for name in (AB_DIFFERENCE, *BEST_DIFFERENCES)]

@@ -10,13 +10,13 @@ sparse x dense product (a user's likes @ an item matrix), computed per block of 
 - ``collab_als``: the user's ALS factors, folded in from its likes against the post factors (one small solve per
   user, as implicit's own user step), dotted with the post factors;
 - ``collab_recent_popularity``: the post's likes, each weighted ``0.5 ** (age / half life)``;
+- ``collab_era_popularity``: the same weighted count as of the user's latest like (see
+  :mod:`batch.pipeline.era_popularity`): what was popular when the user was last active;
 - ``collab_era_trend``: as of the user's latest like too, the post's count with a half-day half life over its era
   popularity (both plus one): near 1 for a post whose likes came in the last hours, rising, near 0 for one that is
   fading. A count with a 3-day half life cannot tell the two apart the day a hit starts trending, when it is the
   post most users will like over the next days. Read at the user's latest like rather than at the cutoff, it says
   what was rising when the user was last active: under a per-user hold-out the cutoff's own trends concern few users;
-- ``collab_era_popularity``: the same weighted count as of the user's latest like (see
-  :mod:`batch.pipeline.era_popularity`): what was popular when the user was last active;
 - ``collab_cluster_like_lift`` / ``collab_cluster_view_lift``: how much more than of its topic the user liked /
   was shown of the post's co-view cluster, a sub-topic found from who was shown each post
   (:mod:`batch.pipeline.coview_clusters`);
