@@ -17,6 +17,11 @@ sparse x dense product (a user's likes @ an item matrix), computed per block of 
   fading. A count with a 3-day half life cannot tell the two apart the day a hit starts trending, when it is the
   post most users will like over the next days. Read at the user's latest like rather than at the cutoff, it says
   what was rising when the user was last active: under a per-user hold-out the cutoff's own trends concern few users;
+- ``collab_recent_trend``: the same ratio read at the cutoff, for a user whose latest like is at most
+  ``CollabParams.recent_days`` before it (NaN for anyone else): a user active in the last hours sees what rose since
+  their latest like, the day a hit starts trending, where the era trend still reads the day before. Read at the
+  cutoff for everyone it taught the trees to push the cutoff's hits to users last active months before, whose next
+  views (a per-user hold-out's) came long before them;
 - ``collab_cluster_like_lift`` / ``collab_cluster_view_lift``: how much more than of its topic the user liked /
   was shown of the post's co-view cluster, a sub-topic found from who was shown each post
   (:mod:`batch.pipeline.coview_clusters`);
@@ -33,7 +38,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 import numpy as np
@@ -45,7 +50,7 @@ from threadpoolctl import ThreadpoolController
 from batch.pipeline.coview_clusters import CoviewClusters, fit_coview_clusters
 from batch.pipeline.embed_features import als_space
 from batch.pipeline.era_popularity import EraPopularity, fit_era_popularity
-from batch.pipeline.features import SECONDS_PER_DAY, FeatureSet, FloatArray
+from batch.pipeline.features import SECONDS_PER_DAY, DayArray, FeatureSet, FloatArray
 from batch.pipeline.row_history import RowHistories, ShownRows
 from batch.pipeline.segment_popularity import SegmentLift, fit_segment_lift
 from batch.ranking.positions import IndexArray, PositionArray, by_owner_blocks, csr_entries, positions_or_last
@@ -82,6 +87,7 @@ class CollabFeature:
     CLUSTER_LIKE_LIFT: Final = "collab_cluster_like_lift"
     CLUSTER_VIEW_LIFT: Final = "collab_cluster_view_lift"
     ERA_TREND: Final = "collab_era_trend"
+    RECENT_TREND: Final = "collab_recent_trend"
 
 
 COLLAB_NAMES: Final = (
@@ -99,6 +105,7 @@ COLLAB_NAMES: Final = (
     CollabFeature.CLUSTER_LIKE_LIFT,
     CollabFeature.CLUSTER_VIEW_LIFT,
     CollabFeature.ERA_TREND,
+    CollabFeature.RECENT_TREND,
 )
 # Ranks below this are written as this: only the head of a user's order decides a list of 5.
 RANK_DEPTH: Final = 50
@@ -117,6 +124,7 @@ class CollabParams:
         half_life_days: Age at which a like counts half in the recency-weighted popularity.
         era_half_life_days: The same for the era popularity, read at each user's latest like.
         trend_half_life_days: The short half life of the era trend column, set against ``era_half_life_days``.
+        recent_days: A user whose latest like is at most this long before the cutoff reads the trend at the cutoff.
         clusters: Co-view clusters over the catalog, within topics. Over the world family (small scale, the 14
             cells whose hold-out stayed the same) 80 of them lifted ``control``'s hitrate@5 by 0.041 on average
             (0.016 to 0.067 per cell) and ``test``'s by 0.019 (bench/RESULTS.md, stop 31).
@@ -132,6 +140,7 @@ class CollabParams:
     half_life_days: float = 3.0
     era_half_life_days: float = 3.0
     trend_half_life_days: float = 0.5
+    recent_days: float = 1.0
     clusters: int = 80
     coview_dim: int = 64
     seed: int = 0
@@ -152,6 +161,9 @@ class CollabModel:
         post_era: Mean time of each post's likes, in days since the epoch (float32; NaN for a post without any).
         era_popularity: Each post's recency-weighted like count at any moment, read at a user's latest like.
         era_trend: The same with the short half life of the era trend column.
+        cutoff_day: The cutoff, in days since the epoch.
+        cutoff_trend: Each post's trend ratio at the cutoff (float32).
+        recent_days: How recent a user's latest like must be to read :attr:`cutoff_trend`.
         clusters: The co-view clusters of the posts, with everyone's view shares.
         segment_lift: Each post's log lift in each gender and age band and its log overall share, which scoring
             tilts a user without history's scores with (:mod:`batch.pipeline.segment_popularity`); not a column.
@@ -168,6 +180,9 @@ class CollabModel:
     post_era: FloatArray
     era_popularity: EraPopularity
     era_trend: EraPopularity
+    cutoff_day: float
+    cutoff_trend: FloatArray
+    recent_days: float
     clusters: CoviewClusters
     segment_lift: SegmentLift
 
@@ -218,6 +233,7 @@ class CollabModel:
             cluster_likes,
             cluster_views,
             trend,
+            recent_trend,
         ) = columns
         # A block's products are small: a BLAS pool's threads cost more CPU than they save (the ALS columns took
         # 17-26 ms of CPU per 142-user block with two threads on a loaded machine, 4 ms with one).
@@ -235,10 +251,19 @@ class CollabModel:
         self.era_trend.write_at(features.last_like_days[users], trend)
         np.add(trend, 1.0, out=trend)
         np.divide(trend, era_popularity + 1.0, out=trend)
+        self.write_recent_trend(features.last_like_days[users], recent_trend)
         self.clusters.write_columns(features, users, cluster_likes, cluster_views)
         shown = csr_entries(features.viewed_indptr, features.viewed_posts, users)
         for raw, rank in zip((knn_likes, knn_views, ease, als), ranks, strict=True):
             rank_among_unseen(raw, shown, rank)
+
+    def write_recent_trend(self, last_like_days: DayArray, out: FloatArray) -> None:
+        """:attr:`cutoff_trend` in the rows of users whose latest like is at most :attr:`recent_days` before the
+        cutoff, NaN in the others' (no like, an older one, or a training state's like after the cutoff)."""
+        gap = self.cutoff_day - last_like_days
+        recent = (gap >= 0) & (gap <= self.recent_days)
+        out[:] = np.nan
+        out[recent] = self.cutoff_trend
 
     def user_era(self, likes: sp.csr_matrix) -> FloatArray:
         """Each user's mean :attr:`post_era` over their liked posts (NaN without a liked post that has one).
@@ -418,9 +443,29 @@ def fit_collab(features: FeatureSet, likes: pl.DataFrame, params: CollabParams) 
         # label window, and each reads only the likes before its moment.
         era_popularity=fit_era_popularity(likes, features.post_ids, params.era_half_life_days),
         era_trend=fit_era_popularity(likes, features.post_ids, params.trend_half_life_days),
+        cutoff_day=epoch_days(features.cutoff),
+        cutoff_trend=cutoff_trend(likes, features.post_ids, features.cutoff, params),
+        recent_days=params.recent_days,
         clusters=fit_coview_clusters(features, params.clusters, params.coview_dim, params.seed),
         segment_lift=fit_segment_lift(features),
     )
+
+
+def epoch_days(moment: datetime) -> float:
+    """Days since the epoch of a time, a naive one read as UTC as the feed's timestamps are."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.timestamp() / SECONDS_PER_DAY
+
+
+def cutoff_trend(
+    likes: pl.DataFrame, post_ids: npt.NDArray[np.int32], cutoff: datetime, params: CollabParams
+) -> FloatArray:
+    """Each post's era trend ratio at the cutoff itself: its likes with the trend's half life over those with the
+    era popularity's (both plus one), counted exactly rather than from a grid point before the cutoff."""
+    short = recency_popularity(likes, post_ids, cutoff, params.trend_half_life_days)
+    long = recency_popularity(likes, post_ids, cutoff, params.era_half_life_days)
+    ratio: FloatArray = (short + 1.0) / (long + 1.0)
+    return ratio
 
 
 # What :func:`collab_arrays` stages for a refresh's workers.
@@ -439,6 +484,7 @@ COLLAB_ARRAYS: Final = (
     "era_grid",
     "era_trend_counts",
     "era_trend_grid",
+    "recent_trend",
     "cluster_labels",
     "cluster_topics",
     "cluster_everyone",
@@ -466,6 +512,7 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
         "era_grid": _era_grid(model.era_popularity),
         "era_trend_counts": model.era_trend.counts,
         "era_trend_grid": _era_grid(model.era_trend),
+        "recent_trend": np.concatenate([[model.cutoff_day, model.recent_days], model.cutoff_trend]),
         "cluster_labels": model.clusters.labels,
         "cluster_topics": model.clusters.topics,
         "cluster_everyone": model.clusters.everyone,
@@ -499,6 +546,9 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
         post_era=arrays["post_era"].astype(np.float32, copy=False),
         era_popularity=_era_from_arrays(arrays["era_grid"], arrays["era_counts"]),
         era_trend=_era_from_arrays(arrays["era_trend_grid"], arrays["era_trend_counts"]),
+        cutoff_day=float(arrays["recent_trend"][0]),
+        recent_days=float(arrays["recent_trend"][1]),
+        cutoff_trend=arrays["recent_trend"][2:].astype(np.float32),
         clusters=CoviewClusters(
             labels=arrays["cluster_labels"].astype(np.int64, copy=False),
             topics=arrays["cluster_topics"].astype(np.int64, copy=False),

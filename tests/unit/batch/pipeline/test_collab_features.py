@@ -127,7 +127,7 @@ def test_recency_popularity_weighs_recent_likes_more():
     assert (popularity[2:] == 0).all()
 
 
-def test_era_trend_tells_a_rising_post_from_a_fading_one_as_of_the_users_latest_like():
+def test_era_and_recent_trends_tell_a_rising_post_from_a_fading_one():
     # Post 0: two likes six hours before the cutoff, the day a hit starts trending. Post 1: eight likes two days
     # before, a hit that is fading. User 10 liked post 2 an hour before the cutoff; user 11 liked it three days
     # before, when neither post had a like.
@@ -143,13 +143,21 @@ def test_era_trend_tells_a_rising_post_from_a_fading_one_as_of_the_users_latest_
     last_like_days[latest[Col.USER_ID].to_numpy()] = latest[Col.TIMESTAMP].to_numpy()
     features = csr_feature_set(USERS, POSTS, csr(likes), csr(likes), last_like_days)
 
-    block = fit_collab(features, likes, PARAMS).score_block(features, np.array([10, 11]))
+    params = replace(PARAMS, recent_days=1.0)
+    block = fit_collab(features, likes, params).score_block(features, np.array([10, 11]))
 
     trend = block[:, :, COLLAB_NAMES.index("collab_era_trend")]
     era = block[:, :, COLLAB_NAMES.index("collab_era_popularity")]
     # (count with a half-day half life + 1) / (era popularity + 1), as of the user's latest like
     assert era[0, 1] > era[0, 0] and trend[0, 0] > 0.8 > 0.5 > trend[0, 1]
     assert (trend[1, :2] == 1).all()  # three days before the cutoff: neither post was liked yet
+    # The trend at the cutoff itself, for user 10 only: latest like an hour before, within the day (user 11's: three
+    # days before)
+    recent = block[:, :, COLLAB_NAMES.index("collab_recent_trend")]
+    rising = (2 * 0.5 ** (0.25 / PARAMS.trend_half_life_days) + 1) / (2 * 0.5 ** (0.25 / PARAMS.era_half_life_days) + 1)
+    np.testing.assert_allclose(recent[0, 0], rising, rtol=1e-5)
+    assert recent[0, 1] < 0.5 < 0.8 < recent[0, 0]
+    assert np.isnan(recent[1]).all()
 
 
 def test_blocks_and_pairs_agree_and_cold_users_score_zero(likes):
@@ -169,6 +177,7 @@ def test_blocks_and_pairs_agree_and_cold_users_score_zero(likes):
     assert (cold[:, ranks] == RANK_DEPTH).all()
     assert np.isnan(cold[:, COLLAB_NAMES.index("collab_era_gap_days")]).all()  # no liked post, no era
     assert np.isnan(cold[:, COLLAB_NAMES.index("collab_era_popularity")]).all()  # no like, no moment to read at
+    assert np.isnan(cold[:, COLLAB_NAMES.index("collab_recent_trend")]).all()  # no like, not active lately
 
 
 def test_the_staged_post_side_scores_as_the_fitted_one_and_an_older_one_is_refused(likes):
