@@ -249,8 +249,7 @@ class CollabModel:
         np.subtract(self.post_era[None, :], self.user_era(likes)[:, None], out=era_gap)
         self.era_popularity.write_at(features.last_like_days[users], era_popularity)
         self.era_trend.write_at(features.last_like_days[users], trend)
-        np.add(trend, 1.0, out=trend)
-        np.divide(trend, era_popularity + 1.0, out=trend)
+        trend_ratio(trend, era_popularity, out=trend)
         self.write_recent_trend(features.last_like_days[users], recent_trend)
         self.clusters.write_columns(features, users, cluster_likes, cluster_views)
         shown = csr_entries(features.viewed_indptr, features.viewed_posts, users)
@@ -463,9 +462,15 @@ def cutoff_trend(
     """Each post's era trend ratio at the cutoff itself: its likes with the trend's half life over those with the
     era popularity's (both plus one), counted exactly rather than from a grid point before the cutoff."""
     short = recency_popularity(likes, post_ids, cutoff, params.trend_half_life_days)
-    long = recency_popularity(likes, post_ids, cutoff, params.era_half_life_days)
-    ratio: FloatArray = (short + 1.0) / (long + 1.0)
-    return ratio
+    return trend_ratio(short, recency_popularity(likes, post_ids, cutoff, params.era_half_life_days), out=short)
+
+
+def trend_ratio(short: FloatArray, long: FloatArray, out: FloatArray) -> FloatArray:
+    """``(short + 1) / (long + 1)`` into ``out`` (which may be ``short``): a count with the trend's half life over
+    one with the era popularity's, near 1 for a post on the rise, near 0 for one fading."""
+    np.add(short, 1.0, out=out)
+    np.divide(out, long + 1.0, out=out)
+    return out
 
 
 # What :func:`collab_arrays` stages for a refresh's workers.
@@ -484,7 +489,8 @@ COLLAB_ARRAYS: Final = (
     "era_grid",
     "era_trend_counts",
     "era_trend_grid",
-    "recent_trend",
+    "cutoff_trend",
+    "recent_grid",
     "cluster_labels",
     "cluster_topics",
     "cluster_everyone",
@@ -512,7 +518,8 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
         "era_grid": _era_grid(model.era_popularity),
         "era_trend_counts": model.era_trend.counts,
         "era_trend_grid": _era_grid(model.era_trend),
-        "recent_trend": np.concatenate([[model.cutoff_day, model.recent_days], model.cutoff_trend]),
+        "cutoff_trend": model.cutoff_trend,
+        "recent_grid": np.array([model.cutoff_day, model.recent_days]),
         "cluster_labels": model.clusters.labels,
         "cluster_topics": model.clusters.topics,
         "cluster_everyone": model.clusters.everyone,
@@ -546,9 +553,9 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
         post_era=arrays["post_era"].astype(np.float32, copy=False),
         era_popularity=_era_from_arrays(arrays["era_grid"], arrays["era_counts"]),
         era_trend=_era_from_arrays(arrays["era_trend_grid"], arrays["era_trend_counts"]),
-        cutoff_day=float(arrays["recent_trend"][0]),
-        recent_days=float(arrays["recent_trend"][1]),
-        cutoff_trend=arrays["recent_trend"][2:].astype(np.float32),
+        cutoff_day=float(arrays["recent_grid"][0]),
+        recent_days=float(arrays["recent_grid"][1]),
+        cutoff_trend=arrays["cutoff_trend"].astype(np.float32, copy=False),
         clusters=CoviewClusters(
             labels=arrays["cluster_labels"].astype(np.int64, copy=False),
             topics=arrays["cluster_topics"].astype(np.int64, copy=False),
