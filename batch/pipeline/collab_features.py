@@ -165,8 +165,9 @@ class CollabModel:
         cutoff_trend: Each post's trend ratio at the cutoff (float32).
         recent_days: How recent a user's latest like must be to read :attr:`cutoff_trend`.
         clusters: The co-view clusters of the posts, with everyone's view shares.
-        segment_lift: Each post's log lift in each gender and age band and its log overall share, which scoring
-            tilts a user without history's scores with (:mod:`batch.pipeline.segment_popularity`); not a column.
+        segment_lift: Each post's log lift in each gender and age band and in each operating system, and its log
+            overall share, which scoring tilts a user without history's scores with
+            (:mod:`batch.pipeline.segment_popularity`); not a column.
         similar_t: ``similar`` transposed, as CSR (derived).
     """
 
@@ -497,6 +498,7 @@ COLLAB_ARRAYS: Final = (
     "cluster_like_prior",
     "segment_lift",
     "segment_log_share",
+    "segment_os_lift",
 )
 
 
@@ -526,6 +528,7 @@ def collab_arrays(model: CollabModel) -> dict[str, npt.NDArray[np.generic]]:
         "cluster_like_prior": np.array([model.clusters.like_prior]),
         "segment_lift": model.segment_lift.lift,
         "segment_log_share": model.segment_lift.log_share,
+        "segment_os_lift": model.segment_lift.os_lift,
     }
 
 
@@ -565,6 +568,7 @@ def collab_from_arrays(arrays: dict[str, npt.NDArray[np.generic]]) -> CollabMode
         segment_lift=SegmentLift(
             arrays["segment_lift"].astype(np.float32, copy=False),
             arrays["segment_log_share"].astype(np.float32, copy=False),
+            arrays["segment_os_lift"].astype(np.float32, copy=False),
         ),
     )
 

@@ -27,7 +27,7 @@ from batch.pipeline.features import (
 )
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.prepared import Prepared
-from batch.pipeline.segment_popularity import SegmentLift, tilt_towards_segment, user_segments, without_history
+from batch.pipeline.segment_popularity import SegmentLift, tilt_towards_segment, without_history
 from batch.pipeline.steps import step
 from batch.ranking.positions import IndexArray, csr_entries
 from batch.ranking.topk import NO_POST, TopK, merge_top, top_k
@@ -108,7 +108,7 @@ def tilt_users_without_history(scores: FloatArray, features: FeatureSet, users: 
     band like (see :mod:`batch.pipeline.segment_popularity`); other users' are left as they are."""
     cold = without_history(features, users)
     if cold.any():
-        scores[cold] = tilt_towards_segment(scores[cold], user_segments(features.users[users[cold]]), table)
+        scores[cold] = tilt_towards_segment(scores[cold], table.user_lift(features.users[users[cold]]), table)
 
 
 def _best_unliked(features: FeatureSet, users: IndexArray, scores: FloatArray, k: int) -> tuple[IntArray, FloatArray]:

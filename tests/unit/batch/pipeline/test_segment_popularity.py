@@ -1,5 +1,5 @@
-"""Segment lift: users grouped by gender and age band, each post's smoothed lift in a segment, tilting the scores of
-users without history only."""
+"""Segment lift: users grouped by gender and age band and by operating system, each post's smoothed lift in a group,
+tilting the scores of users without history only."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from batch.pipeline.segment_popularity import (
     fit_segment_lift,
     segment_likes,
     tilt_towards_segment,
+    user_os,
     user_segments,
     without_history,
 )
 from tests.unit.batch.pipeline.test_score import N_POSTS, N_USERS, make_features
 
-AGE, GENDER = USER_FEATURES.index(Feature.AGE), USER_FEATURES.index(Feature.GENDER)
-# Users 0-2: men in their 20s, who liked post 1; users 3-5: women in their 50s, who liked post 2 (user 2 also 4);
-# user 6, a man of 80, liked nothing.
+AGE, GENDER, OS = (USER_FEATURES.index(name) for name in (Feature.AGE, Feature.GENDER, Feature.OS))
+# Users 0-2: men in their 20s on system 0, who liked post 1; users 3-5: women in their 50s on system 1, who liked
+# post 2 (user 2 also 4); user 6, a man of 80 on system 0, liked nothing.
 LIKED = {0: [1], 1: [1], 2: [1, 4], 3: [2], 4: [2], 5: [2]}
 
 
@@ -31,6 +32,7 @@ def people(liked: dict[int, list[int]] | None = None) -> FeatureSet:
     features = make_features(liked)
     users = features.users.copy()
     users[:, AGE], users[:, GENDER] = [25, 26, 27, 55, 56, 57, 80], [0, 0, 0, 1, 1, 1, 0]
+    users[:, OS] = [0, 0, 0, 1, 1, 1, 0]
     return replace(features, users=users)
 
 
@@ -71,6 +73,24 @@ def test_a_segment_lifts_the_posts_it_likes_more_than_everyone_and_a_segment_wit
     assert lift[young_men, 1] == pytest.approx(np.log((3 + overall) / 5 / overall), rel=1e-5)
 
 
+def test_each_operating_system_lifts_what_its_users_like_and_a_user_gets_both_lifts():
+    features = people(LIKED)
+    table = fit_segment_lift(features, prior_likes=1.0)
+
+    assert table.os_lift.shape == (2, N_POSTS)
+    assert table.os_lift[0, 1] > 0 > table.os_lift[1, 1]
+    assert table.os_lift[1, 2] > 0 > table.os_lift[0, 2]
+    old_man = features.users[[6]]
+    np.testing.assert_allclose(table.user_lift(old_man)[0], table.lift[user_segments(old_man)[0]] + table.os_lift[0])
+
+
+def test_a_missing_or_unknown_operating_system_counts_as_the_last_code():
+    rows = np.zeros((4, len(USER_FEATURES)), dtype=np.float32)
+    rows[:, OS] = [0, 1, np.nan, 7]
+
+    assert user_os(rows, 3).tolist() == [0, 1, 2, 2]
+
+
 def test_only_users_who_neither_liked_nor_were_shown_anything_have_no_history():
     features = people(LIKED)
     shown = replace(features, viewed_indptr=np.array([0, 0, 0, 0, 0, 0, 0, 1]), viewed_posts=np.array([3]))
@@ -89,25 +109,25 @@ def test_the_tilt_moves_the_scores_of_users_without_history_only():
 
     # Flat scores follow popularity not at all (slope 0): the segment's whole log share comes in.
     popularity = table.log_share - table.log_share.mean()
-    np.testing.assert_allclose(scores[0], table.lift[user_segments(features.users[[6]])[0]] + popularity, atol=1e-5)
+    np.testing.assert_allclose(scores[0], table.user_lift(features.users[[6]])[0] + popularity, atol=1e-5)
     assert (scores[1] == 0).all()
 
 
 def test_scores_that_follow_popularity_one_for_one_get_the_lift_alone():
     features = people(LIKED)
     table = fit_segment_lift(features, prior_likes=1.0)
-    young_men = user_segments(features.users[[0]])
+    lifts = table.user_lift(features.users[[0]])
     scores = (table.log_share + 2.0)[None, :]
 
-    tilted = tilt_towards_segment(scores, young_men, table)
+    tilted = tilt_towards_segment(scores, lifts, table)
 
-    np.testing.assert_allclose(tilted[0], scores[0] + table.lift[young_men[0]], atol=1e-5)
+    np.testing.assert_allclose(tilted[0], scores[0] + lifts[0], atol=1e-5)
 
 
 def test_popularity_the_scores_follow_less_than_one_for_one_is_swapped_for_the_segments():
     features = people(LIKED)
     table = fit_segment_lift(features, prior_likes=1.0)
-    young_men, women_50s = user_segments(features.users[[0, 3]])
+    lifts = table.user_lift(features.users[[0, 3]])  # a young man and a woman in her 50s
     # The model's log-odds: 0.7 x the log overall share, plus a quality part unrelated to it.
     quality = np.zeros(N_POSTS)
     quality[[3, 4]] = [0.5, -0.5]
@@ -115,10 +135,10 @@ def test_popularity_the_scores_follow_less_than_one_for_one_is_swapped_for_the_s
     scores = (0.7 * popularity + quality - quality @ popularity / (popularity @ popularity) * popularity)[None, :]
     scores = np.vstack([scores, scores]).astype(np.float32)
 
-    tilted = tilt_towards_segment(scores, np.array([young_men, women_50s]), table)
+    tilted = tilt_towards_segment(scores, lifts, table)
 
-    # What is left: the segment's log share (lift + overall log share) and the quality part, up to a constant.
-    segment_log_share = table.lift[[young_men, women_50s]] + table.log_share[None, :]
+    # What is left: the groups' log share (lifts + overall log share) and the quality part, up to a constant.
+    segment_log_share = lifts + table.log_share[None, :]
     left = tilted - segment_log_share
     np.testing.assert_allclose(left - left.mean(axis=1, keepdims=True), scores - 0.7 * popularity, atol=1e-4)
     assert tilted[0].argmax() == 1 and tilted[1].argmax() == 2
