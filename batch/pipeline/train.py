@@ -170,8 +170,8 @@ def _check_extends(base_names: list[str], names: list[str]) -> None:
 
 
 def fit_correction(base: catboost.CatBoost, train: LabelledSet, params: TrainParams) -> catboost.CatBoost:
-    """Fit trees on what ``base`` leaves unexplained, reading only the columns the inputs add to base's, and
-    return base's trees followed by them as one model.
+    """Fit trees on what ``base`` leaves unexplained, reading the columns the inputs add to base's and, of base's,
+    only ``params.correction_context``, and return base's trees followed by them as one model.
 
     The base's log-odds are each row's starting point (CatBoost's baseline), so the added trees
     (``params.correction_iterations``) learn only the added columns' share: over the world family the test model
@@ -187,7 +187,9 @@ def fit_correction(base: catboost.CatBoost, train: LabelledSet, params: TrainPar
     # CatBoost reads a model's columns by position, so the wider matrix serves the base as it is.
     start = base.predict(matrix, prediction_type="RawFormulaVal", thread_count=params.threads)
     shape = replace(params, iterations=params.correction_iterations, depth=params.correction_depth)
-    correction = _classifier(shape, ignored=base_names)
+    # The context lets the added columns' weight depend on how popular a post is now (see TrainParams).
+    ignored = [name for name in base_names if name not in params.correction_context]
+    correction = _classifier(shape, ignored=ignored)
     correction.fit(catboost.Pool(matrix, labels, feature_names=train.inputs.names, baseline=start))
     return catboost.sum_models([base, correction])
 

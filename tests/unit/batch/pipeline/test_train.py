@@ -206,6 +206,23 @@ def test_a_correction_keeps_the_base_trees_and_splits_only_on_the_added_columns(
     assert log_loss(labels, probabilities(corrected, matrix)) < before
 
 
+def test_a_correction_also_splits_on_the_base_columns_named_as_its_context():
+    # A base of one shallow tree leaves much of the labels' user column unexplained.
+    params = TrainParams(iterations=1, depth=1, seed=11, threads=1, correction_iterations=10, correction_depth=2)
+    data = labelled_set()
+    columns = data.features.users.shape[1]
+    base = base_on_first_columns(data, columns, params)
+    context = replace(params, correction_context=(data.inputs.names[0],))
+
+    corrected = fit_correction(base, data, context)
+
+    added = corrected.copy()
+    added.shrink(ntree_start=base.tree_count_, ntree_end=corrected.tree_count_)
+    importance = added.get_feature_importance()
+    assert importance[0] > 0
+    assert not importance[1:columns].any()
+
+
 def test_a_correction_refuses_inputs_that_do_not_extend_the_base():
     params = TrainParams(iterations=5, depth=2, threads=1)
     data = labelled_set()
