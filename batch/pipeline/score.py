@@ -104,8 +104,9 @@ def _block_top(
 
 
 def tilt_users_without_history(scores: FloatArray, features: FeatureSet, users: IndexArray, table: SegmentLift) -> None:
-    """Tilt the scores (users x posts log-odds) of each user without history towards what the user's gender and age
-    band like (see :mod:`batch.pipeline.segment_popularity`); other users' are left as they are."""
+    """Tilt the scores (users x posts log-odds) of each user without history towards what users of the same gender
+    and age band, and of the same operating system, like (see :mod:`batch.pipeline.segment_popularity`); other
+    users' are left as they are."""
     cold = without_history(features, users)
     if cold.any():
         scores[cold] = tilt_towards_segment(scores[cold], table.user_lift(features.users[users[cold]]), table)

@@ -135,8 +135,8 @@ def _log_lift(likes: npt.NDArray[np.float64], overall: npt.NDArray[np.float64], 
 
 def tilt_towards_segment(scores: FloatArray, lifts: FloatArray, table: SegmentLift) -> FloatArray:
     """(users x posts) log-odds of users without history, with the popularity in each user's scores swapped for
-    their segment's: the segment's log lift added, and the share of the log overall share the scores do not follow
-    (1 - their least-squares slope on it) added too (see the module)."""
+    their peers': ``lifts`` (each user's :meth:`SegmentLift.user_lift`) added, and the share of the log overall
+    share the scores do not follow (1 - their least-squares slope on it) added too (see the module)."""
     popularity = table.log_share.astype(np.float64) - float(table.log_share.mean())
     spread = float(popularity @ popularity)
     # The log share is centred, so the scores need not be for the least-squares slope. No spread (no like at all):
