@@ -9,11 +9,11 @@ user's gender x age decade caught a like of 47% of those users (seed 7) and 44% 
 and 42% (bench/RESULTS.md, stop 34).
 
 So scoring swaps, for such a user only, the popularity in the model's log-odds for the popularity in the user's
-segment (:func:`tilt_towards_segment`): the model's own order (recency, quality) with what the user's peers like in
-place of what everyone likes. The lift is ``segment share / overall share``, both smoothed: the segment's share of a
-post is ``(its likes of the post + PRIOR_LIKES x the overall share) / (its likes + PRIOR_LIKES)``, so a segment with
-few likes has lifts close to 1 (log 0), and the overall share gives every post one pseudo-like, so a post nobody
-liked has a finite lift.
+segment (:func:`tilt_towards_segment`): the model's own order (recency, quality), at half weight, with what the
+user's peers like in place of what everyone likes. The lift is ``segment share / overall share``, both smoothed:
+the segment's share of a post is ``(its likes of the post + PRIOR_LIKES x the overall share) / (its likes +
+PRIOR_LIKES)``, so a segment with few likes has lifts close to 1 (log 0), and the overall share gives every post
+one pseudo-like, so a post nobody liked has a finite lift.
 
 Adding the log lift alone would assume the model's log-odds rise one for one with a post's log overall share. They
 rise less: on the bursty world a user without history's scores rise 0.71-0.73 per unit of it, so the lift alone
@@ -31,6 +31,11 @@ segment splits the likes thinner, and its top 5 alone caught fewer users without
 (bursty time cuts: 0.42-0.44 against 0.45-0.47; with the two lifts added 0.47-0.49). Adding the traffic source's
 and the country's lifts as well lowered that again. On the bursty time cuts (small, seeds 3, 7 and 42) the system's
 lift took both models up by 0.008 to 0.016 (bench/RESULTS.md, stop 38).
+
+What the model's log-odds add beyond popularity (recency, trend, quality) helps such users on some hold-outs and
+hurts on others: on the small bursty time cuts (81-89 days) the peers' popularity alone took `control` from 0.5055
+to 0.5295 (seed 42) and from 0.5005 to 0.5194 (seed 7), but down from 0.5070 to 0.4920 (seed 3). Keeping half of it
+(``MODEL_WEIGHT``) gained on all three: 0.5155, 0.5165, 0.5110 (bench/RESULTS.md, stop 39).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ AGE_BAND_YEARS: Final = 10
 AGE_BANDS: Final = 7
 SEGMENTS: Final = 2 * AGE_BANDS
 PRIOR_LIKES: Final = 50.0
+MODEL_WEIGHT: Final = 0.5
 
 _AGE, _GENDER = USER_FEATURES.index(Feature.AGE), USER_FEATURES.index(Feature.GENDER)
 _OS = USER_FEATURES.index(Feature.OS)
@@ -133,16 +139,19 @@ def _log_lift(likes: npt.NDArray[np.float64], overall: npt.NDArray[np.float64], 
     return lift
 
 
-def tilt_towards_segment(scores: FloatArray, lifts: FloatArray, table: SegmentLift) -> FloatArray:
-    """(users x posts) log-odds of users without history, with the popularity in each user's scores swapped for
-    their peers': ``lifts`` (each user's :meth:`SegmentLift.user_lift`) added, and the share of the log overall
-    share the scores do not follow (1 - their least-squares slope on it) added too (see the module)."""
+def tilt_towards_segment(
+    scores: FloatArray, lifts: FloatArray, table: SegmentLift, model_weight: float = MODEL_WEIGHT
+) -> FloatArray:
+    """(users x posts) scores of users without history: their peers' log share of each post (the log overall share
+    plus ``lifts``, each user's :meth:`SegmentLift.user_lift`) plus ``model_weight`` x what their log-odds say beyond
+    popularity (the scores less their least-squares slope on the log overall share times it; see the module)."""
     popularity = table.log_share.astype(np.float64) - float(table.log_share.mean())
     spread = float(popularity @ popularity)
     # The log share is centred, so the scores need not be for the least-squares slope. No spread (no like at all):
     # nothing to measure a slope on, and the lift is 0 everywhere too.
     slope = scores @ popularity / spread if spread > 0 else np.ones(len(scores))
-    tilted: FloatArray = (scores + lifts + (1.0 - slope)[:, None] * popularity).astype(np.float32)
+    beyond = scores - slope[:, None] * popularity
+    tilted: FloatArray = (model_weight * beyond + lifts + popularity).astype(np.float32)
     return tilted
 
 

@@ -12,6 +12,7 @@ from batch.pipeline.features import USER_FEATURES, Feature, FeatureSet
 from batch.pipeline.score import tilt_users_without_history
 from batch.pipeline.segment_popularity import (
     AGE_BANDS,
+    MODEL_WEIGHT,
     SEGMENTS,
     fit_segment_lift,
     segment_likes,
@@ -113,7 +114,7 @@ def test_the_tilt_moves_the_scores_of_users_without_history_only():
     assert (scores[1] == 0).all()
 
 
-def test_scores_that_follow_popularity_one_for_one_get_the_lift_alone():
+def test_scores_that_follow_popularity_one_for_one_rank_as_the_peers_popularity():
     features = people(LIKED)
     table = fit_segment_lift(features, prior_likes=1.0)
     lifts = table.user_lift(features.users[[0]])
@@ -121,10 +122,13 @@ def test_scores_that_follow_popularity_one_for_one_get_the_lift_alone():
 
     tilted = tilt_towards_segment(scores, lifts, table)
 
-    np.testing.assert_allclose(tilted[0], scores[0] + lifts[0], atol=1e-5)
+    # Nothing beyond popularity: the peers' log share, up to a constant.
+    left = tilted[0] - (table.log_share + lifts[0])
+    np.testing.assert_allclose(left, left.mean(), atol=1e-5)
 
 
-def test_popularity_the_scores_follow_less_than_one_for_one_is_swapped_for_the_segments():
+@pytest.mark.parametrize("weight", [0.0, MODEL_WEIGHT, 1.0])
+def test_the_popularity_in_the_scores_is_swapped_for_the_peers_and_the_rest_kept_at_its_weight(weight: float):
     features = people(LIKED)
     table = fit_segment_lift(features, prior_likes=1.0)
     lifts = table.user_lift(features.users[[0, 3]])  # a young man and a woman in her 50s
@@ -132,13 +136,12 @@ def test_popularity_the_scores_follow_less_than_one_for_one_is_swapped_for_the_s
     quality = np.zeros(N_POSTS)
     quality[[3, 4]] = [0.5, -0.5]
     popularity = table.log_share - table.log_share.mean()
-    scores = (0.7 * popularity + quality - quality @ popularity / (popularity @ popularity) * popularity)[None, :]
-    scores = np.vstack([scores, scores]).astype(np.float32)
+    beyond = quality - quality @ popularity / (popularity @ popularity) * popularity
+    scores = np.vstack([0.7 * popularity + beyond] * 2).astype(np.float32)
 
-    tilted = tilt_towards_segment(scores, lifts, table)
+    tilted = tilt_towards_segment(scores, lifts, table, model_weight=weight)
 
-    # What is left: the groups' log share (lifts + overall log share) and the quality part, up to a constant.
-    segment_log_share = lifts + table.log_share[None, :]
-    left = tilted - segment_log_share
-    np.testing.assert_allclose(left - left.mean(axis=1, keepdims=True), scores - 0.7 * popularity, atol=1e-4)
+    # What is left: the groups' log share (lifts + overall log share) and the weighted quality part, up to a constant.
+    left = tilted - (lifts + table.log_share[None, :])
+    np.testing.assert_allclose(left - left.mean(axis=1, keepdims=True), weight * np.vstack([beyond] * 2), atol=1e-4)
     assert tilted[0].argmax() == 1 and tilted[1].argmax() == 2
