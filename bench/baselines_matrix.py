@@ -40,7 +40,7 @@ from common.ab import CONTROL, TEST
 from common.db import ensure_database, make_engine, sqlalchemy_url
 from common.settings import Settings, load_settings
 
-WORLDS = ("text", "collab", "popular", "bursty")
+WORLDS = ("text", "collab", "popular", "bursty", "fleeting")
 DIFFERENCE = "test - test_without_nn"
 AB_DIFFERENCE = f"{TEST} - {CONTROL}"
 BEST_DIFFERENCES = (f"{CONTROL} - {BEST_BASELINE}", f"{TEST} - {BEST_BASELINE}")

@@ -120,7 +120,7 @@ def test_cli_seed_loads_the_database(database_url: str, engine: Engine, monkeypa
     assert _scalar(engine, first_year) == 2020  # the bursty world spans 15 months
 
 
-@pytest.mark.parametrize("world", ["collab", "popular", "bursty"])
+@pytest.mark.parametrize("world", ["collab", "popular", "bursty", "fleeting"])
 def test_each_world_loads_back_the_truth_it_was_generated_from(engine: Engine, world: str) -> None:
     seed_database(engine, "tiny", 7, world)
     loaded, generated = load_truth(engine), generate_world("tiny", 7, world).truth

@@ -47,7 +47,8 @@ TOPICS = {
 MONTH_LIKE_RATES = {10: 0.094, 11: 0.125, 12: 0.14}
 VIEW = pl.col("action") == "view"
 LIKE = pl.col("action") == "like"
-WORLDS = ("text", "collab", "popular", "bursty")
+WORLDS = ("text", "collab", "popular", "bursty", "fleeting")
+LONG_PERIOD_WORLDS = ("bursty", "fleeting")
 REAL_PERIOD_WORLDS = ("text", "collab", "popular")
 
 
@@ -144,9 +145,10 @@ def test_like_rate_by_month_and_overall(name, small_world):
     assert views["target"].mean() == pytest.approx(0.12, abs=0.005)
 
 
-def test_bursty_like_rate_rises_over_its_months(small_world):
-    """The bursty world spans 15 months instead of the real three."""
-    views = small_world("bursty")[2].filter(VIEW)
+@pytest.mark.parametrize("name", LONG_PERIOD_WORLDS)
+def test_long_period_like_rate_rises_over_its_months(name, small_world):
+    """The bursty and fleeting worlds span 15 months instead of the real three."""
+    views = small_world(name)[2].filter(VIEW)
     month = pl.col("timestamp").dt.strftime("%Y-%m")
     rates = views.group_by(month).agg(pl.col("target").mean()).sort("timestamp")["target"].to_numpy()
     assert len(rates) == 15
@@ -165,7 +167,7 @@ def test_likes_are_more_likely_in_the_evening(views):
 
 
 def test_views_happen_by_day_between_6_and_midnight_inside_the_period(world, views):
-    first_day = datetime(2020, 10, 1) if world[0] == "bursty" else datetime(2021, 10, 1)
+    first_day = datetime(2020, 10, 1) if world[0] in LONG_PERIOD_WORLDS else datetime(2021, 10, 1)
     assert views["timestamp"].dt.hour().min() == 6
     assert views["timestamp"].min() >= first_day.replace(hour=6)
     assert views["timestamp"].min() < first_day.replace(day=3)

@@ -82,6 +82,7 @@ def test_unknown_ids_are_rejected(tiny):
         ("collab", datetime(2021, 12, 16)),
         ("popular", datetime(2021, 12, 16)),
         ("bursty", datetime(2021, 6, 1)),  # a longer window: bursty users are rarely active in any given fortnight
+        ("fleeting", datetime(2021, 6, 1)),
     ],
 )
 def test_expected_likes_in_a_window_match_the_generated_feed(world, start):

@@ -99,7 +99,7 @@ def test_every_world_gives_a_different_feed_from_the_same_seed():
 
 
 def test_an_unknown_world_is_refused_with_the_valid_names():
-    with pytest.raises(ConfigError, match=r"unknown world 'social'.*text, collab, popular, bursty"):
+    with pytest.raises(ConfigError, match=r"unknown world 'social'.*text, collab, popular, bursty, fleeting"):
         resolve_world("social")
 
 
@@ -123,10 +123,11 @@ def test_params_from_another_version_ask_for_a_reseed():
 
 
 @pytest.mark.slow
-def test_collab_groups_are_drawn_apart_from_the_texts(small_world):
+@pytest.mark.parametrize("name", ["collab", "fleeting"])
+def test_collab_groups_are_drawn_apart_from_the_texts(name, small_world):
     """Within a topic, a post's text sub-topic and its hidden group are independent: one chi-square test over
     the seven topics' contingency tables together."""
-    truth = small_world("collab")[3]
+    truth = small_world(name)[3]
     statistic, freedom = 0.0, 0
     for topic in np.unique(truth.post_topic):
         members = truth.post_topic == topic
@@ -143,8 +144,9 @@ def test_collab_groups_are_drawn_apart_from_the_texts(small_world):
 
 
 @pytest.mark.slow
-def test_collab_co_likes_predict_held_out_likes_where_topics_and_texts_do_not(holdouts):
-    collab = holdouts("collab")
+@pytest.mark.parametrize("name", ["collab", "fleeting"])
+def test_collab_co_likes_predict_held_out_likes_where_topics_and_texts_do_not(name, holdouts):
+    collab = holdouts(name)
     co_likes = collab.hitrate(collab.co_likes())
     topic = collab.hitrate(collab.by_label(collab.truth.post_topic))
     text = collab.hitrate(collab.by_label(collab.truth.post_subtopic))
@@ -189,8 +191,9 @@ def test_popular_recent_likes_predict_the_next_ones(holdouts):
 
 
 @pytest.mark.slow
-def test_bursty_users_are_active_on_few_days_of_a_long_span(small_world):
-    feed = small_world("bursty")[2]
+@pytest.mark.parametrize("name", ["bursty", "fleeting"])
+def test_bursty_users_are_active_on_few_days_of_a_long_span(name, small_world):
+    feed = small_world(name)[2]
     views = feed.filter(VIEW)
     days = views.group_by("user_id").agg(pl.col("timestamp").dt.date().n_unique().alias("days"))["days"]
     assert (days <= 5).mean() > 0.7
@@ -202,10 +205,11 @@ def test_bursty_users_are_active_on_few_days_of_a_long_span(small_world):
 def test_a_global_time_cut_catches_few_bursty_users(small_world):
     last_week = datetime(2021, 12, 23)
     caught = {}
-    for name in ("bursty", "text"):
+    for name in ("bursty", "fleeting", "text"):
         feed = small_world(name)[2]
         caught[name] = feed.filter(pl.col("timestamp") >= last_week)["user_id"].n_unique() / 3_000
     assert caught["bursty"] < 0.15
+    assert caught["fleeting"] < 0.15
     assert caught["text"] > 0.9
 
 
