@@ -2,9 +2,10 @@
 
 Each world and seed gets a database of its own, next to the one of POSTREC_DATABASE_URL (``<name>_<world>_<seed>``),
 seeded once (`postrec seed --world W`; kept when it already holds that world, scale and seed) and evaluated under
-the protocols: ``time`` (likes of the last 7 days held out) and ``per-user`` (each user's last 20% of views held
-out). Every evaluation trains ``test`` twice, with and without the sequence score (``--nn-ablation``; ``--no-nn-
-ablation`` turns it off), so one run gives both rows and their paired difference. Runs go in the order of
+the protocols: ``time`` (the likes after one cutoff held out, the window grown from 7 days until it holds enough
+users, as ``postrec evaluate`` sizes it) and ``per-user`` (each user's last 20% of views held out). Every evaluation
+trains ``test`` twice, with and without the sequence score (``--nn-ablation``; ``--no-nn-ablation`` turns it off),
+so one run gives both rows and their paired difference. Runs go in the order of
 ``--cells`` (protocol:seed pairs, each over every world), so the most wanted cells come first when time runs out.
 
 Each finished evaluation is appended to a JSON lines file with its commit and seconds, so an interrupted run resumes
