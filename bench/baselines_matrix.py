@@ -35,13 +35,14 @@ from batch.evaluation.evaluate import PROTOCOLS, EvaluateOptions, run_evaluation
 from batch.evaluation.paired import BEST_BASELINE, best_of
 from batch.pipeline.embed import AUTO, EMBEDDING_METHODS
 from batch.ranking.recommenders.registry import RECOMMENDERS
+from batch.world.designs import WORLDS as DESIGNS
 from batch.world.seed import seed_database
 from batch.world.store import PARAMS_TABLE
 from common.ab import CONTROL, TEST
 from common.db import ensure_database, make_engine, sqlalchemy_url
 from common.settings import Settings, load_settings
 
-WORLDS = ("text", "collab", "popular", "bursty", "fleeting")
+WORLDS = tuple(DESIGNS)
 DIFFERENCE = "test - test_without_nn"
 AB_DIFFERENCE = f"{TEST} - {CONTROL}"
 BEST_DIFFERENCES = (f"{CONTROL} - {BEST_BASELINE}", f"{TEST} - {BEST_BASELINE}")

@@ -15,6 +15,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from batch.world.designs import LONG_PERIOD_START
+from batch.world.designs import WORLDS as DESIGNS
 from batch.world.truth import oracle_scores
 
 pytestmark = pytest.mark.slow
@@ -47,9 +49,10 @@ TOPICS = {
 MONTH_LIKE_RATES = {10: 0.094, 11: 0.125, 12: 0.14}
 VIEW = pl.col("action") == "view"
 LIKE = pl.col("action") == "like"
-WORLDS = ("text", "collab", "popular", "bursty", "fleeting")
-LONG_PERIOD_WORLDS = ("bursty", "fleeting")
-REAL_PERIOD_WORLDS = ("text", "collab", "popular")
+WORLDS = tuple(DESIGNS)
+# The worlds of the 15-month period start a year before the real one; the others span the real three months.
+LONG_PERIOD_WORLDS = tuple(name for name, design in DESIGNS.items() if design.period.start == LONG_PERIOD_START)
+REAL_PERIOD_WORLDS = tuple(name for name in DESIGNS if name not in LONG_PERIOD_WORLDS)
 
 
 @pytest.fixture(scope="module", params=WORLDS)
