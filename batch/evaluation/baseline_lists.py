@@ -1,5 +1,5 @@
-"""The evaluation's seen-aware baselines: each with the parameters the build tuned on its validation window
-(before T), refitted on everything before T, ranking the evaluated users' unseen posts."""
+"""The evaluation's seen-aware baselines: each with the parameters the build tuned on its label and validation
+windows (before T), refitted on everything before T, ranking the evaluated users' unseen posts."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from batch.ranking.topk import NO_POST
 IntMatrix = npt.NDArray[np.int64]
 SEEN_AWARE_NOTE: Final = (
     "Seen-aware baselines ({names}): they never recommend a post the user viewed or liked before T; each is tuned"
-    " by hitrate@5 on the build's validation window (before T) and refitted on everything before T. Parameters: "
+    " by hitrate@5 over the users of the build's label and validation windows pooled (before T) and refitted on"
+    " everything before T. Parameters: "
 )
 
 

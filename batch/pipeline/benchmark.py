@@ -1,10 +1,11 @@
 """Step benchmark: the trained models against the tuned seen-aware baselines on the validation window.
 
-Every baseline of the registry is tuned on the window (fitted on what happened before its start) and every model
-ranks the same users; each user's hit or miss is kept, so a model and a baseline are compared pair by pair (a
-bootstrap over users of their per-user difference), not as two independent means. The baselines' figures are
-those of their best grid point on this very window, which flatters them a little: a guard built on it errs on
-the side of refusing.
+Every baseline of the registry is scored on the window at each point of its grid (fitted on what happened before
+its start) and every model ranks the same users; each user's hit or miss is kept, so a model and a baseline are
+compared pair by pair (a bootstrap over users of their per-user difference), not as two independent means. A
+baseline's point is the best over this window's users and the label window's (``pipeline/label_tuning.py``)
+pooled, and its figures are this window's at that point: chosen partly on the very window, which flatters the
+baselines a little, so a guard built on it errs on the side of refusing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from batch.pipeline.steps import step
 from batch.ranking.positions import csr_contains
 from batch.ranking.recommenders.interactions import Interactions, build_interactions
 from batch.ranking.recommenders.registry import RECOMMENDERS
-from batch.ranking.recommenders.tuning import HIT_K, Target, tune, window_target
+from batch.ranking.recommenders.tuning import HIT_K, GridHits, Target, Tuned, choose, grid_hits, window_target
 
 log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
@@ -51,18 +52,34 @@ def benchmark_models(
     source: Source,
     window_likes: pl.DataFrame,
     params: TrainParams,
+    label_grids: Mapping[str, GridHits] | None = None,
 ) -> Benchmark:
-    """Step benchmark: tune every baseline on the validation window and compare each model with the best one."""
+    """Step benchmark: tune every baseline on the validation window (pooled with ``label_grids``, each baseline's
+    grid scored on the label window) and compare each model with the best one."""
     with step("benchmark") as done:
         interactions = interactions_at(sets.base[Cutoff.VALID], source.likes)
         target = sampled(window_target(interactions, window_likes), params.max_eval_users, params.seed)
-        baselines = {name: tune(name, interactions, target, params.seed) for name in RECOMMENDERS}
+        earlier = label_grids or {}
+        baselines = {
+            name: tuned_baseline(name, interactions, target, params.seed, earlier.get(name)) for name in RECOMMENDERS
+        }
         hits = {name: model_hits(model, sets, name, interactions, target, params) for name, model in models.items()}
-        benchmark = Benchmark(int(target.user_positions.size), baselines, hits, compare(hits, baselines, params.seed))
+        users = int(target.user_positions.size)
+        label_users = max((grid.per_user[0].size for grid in earlier.values()), default=0)
+        comparisons = compare(hits, baselines, params.seed)
+        benchmark = Benchmark(users, baselines, hits, comparisons, tuning_users=users + label_users)
+        log.info("benchmark: baselines tuned on %d users (%d of the label window)", users + label_users, label_users)
         for item in benchmark.comparisons:
             log.info("benchmark: %s", item.describe())
         done.rows = benchmark.users
     return benchmark
+
+
+def tuned_baseline(name: str, interactions: Interactions, target: Target, seed: int, earlier: GridHits | None) -> Tuned:
+    """A baseline's grid scored on the validation window, its point chosen with ``earlier`` (the same grid on the
+    label window) pooled in."""
+    here = grid_hits(name, interactions, target, seed, window="validation window")
+    return choose(here) if earlier is None else choose(here, earlier)
 
 
 def sampled(target: Target, limit: int, seed: int) -> Target:

@@ -1,9 +1,9 @@
 """``postrec build`` and ``postrec score``: the offline batch as named steps over typed values.
 
-build: validate -> extract -> windows -> features (base sets of the three cutoffs, one scan) -> samples ->
-embeddings -> [collab -> embedding features -> nn feature] at the training cutoff -> train -> the same at the
-validation cutoff -> evaluate -> benchmark -> the same at as_of -> (guard) -> save -> score -> publish. The guard
-stops a build whose model validation ranks below the best seen-aware baseline.
+build: validate -> extract -> windows -> features (base sets of the three cutoffs, one scan) -> samples -> tune
+(the baselines on the label window) -> embeddings -> [collab -> embedding features -> nn feature] at the training
+cutoff -> train -> the same at the validation cutoff -> evaluate -> benchmark -> the same at as_of -> (guard) ->
+save -> score -> publish. The guard stops a build whose model validation ranks below the best seen-aware baseline.
 score: validate -> extract -> load model -> features -> embeddings -> collab -> embedding features -> nn feature ->
 score -> publish (an existing artifact, fresh features).
 
@@ -32,6 +32,7 @@ from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.feature_sets import FeatureSets, base_features, cutoff_features, feature_sets
 from batch.pipeline.features import FeatureSet, fit_encoders
 from batch.pipeline.guard import check_publishable
+from batch.pipeline.label_tuning import tune_on_label_window
 from batch.pipeline.nn_feature import nn_feature_enabled
 from batch.pipeline.options import BuildOptions, TrainParams
 from batch.pipeline.prepared import Models, Prepared, embedding_label
@@ -78,6 +79,7 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     embed_params = EmbedParams(seed=params.seed, method=options.embedding, nn_feature=nn_feature)
     base = base_features(engine, source, encoders, {cutoff: windows.cutoff(cutoff) for cutoff in Cutoff})
     samples = labelled_rows(engine, base, windows, params, source.likes)
+    label_grids = tune_on_label_window(base[Cutoff.TRAIN], source.likes, windows, params)
     maker = cutoff_features(settings, engine, source, encoders, TEST in wanted, embed_params, options.embedding_cache)
     # Each cutoff's post side, embedding features and sequence scores are made when a step reads them and dropped
     # after: at full scale holding all three cutoffs' through training peaked at 4.3 GB.
@@ -87,7 +89,7 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     window_likes = source.likes.filter(pl.col(Col.TIMESTAMP) >= windows.valid_start)
     valid_sets = maker.at(_pop(base, Cutoff.VALID))
     validation = validate_models(models, valid_sets, samples, window_likes, params)
-    benchmark = benchmark_models(models, valid_sets, source, window_likes, params)
+    benchmark = benchmark_models(models, valid_sets, source, window_likes, params, label_grids)
     del valid_sets
     rows = {"users": source.users.height, "posts": source.posts.height, "likes": source.likes.height}
     rows |= sample_rows | chosen.rows()

@@ -54,4 +54,5 @@ RECOMMENDERS: dict[str, RecommenderSpec] = {
         lambda params, _seed: EASE(params["regularization"]), grid(regularization=(300.0, 50.0, 1000.0, 3000.0))
     ),
 }
-"""Seen-aware baselines, each tuned on the validation window (``batch.ranking.recommenders.tuning``)."""
+"""Seen-aware baselines, each tuned on the build's label and validation windows
+(``batch.ranking.recommenders.tuning``)."""

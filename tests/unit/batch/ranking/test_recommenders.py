@@ -14,7 +14,7 @@ from batch.ranking.recommenders.interactions import Interactions, build_interact
 from batch.ranking.recommenders.item_knn import pruned_cosine
 from batch.ranking.recommenders.recommender import recommend_block
 from batch.ranking.recommenders.registry import RECENT_POPULARITY, RECOMMENDERS
-from batch.ranking.recommenders.tuning import hits, tune, window_target
+from batch.ranking.recommenders.tuning import GridHits, choose, hits, tune, window_target
 
 CUTOFF = datetime(2026, 1, 1)
 SCHEMA = {"timestamp": pl.Datetime("us"), "user_id": pl.Int32, "post_id": pl.Int32}
@@ -92,6 +92,32 @@ def test_tuning_picks_the_half_life_that_finds_the_new_hit() -> None:
     )
     assert tuned.params == {"half_life_days": 1.0}
     assert [rate for _, rate in tuned.tried] == [0.0, 1.0]
+
+
+SHORT, LONG = {"half_life_days": 1.0}, {"half_life_days": 30.0}
+
+
+def grid_of(short_hits: list[float], long_hits: list[float]) -> GridHits:
+    """A two-point grid's hits on one window (short half life first)."""
+    return GridHits(RECENT_POPULARITY, (SHORT, LONG), (np.array(short_hits), np.array(long_hits)))
+
+
+def test_pooled_tuning_chooses_over_every_window_and_reports_the_last() -> None:
+    # The validation window's 2 users prefer the short half life; the label window's 6 users the long one by more.
+    validation = grid_of([1.0, 1.0], [1.0, 0.0])
+    label = grid_of([0.0, 0.0, 0.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
+    alone, pooled = choose(validation), choose(validation, label)
+    assert alone.params == SHORT
+    assert pooled.params == LONG
+    assert pooled.hitrate == 0.5  # the validation window's figure at the chosen point
+    assert pooled.per_user.tolist() == [1.0, 0.0]
+    assert [rate for _, rate in pooled.tried] == [3 / 8, 5 / 8]
+
+
+def test_pooled_tuning_refuses_grids_that_differ() -> None:
+    other = GridHits(RECENT_POPULARITY, (SHORT,), (np.array([1.0]),))
+    with pytest.raises(ValueError, match="cannot pool the grid of recent_popularity"):
+        choose(grid_of([1.0], [0.0]), other)
 
 
 def test_window_target_drops_likes_of_posts_liked_before() -> None:
