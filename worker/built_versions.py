@@ -19,7 +19,6 @@ from sqlalchemy.engine import Engine
 from batch.pipeline.artifacts import MissingArtifactError, load_artifact, models_dir
 from batch.pipeline.build import prepare_rescore
 from batch.pipeline.cutoffs import Cutoff
-from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.options import BuildOptions
 from batch.pipeline.prepared import Models, Prepared
 from common.ab import TEST
@@ -97,8 +96,9 @@ def load_version_models(settings: Settings, meta: VersionMeta) -> Models:
             f" ({exc}): run this worker where it was built (same POSTREC_DATA_DIR), or run `postrec refresh`"
             " to make a version whose inputs live in Redis"
         ) from None
-    embed_params = EmbedParams.from_saved(artifact.metadata.get("embed_params", {}))
-    return Models(artifact.models, artifact.version, artifact.encoders, dict(meta.metrics), embed_params)
+    return Models.from_saved(
+        artifact.models, artifact.version, artifact.encoders, dict(meta.metrics), artifact.metadata
+    )
 
 
 def _stage(
@@ -116,6 +116,7 @@ def _stage(
         meta={key.decode(): value.decode() for key, value in client.hgetall(keys.meta(version)).items()},
         models=sorted(groups),
         embed_params=asdict(prepared.models.embed_params) if embedding is not None else {},
+        collab_params=asdict(prepared.models.collab_params),
         shard_first_users=first_users,
         users=int(features.user_ids.size),
         posts=int(client.hlen(keys.posts(version))),

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from batch.pipeline.build import prepare_rescore, prepare_version
 from batch.pipeline.collab_features import CollabModel
 from batch.pipeline.cutoffs import Cutoff
-from batch.pipeline.embed_features import EmbeddingFeatureSet, EmbedParams
+from batch.pipeline.embed_features import EmbeddingFeatureSet
 from batch.pipeline.features import Encoders, FeatureSet
 from batch.pipeline.guard import check_publishable
 from batch.pipeline.inputs import ModelInputs
@@ -110,11 +110,11 @@ def load_live_models(client: redis.Redis[bytes], keys: KeyLayout) -> Models:
         plan = staging.load_plan(client, keys, live)
         models = staging.load_models(client, keys, plan)
         encoders = Encoders.from_json(staging.load_encoders_json(client, keys, live))
-        embed_params = EmbedParams.from_saved(plan.embed_params)
         meta = VersionMeta.from_hash(client.hgetall(keys.meta(live)))
         version = meta.models.get(plan.models[0], live)
         done.rows = len(models)
-    return Models(models, version, encoders, dict(meta.metrics), embed_params)
+    saved = {"embed_params": plan.embed_params, "collab_params": plan.collab_params}
+    return Models.from_saved(models, version, encoders, dict(meta.metrics), saved)
 
 
 def live_version(client: redis.Redis[bytes], keys: KeyLayout) -> str:
@@ -148,6 +148,7 @@ def stage_version(client: redis.Redis[bytes], keys: KeyLayout, prepared: Prepare
         meta=_meta(prepared, settings, posts),
         models=sorted(models),
         embed_params=asdict(prepared.models.embed_params) if embedding is not None else {},
+        collab_params=asdict(prepared.models.collab_params),
         shard_first_users=first_users,
         users=int(features.user_ids.size),
         posts=posts,

@@ -54,6 +54,7 @@ class RefreshPlan(msgspec.Struct, frozen=True, kw_only=True):
             the users between the models.
         models: The A/B groups with a model, each scoring the users of its group.
         embed_params: Settings of the ``test`` model's embedding features (for ``rescore``); empty without it.
+        collab_params: Settings of the collaborative features (for ``rescore``); empty in a plan saved before them.
         shard_first_users: The first user id of each shard, in order; its length is the shard count.
         users: Users scored over all shards.
         posts: Posts in the catalog written by the refresh job.
@@ -64,6 +65,7 @@ class RefreshPlan(msgspec.Struct, frozen=True, kw_only=True):
     meta: dict[str, str]
     models: list[str]
     embed_params: dict[str, bool | int | float | str] = msgspec.field(default_factory=dict)
+    collab_params: dict[str, int | float] = msgspec.field(default_factory=dict)
     shard_first_users: list[int]
     users: int
     posts: int

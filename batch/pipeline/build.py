@@ -32,7 +32,7 @@ from batch.pipeline.embed_features import EmbedParams
 from batch.pipeline.feature_sets import FeatureSets, base_features, cutoff_features, feature_sets
 from batch.pipeline.features import FeatureSet, fit_encoders
 from batch.pipeline.guard import check_publishable
-from batch.pipeline.label_tuning import tune_on_label_window
+from batch.pipeline.label_tuning import models_collab_params, tune_on_label_window
 from batch.pipeline.nn_feature import nn_feature_enabled
 from batch.pipeline.options import BuildOptions, TrainParams
 from batch.pipeline.prepared import Models, Prepared, embedding_label
@@ -80,7 +80,10 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     base = base_features(engine, source, encoders, {cutoff: windows.cutoff(cutoff) for cutoff in Cutoff})
     samples = labelled_rows(engine, base, windows, params, source.likes)
     label_grids = tune_on_label_window(base[Cutoff.TRAIN], source.likes, windows, params)
-    maker = cutoff_features(settings, engine, source, encoders, TEST in wanted, embed_params, options.embedding_cache)
+    collab_params = models_collab_params(label_grids, params.seed)
+    maker = cutoff_features(
+        settings, engine, source, encoders, TEST in wanted, embed_params, options.embedding_cache, collab_params
+    )
     # Each cutoff's post side, embedding features and sequence scores are made when a step reads them and dropped
     # after: at full scale holding all three cutoffs' through training peaked at 4.3 GB.
     models = train_models(maker.at(_pop(base, Cutoff.TRAIN)), samples, params, wanted)
@@ -93,7 +96,7 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     del valid_sets
     rows = {"users": source.users.height, "posts": source.posts.height, "likes": source.likes.height}
     rows |= sample_rows | chosen.rows()
-    trained = Models(models, source.version, encoders, validation.metrics, embed_params)
+    trained = Models(models, source.version, encoders, validation.metrics, embed_params, collab_params)
     return Prepared(source, trained, maker.at(base), windows, rows, validation.calibration, benchmark)
 
 
@@ -124,6 +127,7 @@ def save_models(settings: Settings, prepared: Prepared, params: TrainParams) -> 
             "rows": prepared.rows,
             "models": sorted(models.by_group),
             "embed_params": asdict(models.embed_params),
+            "collab_params": asdict(models.collab_params),
         }
         if prepared.benchmark is not None:
             metadata["benchmark"] = prepared.benchmark.summary()
@@ -204,8 +208,9 @@ def load_saved_models(options: BuildOptions, settings: Settings) -> Models:
     with step("load model") as done:
         artifact = load_artifact(options.model_path or latest_artifact_path(settings.data_dir))
         metadata = artifact.metadata
-        embed_params = EmbedParams.from_saved(metadata.get("embed_params", {}))
-        models = Models(artifact.models, artifact.version, artifact.encoders, dict(metadata["metrics"]), embed_params)
+        models = Models.from_saved(
+            artifact.models, artifact.version, artifact.encoders, dict(metadata["metrics"]), metadata
+        )
         done.rows = len(artifact.models)
     return models
 
@@ -242,6 +247,7 @@ def prepare_rescore(settings: Settings, engine: Engine, options: BuildOptions, m
         with_embeddings,
         models.embed_params,
         options.embedding_cache,
+        models.collab_params,
     )
     check_feature_names(models, sets)
     return Prepared(source, models, sets)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -117,7 +117,7 @@ class CollabParams:
 
     Attributes:
         neighbours: Similar posts kept per post by item-kNN.
-        ease_regularization: EASE's λ.
+        ease_regularization: EASE's λ; a build sets it to the label window's best (``pipeline/label_tuning.py``).
         als_factors: ALS latent dimensions.
         als_regularization: ALS L2 weight.
         als_alpha: Confidence of a like in ALS (implicit's ``alpha``).
@@ -144,6 +144,12 @@ class CollabParams:
     clusters: int = 80
     coview_dim: int = 64
     seed: int = 0
+
+    @classmethod
+    def from_saved(cls, saved: Mapping[str, object], seed: int) -> CollabParams:
+        """The settings a version saved; a version saved before they were recorded used the defaults, seeded as its
+        embedding settings were."""
+        return cls(**{"seed": seed, **saved})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

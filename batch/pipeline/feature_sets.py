@@ -136,6 +136,7 @@ class CutoffFeatures:
         encoders: Categorical codes of every set.
         embed_params: Settings of the embedding features.
         embeddings: The post vectors; None when no ``test`` model is trained or scores.
+        collab_params: Settings of the collaborative features.
     """
 
     engine: Engine
@@ -143,10 +144,11 @@ class CutoffFeatures:
     encoders: Encoders
     embed_params: EmbedParams
     embeddings: PostEmbeddings | None
+    collab_params: CollabParams
 
     def at(self, base: Mapping[Cutoff, FeatureSet]) -> FeatureSets:
         """Steps collab, embedding features and nn feature at every cutoff of ``base``."""
-        collab = collab_features(self.source, base, CollabParams(seed=self.embed_params.seed))
+        collab = collab_features(self.source, base, self.collab_params)
         if self.embeddings is None:
             return FeatureSets(self.encoders, base, embed_params=self.embed_params, collab=collab)
         sets = embedding_features(self.engine, self.source, self.embeddings, base, self.embed_params, collab)
@@ -161,16 +163,19 @@ def cutoff_features(
     with_embeddings: bool,
     embed_params: EmbedParams,
     embedding_cache: Path | None = None,
+    collab_params: CollabParams | None = None,
 ) -> CutoffFeatures:
     """What makes the model features of a run; embeds the posts first when a ``test`` model is trained or scores.
 
     ``embedding_cache`` is the folder of the post vectors' cache; None = the settings' (``embedding_cache_dir``).
+    ``collab_params``: None = the defaults, seeded as the embedding features.
     """
     embeddings = None
     if with_embeddings:
         cache_dir = embedding_cache or embedding_cache_dir(settings)
         embeddings = post_embeddings(source.posts, cache_dir, embed_params)
-    return CutoffFeatures(engine, source, encoders, embed_params, embeddings)
+    collab = collab_params if collab_params is not None else CollabParams(seed=embed_params.seed)
+    return CutoffFeatures(engine, source, encoders, embed_params, embeddings, collab)
 
 
 def feature_sets(
@@ -182,8 +187,11 @@ def feature_sets(
     with_embeddings: bool,
     embed_params: EmbedParams,
     embedding_cache: Path | None = None,
+    collab_params: CollabParams | None = None,
 ) -> FeatureSets:
     """Steps features, embeddings, collab, embedding features and nn feature, at every cutoff at once."""
     base = base_features(engine, source, encoders, cutoffs)
-    maker = cutoff_features(settings, engine, source, encoders, with_embeddings, embed_params, embedding_cache)
+    maker = cutoff_features(
+        settings, engine, source, encoders, with_embeddings, embed_params, embedding_cache, collab_params
+    )
     return maker.at(base)

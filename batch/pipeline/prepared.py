@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import catboost
 
+from batch.pipeline.collab_features import CollabParams
 from batch.pipeline.comparison import Benchmark
 from batch.pipeline.cutoffs import Cutoff, Windows
 from batch.pipeline.embed import EmbeddingInfo
@@ -27,6 +30,7 @@ class Models:
         encoders: Categorical codes they were trained with.
         metrics: Their validation figures.
         embed_params: Settings of the ``test`` model's embedding features.
+        collab_params: Settings of the collaborative features they were trained on.
     """
 
     by_group: dict[str, catboost.CatBoost]
@@ -34,6 +38,21 @@ class Models:
     encoders: Encoders
     metrics: dict[str, float] = field(default_factory=dict)
     embed_params: EmbedParams = field(default_factory=EmbedParams)
+    collab_params: CollabParams = field(default_factory=CollabParams)
+
+    @classmethod
+    def from_saved(
+        cls,
+        by_group: dict[str, catboost.CatBoost],
+        version: str,
+        encoders: Encoders,
+        metrics: dict[str, float],
+        saved: Mapping[str, Any],
+    ) -> Models:
+        """Models loaded with the settings their build saved (``saved``: ``embed_params``, ``collab_params``)."""
+        embed_params = EmbedParams.from_saved(saved.get("embed_params") or {})
+        collab_params = CollabParams.from_saved(saved.get("collab_params") or {}, embed_params.seed)
+        return cls(by_group, version, encoders, metrics, embed_params, collab_params)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 
 import numpy as np
@@ -15,7 +16,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from batch.pipeline.artifacts import latest_artifact_path
+from batch.pipeline.artifacts import METADATA_FILE, latest_artifact_path
 from batch.pipeline.build import run_build, run_score
 from batch.pipeline.embed_features import EmbedFeature
 from batch.pipeline.extract import load_feed, load_posts
@@ -128,6 +129,21 @@ def test_score_republishes_with_the_saved_model(settings, world, redis_client, k
     assert second.prepared.models.version == first.version
     meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(second.version)))
     assert first.version in meta.models.values()
+
+
+def test_score_builds_the_collaborative_features_with_the_saved_settings(settings, world):
+    # The build chose EASE's λ for its models on the label window; a rescore must not fall back to the default.
+    first = run_build(settings, world, replace(OPTIONS, publish=False))
+    metadata_file = latest_artifact_path(settings.data_dir) / METADATA_FILE
+    metadata = json.loads(metadata_file.read_text())
+    assert metadata["collab_params"] == asdict(first.prepared.models.collab_params)
+    metadata["collab_params"]["ease_regularization"] = 12_345.0
+    metadata_file.write_text(json.dumps(metadata))
+
+    rescored = run_score(settings, world, replace(OPTIONS, publish=False))
+
+    assert rescored.prepared.models.collab_params.ease_regularization == 12_345.0
+    assert rescored.prepared.models.collab_params.seed == first.prepared.models.collab_params.seed
 
 
 def test_the_same_seed_builds_the_same_top_5(settings, world):
