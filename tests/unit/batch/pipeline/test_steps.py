@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gc
+import time
 import weakref
+from collections.abc import Iterator
 
 import numpy as np
+import pytest
 
-from batch.pipeline.steps import step
+from batch.pipeline.steps import COLLECT_AFTER_S, step
 
 
 class Fitted:
@@ -21,15 +24,36 @@ class Fitted:
         return float(self.weights.sum())
 
 
-def test_a_step_collects_cyclic_garbage_before_trimming_the_heap() -> None:
+@pytest.fixture
+def no_automatic_collection() -> Iterator[None]:
+    """The automatic collector off, so that only the step can free the garbage."""
     was_enabled = gc.isenabled()
-    gc.disable()  # the automatic collector must not be what frees it
+    gc.disable()
     try:
-        with step("fit"):
-            fitted = Fitted()
-            alive = weakref.ref(fitted)
-            del fitted
-        assert alive() is None
+        yield
     finally:
         if was_enabled:
             gc.enable()
+
+
+def fit_and_drop(seconds: float) -> weakref.ref[Fitted]:
+    """Run a step of about ``seconds`` that leaves a fitted model as cyclic garbage; a weak reference to it."""
+    with step("fit"):
+        fitted = Fitted()
+        alive = weakref.ref(fitted)
+        del fitted
+        time.sleep(seconds)
+    return alive
+
+
+@pytest.mark.usefixtures("no_automatic_collection")
+def test_a_long_step_collects_cyclic_garbage_before_trimming_the_heap() -> None:
+    assert fit_and_drop(COLLECT_AFTER_S)() is None
+
+
+@pytest.mark.usefixtures("no_automatic_collection")
+def test_a_short_step_leaves_the_collection_to_python() -> None:
+    alive = fit_and_drop(0.0)
+    assert alive() is not None
+    gc.collect()
+    assert alive() is None
