@@ -65,10 +65,9 @@ def benchmark_models(
         }
         hits = {name: model_hits(model, sets, name, interactions, target, params) for name, model in models.items()}
         users = int(target.user_positions.size)
-        label_users = max((grid.per_user[0].size for grid in earlier.values()), default=0)
-        comparisons = compare(hits, baselines, params.seed)
-        benchmark = Benchmark(users, baselines, hits, comparisons, tuning_users=users + label_users)
-        log.info("benchmark: baselines tuned on %d users (%d of the label window)", users + label_users, label_users)
+        label_users = max((grid.users for grid in earlier.values()), default=0)
+        benchmark = Benchmark(users, baselines, hits, compare(hits, baselines, params.seed), label_users)
+        log.info("benchmark: baselines tuned on %d users (%d of the label window)", benchmark.tuning_users, label_users)
         for item in benchmark.comparisons:
             log.info("benchmark: %s", item.describe())
         done.rows = benchmark.users

@@ -62,14 +62,19 @@ class Benchmark:
         baselines: Each baseline's tuning on the window.
         models: Each model's per-user hits.
         comparisons: Each model against the best baseline.
-        tuning_users: Users the baselines' parameters were chosen on: these and the label window's (0 = these only).
+        label_users: Users of the label window the baselines' parameters were also chosen on (0: none).
     """
 
     users: int
     baselines: dict[str, Tuned]
     models: dict[str, FloatArray]
     comparisons: list[Comparison]
-    tuning_users: int = 0
+    label_users: int = 0
+
+    @property
+    def tuning_users(self) -> int:
+        """Users the baselines' parameters were chosen on: the window's and the label window's."""
+        return self.users + self.label_users
 
     @property
     def baseline_hitrates(self) -> dict[str, float]:
@@ -80,7 +85,7 @@ class Benchmark:
         """JSON-ready figures for the artifact's metadata: hitrates, chosen parameters, comparisons."""
         return {
             "users": self.users,
-            "tuning_users": self.tuning_users or self.users,
+            "tuning_users": self.tuning_users,
             "baselines": self.baseline_hitrates,
             "baseline_params": {name: dict(tuned.params) for name, tuned in self.baselines.items()},
             "models": {name: _mean(hits) for name, hits in self.models.items()},

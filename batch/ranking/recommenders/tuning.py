@@ -104,6 +104,11 @@ class GridHits:
     points: tuple[Params, ...]
     per_user: tuple[FloatArray, ...]
 
+    @property
+    def users(self) -> int:
+        """Target users of the window."""
+        return int(self.per_user[0].size) if self.per_user else 0
+
 
 def grid_hits(
     name: str,
