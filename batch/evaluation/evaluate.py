@@ -524,10 +524,10 @@ def _groups(state: EvaluatedBuild, holdout: Holdout) -> dict[str, list[str]]:
     views = copy_query(
         state.engine, sql, {Col.USER_ID: pl.Int32(), "views": pl.UInt32()}, {"cutoff": state.prepared.source.as_of}
     )
-    likes = state.prepared.source.likes.select(Col.USER_ID, Col.POST_ID)
-    settings = state.settings
+    source, settings = state.prepared.source, state.settings
+    likes = source.likes.select(Col.TIMESTAMP, Col.USER_ID, Col.POST_ID)
     return user_groups(
-        views, likes, state.prepared.source.posts, holdout.user_ids, settings.ab_salt, settings.control_percent
+        views, likes, source.posts, holdout.user_ids, settings.ab_salt, settings.control_percent, source.as_of
     )
 
 

@@ -7,6 +7,7 @@ posts liked before ``as_of`` are never recommended, so they do not count as hits
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +17,9 @@ from common.ab import assign_group
 from common.columns import Col
 
 ACTIVITY_EDGES = (100, 300, 600)
+# Whole days from a user's latest like to the cutoff: the same day, the same week, month, quarter, year, or older.
+# A feed of short bursts is judged differently on a user still in one and on one back after months away.
+LAST_LIKE_EDGES = (1, 7, 30, 90, 365)
 # The topic bucket of users without a like before the cutoff (no favourite topic to name).
 NO_LIKE_BEFORE = "no like before T"
 
@@ -65,25 +69,52 @@ def user_groups(
     user_ids: npt.NDArray[np.int64],
     salt: str,
     control_percent: int,
+    cutoff: datetime,
 ) -> dict[str, list[str]]:
-    """Labels of each evaluated user for the breakdowns: A/B group, activity bucket and favourite topic.
+    """Labels of each evaluated user for the breakdowns: A/B group, activity bucket, favourite topic and how long
+    before the cutoff their latest like was.
 
     Args:
         views: (user_id, views) views per user before the cutoff.
-        likes: (user_id, post_id) likes before the cutoff.
+        likes: (timestamp, user_id, post_id) likes before the cutoff.
         posts: The catalog, for the topic of each liked post.
         user_ids: The evaluated users, sorted.
         salt: The A/B split's salt.
         control_percent: The A/B split's control share.
+        cutoff: The lists' as_of, which the latest like's age is counted back from.
     """
     frame = pl.DataFrame({Col.USER_ID: user_ids.astype(np.int32)})
     activity = views.join(frame, on=Col.USER_ID, how="right").with_columns(pl.col("views").fill_null(0))
-    labelled = activity.join(_favourite_topic(likes, posts), on=Col.USER_ID, how="left").sort(Col.USER_ID)
+    labelled = (
+        activity.join(_favourite_topic(likes, posts), on=Col.USER_ID, how="left")
+        .join(_days_since_last_like(likes, cutoff), on=Col.USER_ID, how="left")
+        .sort(Col.USER_ID)
+    )
     return {
         "exp_group": [assign_group(int(user), salt, control_percent) for user in labelled[Col.USER_ID]],
         "activity": [_activity_label(int(count)) for count in labelled["views"]],
         "topic": [str(topic or NO_LIKE_BEFORE) for topic in labelled[Col.TOPIC]],
+        "last_like": [_last_like_label(days) for days in labelled[_DAYS].to_list()],
     }
+
+
+_DAYS = "days_since_last_like"
+
+
+def _days_since_last_like(likes: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
+    """(user_id, whole days from the user's latest like to ``cutoff``)."""
+    latest = likes.group_by(Col.USER_ID).agg(pl.col(Col.TIMESTAMP).max())
+    return latest.select(Col.USER_ID, (pl.lit(cutoff) - pl.col(Col.TIMESTAMP)).dt.total_days().alias(_DAYS))
+
+
+def _last_like_label(days: int | None) -> str:
+    if days is None:
+        return NO_LIKE_BEFORE
+    edges = (0, *LAST_LIKE_EDGES)
+    for low, high in zip(edges, LAST_LIKE_EDGES, strict=False):
+        if days < high:
+            return f"{low:04d}-{high - 1:04d} days"
+    return f"{LAST_LIKE_EDGES[-1]:04d}+ days"
 
 
 def _favourite_topic(likes: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:

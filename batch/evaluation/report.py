@@ -117,6 +117,11 @@ def _difference_section(differences: dict[str, tuple[float, float, float]]) -> l
 GROUP_NOTES: Final = {
     "activity": "Users by their views before T.",
     "exp_group": "Users by their A/B group; every recommender is evaluated on every user, whatever the group.",
+    "last_like": (
+        "Users by the days from their latest like to T (under the per-user protocol T is the end of the data, so an"
+        " old bucket holds users whose held-out views lie in an old burst; under the time cut, users back after a"
+        " gap)."
+    ),
     "topic": (
         "Users by the topic of most of their likes before T; a user with no like before T has no favourite topic"
         " and no history to rank from. A bucket of a few users is noise: a hitrate there is a handful of hits."
