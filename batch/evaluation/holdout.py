@@ -20,6 +20,7 @@ ACTIVITY_EDGES = (100, 300, 600)
 # Whole days from a user's latest like to the cutoff: the same day, the same week, month, quarter, year, or older.
 # A feed of short bursts is judged differently on a user still in one and on one back after months away.
 LAST_LIKE_EDGES = (1, 7, 30, 90, 365)
+_DAYS = "days_since_last_like"
 # The topic bucket of users without a like before the cutoff (no favourite topic to name).
 NO_LIKE_BEFORE = "no like before T"
 
@@ -92,13 +93,10 @@ def user_groups(
     )
     return {
         "exp_group": [assign_group(int(user), salt, control_percent) for user in labelled[Col.USER_ID]],
-        "activity": [_activity_label(int(count)) for count in labelled["views"]],
+        "activity": [_bucket_label(int(count), ACTIVITY_EDGES, "views") for count in labelled["views"]],
         "topic": [str(topic or NO_LIKE_BEFORE) for topic in labelled[Col.TOPIC]],
         "last_like": [_last_like_label(days) for days in labelled[_DAYS].to_list()],
     }
-
-
-_DAYS = "days_since_last_like"
 
 
 def _days_since_last_like(likes: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
@@ -108,13 +106,7 @@ def _days_since_last_like(likes: pl.DataFrame, cutoff: datetime) -> pl.DataFrame
 
 
 def _last_like_label(days: int | None) -> str:
-    if days is None:
-        return NO_LIKE_BEFORE
-    edges = (0, *LAST_LIKE_EDGES)
-    for low, high in zip(edges, LAST_LIKE_EDGES, strict=False):
-        if days < high:
-            return f"{low:04d}-{high - 1:04d} days"
-    return f"{LAST_LIKE_EDGES[-1]:04d}+ days"
+    return NO_LIKE_BEFORE if days is None else _bucket_label(days, LAST_LIKE_EDGES, "days")
 
 
 def _favourite_topic(likes: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
@@ -124,9 +116,9 @@ def _favourite_topic(likes: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
     return ranked.unique(Col.USER_ID, keep="first", maintain_order=True).select(Col.USER_ID, Col.TOPIC)
 
 
-def _activity_label(views: int) -> str:
-    edges = (0, *ACTIVITY_EDGES)
-    for low, high in zip(edges, ACTIVITY_EDGES, strict=False):
-        if views < high:
-            return f"{low:04d}-{high - 1:04d} views"
-    return f"{ACTIVITY_EDGES[-1]:04d}+ views"
+def _bucket_label(value: int, edges: tuple[int, ...], unit: str) -> str:
+    """``value``'s bucket between consecutive ``edges`` (from 0), e.g. ``0100-0299 views``; past the last, ``0600+``."""
+    for low, high in zip((0, *edges), edges, strict=False):
+        if value < high:
+            return f"{low:04d}-{high - 1:04d} {unit}"
+    return f"{edges[-1]:04d}+ {unit}"
