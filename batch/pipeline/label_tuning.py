@@ -54,11 +54,14 @@ def models_collab_params(label_grids: Mapping[str, GridHits], seed: int) -> Coll
 
     A fixed λ suits some feeds and not others: at 1,000 instead of 300 the models gained on every world whose
     taste is in the co-likes and lost on the one where it is in the texts (bench/RESULTS.md, stop 40). The label
-    window holds the training rows' users, so its best λ is the one whose scores rank their next likes best.
+    window holds the training rows' users, so its best λ is the one whose scores rank their next likes best. The
+    models' EASE column reads likes only, so only the grid's likes-only points are weighed: a point with views has
+    a Gram matrix of another scale, and its λ another meaning.
     """
     grid = label_grids.get(EASE_NAME)
     if grid is None:
         return CollabParams(seed=seed)
-    regularization = float(choose(grid).params["regularization"])
+    likes_only = grid.where(lambda params: not params.get("view_weight", 0.0))
+    regularization = float(choose(likes_only).params["regularization"])
     log.info("collab features: EASE λ %g, the label window's best", regularization)
     return CollabParams(seed=seed, ease_regularization=regularization)

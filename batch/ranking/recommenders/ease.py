@@ -12,23 +12,32 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from batch.ranking.positions import IndexArray
-from batch.ranking.recommenders.gram import column_slices, dense_gram
+from batch.ranking.recommenders.gram import column_slices, dense_gram, weighted_gram
 from batch.ranking.recommenders.interactions import Interactions
 from batch.ranking.recommenders.recommender import ScoreMatrix, popular_for_cold
 
 
 class EASE:
-    """Scores = the user's like row x B."""
+    """Scores = the user's like row (plus ``view_weight`` x their view row) x B.
 
-    def __init__(self, regularization: float) -> None:
-        """Args: regularization: λ, added to the diagonal of the Gram matrix.
+    With a view weight, B is fitted on everyone's likes plus their views at that weight: a feed shows each user
+    about ten posts per like, and shows them what their interests lean to, so views carry much of a user's taste
+    where their likes are few (on the fleeting world's per-user hold-out, 0.2 took EASE from 0.593 to 0.636).
+    """
+
+    def __init__(self, regularization: float, view_weight: float = 0.0) -> None:
+        """Args: regularization: λ, added to the diagonal of the Gram matrix. view_weight: A view's weight beside a
+        like's 1 (0 = likes only).
 
         Raises:
-            ValueError: regularization is not positive.
+            ValueError: regularization is not positive or view_weight is negative.
         """
-        if regularization <= 0:
-            raise ValueError(f"EASE regularization must be positive, got {regularization}")
-        self.regularization = regularization
+        if regularization <= 0 or view_weight < 0:
+            raise ValueError(
+                f"EASE needs regularization > 0 and view_weight >= 0, got {regularization} and {view_weight}"
+            )
+        self.regularization, self.view_weight = regularization, view_weight
+        self._interactions: Interactions | None = None
         self._weights = np.zeros((0, 0), dtype=np.float32)
         self._likes = sp.csr_matrix((0, 0), dtype=np.float32)
         self._popularity = np.zeros(0, dtype=np.float32)
@@ -36,14 +45,28 @@ class EASE:
     def fit(self, interactions: Interactions) -> None:
         """Solve for B."""
         self._likes = interactions.like_matrix()
-        self._weights = ease_weights(self._likes, self.regularization)
+        self._interactions = interactions
+        if self.view_weight:
+            gram = weighted_gram(interactions.liked, interactions.viewed, self.view_weight, interactions.shape[1])
+            self._weights = ease_from_gram(gram, self.regularization)
+        else:
+            self._weights = ease_weights(self._likes, self.regularization)
         self._popularity = np.asarray(self._likes.sum(axis=0), dtype=np.float32).ravel()
 
     def score_block(self, user_positions: IndexArray) -> ScoreMatrix:
-        """Like rows x B; users without likes get popularity."""
+        """Profile rows x B; users with an empty profile get popularity.
+
+        Raises:
+            RuntimeError: Not fitted.
+        """
+        if self._interactions is None:
+            raise RuntimeError("EASE.score_block before fit")
         likes = self._likes[user_positions]
-        scores = np.asarray(likes @ self._weights, dtype=np.float32)
-        return popular_for_cold(scores, np.diff(likes.indptr) == 0, self._popularity)
+        profiles = likes
+        if self.view_weight:
+            profiles = likes + np.float32(self.view_weight) * self._interactions.view_rows(user_positions)
+        scores = np.asarray(profiles @ self._weights, dtype=np.float32)
+        return popular_for_cold(scores, np.diff(profiles.indptr) == 0, self._popularity)
 
 
 def ease_weights(likes: sp.csr_matrix, regularization: float) -> ScoreMatrix:
@@ -57,7 +80,15 @@ def ease_weights(likes: sp.csr_matrix, regularization: float) -> ScoreMatrix:
     Raises:
         ValueError: The regularized Gram matrix is not positive definite (only for a non-positive λ).
     """
-    gram = dense_gram(likes, np.float64)
+    return ease_from_gram(dense_gram(likes, np.float64), regularization)
+
+
+def ease_from_gram(gram: npt.NDArray[np.float64], regularization: float) -> ScoreMatrix:
+    """B of EASE from a posts x posts float64 Gram matrix, which is overwritten (see :func:`ease_weights`).
+
+    Raises:
+        ValueError: The regularized Gram matrix is not positive definite (only for a non-positive λ).
+    """
     gram[np.diag_indices_from(gram)] += regularization
     inverse = symmetric_inverse_lower(gram)
     diagonal = np.diag(inverse).copy()

@@ -51,7 +51,9 @@ RECOMMENDERS: dict[str, RecommenderSpec] = {
         grid(factors=(32.0, 64.0), regularization=(0.05,), alpha=(5.0, 20.0)),
     ),
     EASE_NAME: RecommenderSpec(
-        lambda params, _seed: EASE(params["regularization"]), grid(regularization=(300.0, 50.0, 1000.0, 3000.0))
+        lambda params, _seed: EASE(params["regularization"], params["view_weight"]),
+        grid(regularization=(300.0, 50.0, 1000.0, 3000.0), view_weight=(0.0,))
+        + grid(regularization=(300.0, 1000.0), view_weight=(0.2,)),
     ),
 }
 """Seen-aware baselines, each tuned on the build's label and validation windows

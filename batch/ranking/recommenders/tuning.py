@@ -9,6 +9,7 @@ that, so that a point is chosen on a few thousand users rather than a few hundre
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -108,6 +109,11 @@ class GridHits:
     def users(self) -> int:
         """Target users of the window."""
         return int(self.per_user[0].size) if self.per_user else 0
+
+    def where(self, keep: Callable[[Params], bool]) -> GridHits:
+        """The same window's figures for the points ``keep`` accepts, in grid order."""
+        kept = [index for index, params in enumerate(self.points) if keep(params)]
+        return GridHits(self.name, tuple(self.points[i] for i in kept), tuple(self.per_user[i] for i in kept))
 
 
 def grid_hits(

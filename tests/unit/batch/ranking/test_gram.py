@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
+import batch.ranking.recommenders.gram as gram_module
 from batch.ranking.recommenders.ease import ease_weights, symmetric_inverse_lower
-from batch.ranking.recommenders.gram import dense_gram
+from batch.ranking.recommenders.gram import dense_gram, weighted_gram
 
 
 def random_likes(users: int, posts: int, seed: int = 5) -> sp.csr_matrix:
@@ -22,6 +24,24 @@ def test_dense_gram_equals_the_one_shot_product_across_column_slices() -> None:
         gram = dense_gram(likes, dtype)
         assert gram.dtype == dtype and gram.flags.c_contiguous
         np.testing.assert_array_equal(gram, expected)
+
+
+def test_weighted_gram_sums_the_weighted_matrix_over_user_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    views = random_likes(300, 600, seed=6)
+    likes = views.multiply(random_likes(300, 600, seed=7) + views).tocsr()  # some of the viewed posts
+    likes.data[:] = 1.0
+    monkeypatch.setattr(gram_module, "GRAM_USERS", 70)  # five blocks, the last one partial
+    mixed = (likes + 0.25 * views).toarray().astype(np.float64)
+
+    gram = weighted_gram(csr_of(likes), csr_of(views), 0.25, 600)
+
+    np.testing.assert_allclose(gram, mixed.T @ mixed, atol=1e-9)
+
+
+def csr_of(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32)
 
 
 def test_ease_weights_match_numpy_inverse_on_a_catalog_wider_than_a_slice() -> None:

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from batch.ranking.positions import csr_entries
-from batch.ranking.recommenders.ease import ease_weights
+from batch.ranking.recommenders.ease import EASE, ease_weights
 from batch.ranking.recommenders.interactions import Interactions, build_interactions, viewed_csr
 from batch.ranking.recommenders.item_knn import pruned_cosine
 from batch.ranking.recommenders.recommender import recommend_block
@@ -50,11 +50,13 @@ def random_world(seed: int = 3) -> Interactions:
     return interactions_of(40, 30, likes_frame(likes), view_frame.cast(pl.Int32))
 
 
-@pytest.mark.parametrize("name", sorted(RECOMMENDERS))
-def test_no_recommender_returns_a_post_the_user_viewed_or_liked(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "point"), [(name, point) for name in sorted(RECOMMENDERS) for point in range(len(RECOMMENDERS[name].grid))]
+)
+def test_no_recommender_returns_a_post_the_user_viewed_or_liked(name: str, point: int) -> None:
     interactions = random_world()
     spec = RECOMMENDERS[name]
-    recommender = spec.make(spec.grid[0], 7)
+    recommender = spec.make(spec.grid[point], 7)
     recommender.fit(interactions)
     users = np.arange(40, dtype=np.int64)
     best, scores = recommend_block(recommender, interactions, users, k=5)
@@ -73,6 +75,18 @@ def test_ease_weights_match_the_hand_computed_closed_form() -> None:
     interactions = interactions_of(4, 3, likes, NO_VIEWS)
     expected = np.array([[0, 1 / 3, -1 / 8], [3 / 8, 0, 3 / 8], [-1 / 8, 1 / 3, 0]])
     np.testing.assert_allclose(ease_weights(interactions.like_matrix(), 1.0), expected, atol=1e-6)
+
+
+def test_ease_with_views_is_the_closed_form_of_the_weighted_matrix_applied_to_weighted_profiles() -> None:
+    interactions = random_world()
+    mixed = (interactions.like_matrix() + 0.2 * interactions.view_matrix()).toarray().astype(np.float64)
+    inverse = np.linalg.inv(mixed.T @ mixed + 10.0 * np.eye(30))
+    weights = -inverse / np.diag(inverse)[None, :]
+    np.fill_diagonal(weights, 0.0)
+    recommender = EASE(10.0, view_weight=0.2)
+    recommender.fit(interactions)
+    users = np.arange(40, dtype=np.int64)
+    np.testing.assert_allclose(recommender.score_block(users), mixed @ weights, rtol=1e-4, atol=1e-5)
 
 
 def test_tuning_picks_the_half_life_that_finds_the_new_hit() -> None:
