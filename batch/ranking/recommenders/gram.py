@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from batch.ranking.positions import Csr, csr_entries
+from batch.ranking.positions import Csr
+from batch.ranking.recommenders.interactions import binary_rows
 
 Float = TypeVar("Float", np.float32, np.float64)
 GRAM_COLUMNS: Final = 512
@@ -51,18 +52,13 @@ def weighted_gram(liked: Csr, viewed: Csr, view_weight: float, posts: int) -> np
     slices = column_slices(posts)
     for start in range(0, users, GRAM_USERS):
         block_users = np.arange(start, min(start + GRAM_USERS, users), dtype=np.int64)
-        block = _binary_rows(liked, block_users, posts) + view_weight * _binary_rows(viewed, block_users, posts)
-        transposed = sp.csr_matrix(block.T, dtype=np.float64)
-        columns = sp.csc_matrix(block, dtype=np.float64)
+        likes = binary_rows(liked, block_users, posts).astype(np.float64)
+        block = likes + view_weight * binary_rows(viewed, block_users, posts).astype(np.float64)
+        transposed = sp.csr_matrix(block.T)
+        columns = sp.csc_matrix(block)
         for columns_slice in slices:
             below = slice(columns_slice.start, posts)
             gram[below, columns_slice] += (transposed[below] @ columns[:, columns_slice]).toarray()
     for columns_slice in slices:
         gram[: columns_slice.start, columns_slice] = gram[columns_slice, : columns_slice.start].T
     return gram
-
-
-def _binary_rows(csr: Csr, users: npt.NDArray[np.int64], posts: int) -> sp.csr_matrix:
-    owners, columns = csr_entries(*csr, users)
-    values = np.ones(owners.size, dtype=np.float64)
-    return sp.csr_matrix((values, (owners, columns.astype(np.int64))), shape=(users.size, posts))

@@ -59,12 +59,12 @@ class Interactions:
 
     def like_rows(self, user_positions: IndexArray) -> sp.csr_matrix:
         """Binary float32 (len(user_positions) x posts) likes of some users, built from their rows only."""
-        return _rows_matrix(self.liked, user_positions, self.shape[1])
+        return binary_rows(self.liked, user_positions, self.shape[1])
 
     def view_rows(self, user_positions: IndexArray) -> sp.csr_matrix:
         """Binary float32 (len(user_positions) x posts) views of some users (70 million pairs at full scale: never
         build the whole matrix for a block)."""
-        return _rows_matrix(self.viewed, user_positions, self.shape[1])
+        return binary_rows(self.viewed, user_positions, self.shape[1])
 
     def user_positions(self, user_ids: npt.ArrayLike) -> IndexArray:
         """Row of each user id.
@@ -120,7 +120,8 @@ def _binary_matrix(csr: Csr, shape: tuple[int, int]) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices.astype(np.int32), indptr), shape=shape)
 
 
-def _rows_matrix(csr: Csr, user_positions: IndexArray, posts: int) -> sp.csr_matrix:
+def binary_rows(csr: Csr, user_positions: IndexArray, posts: int) -> sp.csr_matrix:
+    """Binary float32 (len(user_positions) x posts) rows of a CSR, built from those rows only."""
     owners, columns = csr_entries(*csr, user_positions)
     data = np.ones(owners.size, dtype=np.float32)
     return sp.csr_matrix((data, (owners, columns.astype(np.int64))), shape=(user_positions.size, posts))
