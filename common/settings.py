@@ -56,6 +56,9 @@ class Settings:
         job_retry_interval_seconds: Wait before each retry of a failed worker job.
         allow_worse: Publish a build or refresh even when its validation ranks the model below the best baseline
             beyond noise (``postrec build --allow-worse`` for one build; this setting for the workers' refreshes).
+        horizon_hours: How long after a build its lists are used, in hours. 0: each user's next visits, as the
+            per-user hold-out judges them; more (a feed refreshed weekly, say), and training rows read the user's
+            history up to that long (at most a week) before their like (``TrainParams.history_lag``).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -80,6 +83,7 @@ class Settings:
     job_retries: int = 2
     job_retry_interval_seconds: int = 30
     allow_worse: bool = False
+    horizon_hours: int = 0
 
     def __post_init__(self) -> None:
         # Frozen: the one normalisation goes through object.__setattr__, before anything reads the field.
@@ -98,6 +102,7 @@ class Settings:
         )
         _require(1 <= self.k <= 10_000, f"POSTREC_K must be in 1..10000, got {self.k}")
         _require(0 <= self.control_percent <= 100, "POSTREC_CONTROL_PERCENT must be in 0..100")
+        _require(self.horizon_hours >= 0, f"POSTREC_HORIZON_HOURS must be >= 0, got {self.horizon_hours}")
         _require(bool(self.prefix) and ":" not in self.prefix, "POSTREC_PREFIX must be non-empty without ':'")
 
 

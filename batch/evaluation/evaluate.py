@@ -165,8 +165,17 @@ def evaluation_build_options(settings: Settings, options: EvaluateOptions) -> Bu
         embedding=options.embedding,
         nn_feature=options.with_nn,
         allow_worse=True,
+        horizon=list_horizon(options),
     )
     return replace(built, embedding_cache=embedding_cache_dir(settings))
+
+
+def list_horizon(options: EvaluateOptions) -> timedelta:
+    """How long after the cutoff the protocol judges the lists: the time cut's whole window; per user, the user's
+    next views, at once."""
+    if options.protocol == TIME and options.window is not None:
+        return options.window
+    return timedelta(0)
 
 
 def evaluated_models(options: EvaluateOptions) -> tuple[str, ...]:

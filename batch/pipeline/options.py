@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 from batch.pipeline.collab_features import CollabFeature
 from batch.pipeline.cutoffs import WindowPolicy
 from batch.pipeline.embed import AUTO
 from common.ab import CONTROL, TEST
 from common.settings import Settings
+
+# A longer lag reads, for most rows of a user active on a few days, the empty state before their burst: drawn up to
+# the time cut's whole window (about 90 days) it cost the bursty world's time cuts 0.01-0.03 hitrate@5, drawn up to a
+# week at most 0.007, while the fleeting world's rose by 0.013-0.022 (bench/RESULTS.md, stop 46).
+MAX_HISTORY_LAG: Final = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,9 @@ class TrainParams:
         max_train_rows: Expected training rows; users are sampled to fit (memory budget).
         history_at_row: Training rows' collaborative columns read the user's history at the row's own time, likes
             inside the label window included (see ``batch.pipeline.row_history``); off, the label window's start.
+        history_lag: ... as it stood a while before the row, drawn uniformly up to this long: the lists are used
+            that long after the cutoff, so the trees learn likes that come up to that long after the history.
+            Set from the lists' horizon (:meth:`BuildOptions.from_settings`), at most ``MAX_HISTORY_LAG``.
         on_control: Fit every model but control as control's trees plus trees on what control leaves unexplained,
             reading only the columns the model adds (``batch.pipeline.train.fit_correction``); off, each from
             scratch on all its columns.
@@ -62,6 +71,7 @@ class TrainParams:
     windows: WindowPolicy = field(default_factory=WindowPolicy)
     max_train_rows: int = 3_000_000
     history_at_row: bool = True
+    history_lag: timedelta = timedelta(0)
     on_control: bool = True
     correction_iterations: int = 50
     correction_depth: int = 3
@@ -121,6 +131,7 @@ class BuildOptions:
         embedding: str = AUTO,
         nn_feature: bool = False,
         allow_worse: bool = False,
+        horizon: timedelta | None = None,
     ) -> BuildOptions:
         """The options of a run of this deployment: its list length (unless ``k``) and its seed.
 
@@ -135,8 +146,10 @@ class BuildOptions:
             embedding: How the ``test`` model embeds post texts.
             nn_feature: Train the ``test`` model with the sequence model's score.
             allow_worse: Publish even a model that validation ranks below the best baseline (or the settings say so).
+            horizon: How long after the cutoff the lists are used; None = the settings' (``POSTREC_HORIZON_HOURS``).
         """
-        params = replace(TrainParams(), seed=settings.seed)
+        horizon = timedelta(hours=settings.horizon_hours) if horizon is None else horizon
+        params = replace(TrainParams(), seed=settings.seed, history_lag=min(horizon, MAX_HISTORY_LAG))
         if unseen_per_positive is not None:
             params = replace(params, unseen_per_positive=unseen_per_positive)
         return cls(

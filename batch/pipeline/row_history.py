@@ -16,11 +16,17 @@ time, and is therefore never in its state. The state's window likes and views ar
 view counts (``batch.pipeline.train.RowColumns``); the per-topic counts and the embedding features stay the cutoff's.
 The state's latest like (the ``k``-th window like, or the user's last before the window) is the moment its era
 popularity is read at (``batch.pipeline.era_popularity``).
+
+Lists that are used a long time after they are made (the time cut's 90-day window, a feed refreshed weekly) are
+judged on likes days or weeks after the history they read. For them each row may read its state ``lag`` before its
+own moment, the lag drawn uniformly per row (``TrainParams.history_lag``), so the trees also learn how much a
+history says about likes that come later.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final, Protocol
 
 import numpy as np
@@ -175,7 +181,12 @@ def user_events(base: FeatureSet, events: pl.DataFrame) -> UserEvents:
 
 
 def row_histories(
-    base: FeatureSet, rows: pl.DataFrame, window_likes: pl.DataFrame, window_views: pl.DataFrame
+    base: FeatureSet,
+    rows: pl.DataFrame,
+    window_likes: pl.DataFrame,
+    window_views: pl.DataFrame,
+    lag: timedelta = timedelta(0),
+    seed: int = 0,
 ) -> RowHistories:
     """The state of each training row (see the module).
 
@@ -184,6 +195,9 @@ def row_histories(
         rows: The training rows (user_id, post_id, timestamp, ...), in their order.
         window_likes: Like rows (timestamp, user_id, post_id) inside the window; other users' are ignored.
         window_views: View rows (timestamp, user_id, post_id) inside the window.
+        lag: Each row reads the state as it stood a while before the row, drawn uniformly from ``[0, lag)`` (never
+            before the window's start): how long after a list is made its likes come.
+        seed: Seed of those draws.
     """
     cutoff_us = int(pl.Series([base.cutoff]).cast(pl.Datetime("us")).dt.epoch("us")[0])
     mine = pl.col(Col.USER_ID).is_in(rows[Col.USER_ID].unique().implode())
@@ -192,7 +206,7 @@ def row_histories(
     moments = rows.select(
         pl.int_range(pl.len()).alias("row"),
         pl.Series(_USER, base.user_positions(rows[Col.USER_ID].to_numpy())),
-        _microseconds().alias(Col.TIMESTAMP),
+        (_microseconds() - pl.Series(_lags(rows.height, lag, seed))).alias(Col.TIMESTAMP),
     ).sort(Col.TIMESTAMP)
     # The latest window like strictly before each row: how many likes the state holds, and when it starts ...
     states = _count_before(moments, likes, _LIKES).with_columns(pl.col(_START).fill_null(cutoff_us))
@@ -213,6 +227,14 @@ def row_histories(
         likes=likes,
         views=views,
     )
+
+
+def _lags(rows: int, lag: timedelta, seed: int) -> np.ndarray:
+    """Each row's lag in microseconds, uniform in ``[0, lag)``."""
+    span = lag // timedelta(microseconds=1)
+    if span <= 0:
+        return np.zeros(rows, dtype=np.int64)
+    return np.random.default_rng(seed).integers(0, span, size=rows, dtype=np.int64)
 
 
 def _count_before(moments: pl.DataFrame, events: UserEvents, name: str) -> pl.DataFrame:

@@ -231,13 +231,16 @@ def labelled_rows(
         if params.history_at_row:
             in_label = pl.col(Col.TIMESTAMP).is_between(windows.label_start, windows.valid_start, closed="left")
             window_likes = likes.filter(in_label)
-            histories = row_histories(base[Cutoff.TRAIN], train, window_likes, label_views)
+            histories = row_histories(
+                base[Cutoff.TRAIN], train, window_likes, label_views, params.history_lag, params.seed
+            )
         log.info(
-            "samples: user_per_mille=%d train_rows=%d valid_rows=%d train_states=%s",
+            "samples: user_per_mille=%d train_rows=%d valid_rows=%d train_states=%s history_lag_up_to=%s",
             per_mille,
             train.height,
             valid.height,
             histories.states if histories is not None else "off",
+            params.history_lag,
         )
         done.rows = train.height + valid.height
     return Samples(train, valid, histories)

@@ -90,3 +90,12 @@ def test_allow_worse_reads_the_usual_boolean_spellings(raw: str, value: bool) ->
 def test_a_boolean_setting_that_is_no_boolean_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="POSTREC_ALLOW_WORSE='maybe'"):
         load_settings({"POSTREC_ALLOW_WORSE": "maybe"})
+
+
+def test_the_lists_horizon_is_whole_hours_and_never_negative() -> None:
+    assert load_settings({}).horizon_hours == 0
+    assert load_settings({"POSTREC_HORIZON_HOURS": "168"}).horizon_hours == 168
+    with pytest.raises(ConfigError, match="POSTREC_HORIZON_HOURS must be >= 0"):
+        load_settings({"POSTREC_HORIZON_HOURS": "-1"})
+    with pytest.raises(ConfigError, match="POSTREC_HORIZON_HOURS='a week'"):
+        load_settings({"POSTREC_HORIZON_HOURS": "a week"})

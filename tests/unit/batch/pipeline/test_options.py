@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from batch.evaluation.evaluate import EvaluateOptions, evaluation_build_options
-from batch.pipeline.options import BuildOptions, served_groups
+from batch.pipeline.options import MAX_HISTORY_LAG, BuildOptions, served_groups
 from common.ab import CONTROL, TEST
 from common.settings import load_settings
 
@@ -46,3 +46,19 @@ def test_evaluation_embeds_from_the_deployments_cache_with_the_chosen_method():
     assert options.embedding == "tfidf-svd"
     shared = replace(SETTINGS, embedding_cache=Path("/var/cache/vectors"))  # POSTREC_EMBEDDING_CACHE
     assert evaluation_build_options(shared, EvaluateOptions()).embedding_cache == Path("/var/cache/vectors")
+
+
+def test_training_rows_read_their_history_up_to_the_lists_horizon_before_them():
+    assert BuildOptions.from_settings(SETTINGS).params.history_lag == timedelta(0)
+    weekly = replace(SETTINGS, horizon_hours=36)  # POSTREC_HORIZON_HOURS
+    assert BuildOptions.from_settings(weekly).params.history_lag == timedelta(hours=36)
+    assert BuildOptions.from_settings(weekly, horizon=timedelta(days=90)).params.history_lag == MAX_HISTORY_LAG
+
+
+def test_the_time_cut_trains_for_its_window_and_the_per_user_hold_out_for_the_next_views():
+    time_cut = EvaluateOptions(as_of=datetime(2021, 12, 20), window=timedelta(days=3))
+    assert evaluation_build_options(SETTINGS, time_cut).params.history_lag == timedelta(days=3)
+    long_cut = replace(time_cut, window=timedelta(days=90))
+    assert evaluation_build_options(SETTINGS, long_cut).params.history_lag == MAX_HISTORY_LAG
+    per_user = EvaluateOptions(protocol="per-user", window=timedelta(days=3))
+    assert evaluation_build_options(replace(SETTINGS, horizon_hours=48), per_user).params.history_lag == timedelta(0)

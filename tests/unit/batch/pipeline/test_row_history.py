@@ -147,3 +147,25 @@ def test_without_window_events_every_row_reads_the_cutoffs_history(small):
     users, posts = base.user_positions(rows[Col.USER_ID].to_numpy()), base.post_positions(rows[Col.POST_ID].to_numpy())
 
     np.testing.assert_allclose(model.history_pair_matrix(histories, posts), model.pair_matrix(base, users, posts))
+
+
+def test_a_lagged_row_reads_the_state_as_it_stood_up_to_that_long_before_it(small):
+    likes, views = small
+    base = cut_at(likes, views, CUTOFF)
+    inside = pl.col(Col.TIMESTAMP) >= CUTOFF
+    moments = [float(hours) for hours in np.linspace(0.1, 9.0, 60)]
+    rows = rows_frame([(hours, 0, 7) for hours in moments])
+    lag = timedelta(hours=2)
+
+    lagged = row_histories(base, rows, likes.filter(inside), views.filter(inside), lag=lag, seed=3)
+    at_row = row_histories(base, rows, likes.filter(inside), views.filter(inside))
+    two_hours_before = row_histories(
+        base, rows_frame([(h - 2.0, 0, 7) for h in moments]), likes.filter(inside), views.filter(inside)
+    )
+
+    counts = lagged.state_likes[lagged.state_of_row]
+    assert (counts <= at_row.state_likes[at_row.state_of_row]).all()
+    assert (counts >= two_hours_before.state_likes[two_hours_before.state_of_row]).all()
+    assert counts.tolist() != at_row.state_likes[at_row.state_of_row].tolist()  # some rows did read an earlier state
+    again = row_histories(base, rows, likes.filter(inside), views.filter(inside), lag=lag, seed=3)
+    assert again.state_likes[again.state_of_row].tolist() == counts.tolist()  # the draws follow the seed
