@@ -229,7 +229,7 @@ def row_histories(
     )
 
 
-def _lags(rows: int, lag: timedelta, seed: int) -> np.ndarray:
+def _lags(rows: int, lag: timedelta, seed: int) -> IndexArray:
     """Each row's lag in microseconds, uniform in ``[0, lag)``."""
     span = lag // timedelta(microseconds=1)
     if span <= 0:
