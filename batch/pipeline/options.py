@@ -41,7 +41,8 @@ class TrainParams:
         max_train_rows: Expected training rows; users are sampled to fit (memory budget).
         history_at_row: Training rows' collaborative columns read the user's history at the row's own time, likes
             inside the label window included (see ``batch.pipeline.row_history``); off, the label window's start.
-        history_lag: ... as it stood a while before the row, drawn uniformly up to this long: the lists are used
+        history_lag: ... as it stood a while before the row, drawn uniformly up to this long once per user and
+            moment (a liked row and the negatives at its time read one state): the lists are used
             that long after the cutoff, so the trees learn likes that come up to that long after the history.
             Set from the lists' horizon (:meth:`BuildOptions.from_settings`), at most ``MAX_HISTORY_LAG``.
         on_control: Fit every model but control as control's trees plus trees on what control leaves unexplained,

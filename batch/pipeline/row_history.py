@@ -19,8 +19,9 @@ popularity is read at (``batch.pipeline.era_popularity``).
 
 Lists that are used a long time after they are made (the time cut's 90-day window, a feed refreshed weekly) are
 judged on likes days or weeks after the history they read. For them each row may read its state ``lag`` before its
-own moment, the lag drawn uniformly per row (``TrainParams.history_lag``), so the trees also learn how much a
-history says about likes that come later.
+own moment, the lag drawn uniformly once per user and moment (``TrainParams.history_lag``), so the trees also learn
+how much a history says about likes that come later. Drawn once per moment, the lag keeps a liked row and the
+never-shown negatives that take its time (``batch.pipeline.samples``) on one state.
 """
 
 from __future__ import annotations
@@ -195,8 +196,8 @@ def row_histories(
         rows: The training rows (user_id, post_id, timestamp, ...), in their order.
         window_likes: Like rows (timestamp, user_id, post_id) inside the window; other users' are ignored.
         window_views: View rows (timestamp, user_id, post_id) inside the window.
-        lag: Each row reads the state as it stood a while before the row, drawn uniformly from ``[0, lag)`` (never
-            before the window's start): how long after a list is made its likes come.
+        lag: Each row reads the state as it stood a while before the row, drawn uniformly from ``[0, lag)`` once
+            per user and moment (never before the window's start): how long after a list is made its likes come.
         seed: Seed of those draws.
     """
     cutoff_us = int(pl.Series([base.cutoff]).cast(pl.Datetime("us")).dt.epoch("us")[0])
@@ -206,8 +207,18 @@ def row_histories(
     moments = rows.select(
         pl.int_range(pl.len()).alias("row"),
         pl.Series(_USER, base.user_positions(rows[Col.USER_ID].to_numpy())),
-        (_microseconds() - pl.Series(_lags(rows.height, lag, seed))).alias(Col.TIMESTAMP),
-    ).sort(Col.TIMESTAMP)
+        _microseconds().alias(Col.TIMESTAMP),
+    )
+    # One lag per (user, moment): a liked row and the negatives drawn at its time read one state.
+    distinct_moments = moments.unique([_USER, Col.TIMESTAMP]).sort(_USER, Col.TIMESTAMP).drop("row")
+    lagged = distinct_moments.with_columns(
+        (pl.col(Col.TIMESTAMP) - pl.Series(_lags(distinct_moments.height, lag, seed))).alias("lagged")
+    )
+    moments = (
+        moments.join(lagged, on=[_USER, Col.TIMESTAMP], how="left")
+        .select("row", _USER, pl.col("lagged").alias(Col.TIMESTAMP))
+        .sort(Col.TIMESTAMP)
+    )
     # The latest window like strictly before each row: how many likes the state holds, and when it starts ...
     states = _count_before(moments, likes, _LIKES).with_columns(pl.col(_START).fill_null(cutoff_us))
     state_key = pl.col(_USER) * (likes.posts.size + 1) + pl.col(_LIKES)
@@ -230,7 +241,7 @@ def row_histories(
 
 
 def _lags(rows: int, lag: timedelta, seed: int) -> IndexArray:
-    """Each row's lag in microseconds, uniform in ``[0, lag)``."""
+    """``rows`` lags in microseconds, uniform in ``[0, lag)``."""
     span = lag // timedelta(microseconds=1)
     if span <= 0:
         return np.zeros(rows, dtype=np.int64)

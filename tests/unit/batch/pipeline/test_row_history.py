@@ -169,3 +169,20 @@ def test_a_lagged_row_reads_the_state_as_it_stood_up_to_that_long_before_it(smal
     assert counts.tolist() != at_row.state_likes[at_row.state_of_row].tolist()  # some rows did read an earlier state
     again = row_histories(base, rows, likes.filter(inside), views.filter(inside), lag=lag, seed=3)
     assert again.state_likes[again.state_of_row].tolist() == counts.tolist()  # the draws follow the seed
+
+
+def test_rows_at_one_moment_share_their_lag_and_state(small):
+    likes, views = small
+    base = cut_at(likes, views, CUTOFF)
+    inside = pl.col(Col.TIMESTAMP) >= CUTOFF
+    moments = [float(hours) for hours in np.linspace(0.1, 9.0, 30)]
+    # A liked post and two never-shown negatives at its moment, as the samples make them.
+    rows = rows_frame([(hours, 0, post) for hours in moments for post in (7, 12, 13)])
+
+    lagged = row_histories(base, rows, likes.filter(inside), views.filter(inside), lag=timedelta(hours=2), seed=3)
+
+    by_moment = lagged.state_of_row.reshape(len(moments), 3)
+    assert (by_moment == by_moment[:, :1]).all()
+    unlagged = row_histories(base, rows, likes.filter(inside), views.filter(inside))
+    counts = lagged.state_likes[lagged.state_of_row]
+    assert counts.tolist() != unlagged.state_likes[unlagged.state_of_row].tolist()  # the lag did apply
