@@ -105,8 +105,16 @@ def describe_database_error(exc: BaseException) -> str | None:
     """One line for a PostgreSQL failure that reached the top of a command (a server that died or restarted
     mid-query or mid-COPY), or None when ``exc`` is not one."""
     reason = database_failure(exc)
-    if reason is None:
-        return None
+    return None if reason is None else lost_connection_message(reason)
+
+
+def driver_reason(exc: BaseException) -> str:
+    """The first line of a driver error's text, or its type's name when it has none."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def lost_connection_message(reason: str) -> str:
+    """The one line for a connection that failed or was lost, with the driver's ``reason``."""
     return (
         f"PostgreSQL connection failed or was lost ({reason}): the command stopped, and PostgreSQL rolled back "
         "what it had not committed; check that PostgreSQL is running, then run the command again"
@@ -124,7 +132,7 @@ def database_failure(exc: BaseException) -> str | None:
     while seen is not None:
         orig = seen.orig if isinstance(seen, sa.exc.DBAPIError) else seen
         if isinstance(orig, psycopg2.OperationalError | psycopg2.InterfaceError):
-            reasons.append((str(orig).strip().splitlines() or [type(orig).__name__])[0])
+            reasons.append(driver_reason(orig))
         seen = seen.__cause__ or seen.__context__
     return reasons[-1] if reasons else None
 

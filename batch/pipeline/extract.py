@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from batch.pipeline.rules import AGE_MAX, AGE_MIN
 from common.columns import Action, Col, Table
-from common.db import describe_database_error
+from common.db import describe_database_error, driver_reason, lost_connection_message
 from common.errors import SourceUnavailableError
 from common.logs import rss_mb
 
@@ -157,14 +157,19 @@ def copy_chunks(
     """
     parser = _CsvChunkParser(schema, chunk_bytes, consume)
     raw = engine.raw_connection()
+    connection: psycopg2.extensions.connection = raw.driver_connection
     try:
-        connection: psycopg2.extensions.connection = raw.driver_connection
         with connection.cursor() as cursor:
             statement = cursor.mogrify(sql, params or {}).decode()
             cursor.copy_expert(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)", parser)
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+    except (psycopg2.DatabaseError, psycopg2.InterfaceError) as exc:
         # The server died or was restarted mid-COPY: one clear error for the step, not the driver's traceback.
-        raise SourceUnavailableError(describe_database_error(exc) or str(exc)) from None
+        # libpq may report that as a bare DatabaseError ("error with status PGRES_COPY_OUT and no message from the
+        # libpq"); the connection it leaves closed tells it from an error of the query itself.
+        message = describe_database_error(exc)
+        if message is None and not connection.closed:
+            raise
+        raise SourceUnavailableError(message or lost_connection_message(driver_reason(exc))) from None
     finally:
         raw.close()
     parser.finish()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import psycopg2.errors
 import pytest
 import sqlalchemy as sa
 
@@ -79,3 +80,14 @@ def test_postgresql_dying_mid_copy_of_an_extract_is_a_clear_error(engine) -> Non
             chunk_bytes=4096,
         )
     assert killed.is_set()
+
+
+def test_an_error_of_the_query_mid_copy_stays_the_querys_own(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO user_data (user_id, age) SELECT g, 20 FROM generate_series(1, 50000) g"))
+    schema = {"user_id": __import__("polars").Int32(), "age": __import__("polars").Int32()}
+
+    # The division fails on one row: an error of the query itself, and the connection stays open.
+    sql = "SELECT user_id, age / (50000 - user_id) FROM user_data ORDER BY user_id"
+    with pytest.raises(psycopg2.errors.DivisionByZero):
+        copy_chunks(engine, sql, schema, lambda _chunk: None, chunk_bytes=4096)
