@@ -209,16 +209,11 @@ def row_histories(
         pl.Series(_USER, base.user_positions(rows[Col.USER_ID].to_numpy())),
         _microseconds().alias(Col.TIMESTAMP),
     )
-    # One lag per (user, moment): a liked row and the negatives drawn at its time read one state.
-    distinct_moments = moments.unique([_USER, Col.TIMESTAMP]).sort(_USER, Col.TIMESTAMP).drop("row")
-    lagged = distinct_moments.with_columns(
-        (pl.col(Col.TIMESTAMP) - pl.Series(_lags(distinct_moments.height, lag, seed))).alias("lagged")
-    )
-    moments = (
-        moments.join(lagged, on=[_USER, Col.TIMESTAMP], how="left")
-        .select("row", _USER, pl.col("lagged").alias(Col.TIMESTAMP))
-        .sort(Col.TIMESTAMP)
-    )
+    # One lag per (user, moment), in (user, moment) order: a liked row and the negatives at its time read one state.
+    moment = pl.struct(_USER, Col.TIMESTAMP).rank("dense").cast(pl.Int64) - 1
+    moment_ids = moments.select(moment).to_series()
+    lags = pl.Series(_lags(moment_ids.n_unique(), lag, seed)).gather(moment_ids)
+    moments = moments.with_columns(pl.col(Col.TIMESTAMP) - lags).sort(Col.TIMESTAMP)
     # The latest window like strictly before each row: how many likes the state holds, and when it starts ...
     states = _count_before(moments, likes, _LIKES).with_columns(pl.col(_START).fill_null(cutoff_us))
     state_key = pl.col(_USER) * (likes.posts.size + 1) + pl.col(_LIKES)

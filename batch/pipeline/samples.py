@@ -121,10 +121,10 @@ def _draws(shown: pl.DataFrame, per_positive: float) -> tuple[pl.DataFrame, pl.S
         ordered.with_row_index("start")
         .group_by(Col.USER_ID)
         .agg(
-            (pl.len().cast(pl.Float64) * per_positive).round().cast(pl.Int64).alias("need"),
             pl.col("start").first().cast(pl.Int64),
             pl.len().cast(pl.Int64).alias("liked"),
         )
+        .with_columns((pl.col("liked") * per_positive).round().cast(pl.Int64).alias("need"))
     )
     return per_user.filter(pl.col("need") > 0).sort(Col.USER_ID), ordered[Col.TIMESTAMP]
 
