@@ -50,7 +50,7 @@ def main() -> None:
         m = validate_models(models, sets, samples, window_likes, params).metrics
         rows = samples.train.height
         print(
-            f"{mix:>16.1f} {m['auc']:>7.4f} {m['logloss']:>8.4f} {m['hitrate_at_5']:>10.4f} "
+            f"{mix:>16.1f} {m['auc']:>7.4f} {m.get('logloss', float('nan')):>8.4f} {m['hitrate_at_5']:>10.4f} "
             f"{m['popular_hitrate_at_5']:>10.4f} {rows:>11}"
         )
 

@@ -544,7 +544,8 @@ def _importance(state: EvaluatedBuild) -> dict[str, float]:
     model = state.prepared.models.by_group.get(CONTROL)
     if model is None:
         return {}
-    values = model.get_feature_importance()
+    # Spelled out: for a pairwise loss CatBoost's default importance needs the training rows, gone by now.
+    values = model.get_feature_importance(type="PredictionValuesChange")
     return {name: float(value) for name, value in zip(model.feature_names_ or [], values, strict=True)}
 
 

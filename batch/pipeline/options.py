@@ -34,6 +34,14 @@ class TrainParams:
         min_iterations: ... but never fewer trees than this.
         depth: Depth of each (oblivious) tree.
         learning_rate: Boosting step.
+        pairwise: Fit on pairs within a moment (CatBoost's PairLogit, rows grouped by user and time): a liked post
+            against the never-shown posts that take its time, which is scoring's own comparison of one user's
+            candidates at one moment. Over the world family's 20 cells (stop 48, bench/RESULTS.md) both models
+            passed the best baseline in 19 against 17 with the pointwise log loss, and rose on the short-burst
+            per-user cells (fleeting +0.026, bursty +0.027 on one seed each); they lost on collab's per-user cell
+            of seed 7 (-0.069) and popular's time cut of seed 42 (-0.030), and fitting took about 2.8 times as long.
+            Off: each row's like on its own (log loss), whose scores are probabilities (validation log loss and
+            calibration are reported only then).
         unseen_per_positive: Never-shown negatives per liked post in the training rows.
         skipped_negatives: Also train on the posts shown in the label window and not liked, as negatives (off: the
             lists rank never-shown posts, and these taught the feed's own choices; see ``batch.pipeline.samples``).
@@ -67,6 +75,7 @@ class TrainParams:
     min_iterations: int = 20
     depth: int = 6
     learning_rate: float = 0.1
+    pairwise: bool = True
     unseen_per_positive: float = 32.0
     skipped_negatives: bool = False
     windows: WindowPolicy = field(default_factory=WindowPolicy)

@@ -45,6 +45,8 @@ from common.logs import format_figures
 log = logging.getLogger(__name__)
 
 HITRATE_AT: Final = 5
+POINTWISE_LOSS: Final = "Logloss"
+PAIRWISE_LOSS: Final = "PairLogit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +110,60 @@ def sample_matrix(labelled: LabelledSet) -> tuple[FloatArray, npt.NDArray[np.int
     return matrix, samples[Sample.LABEL].to_numpy().astype(np.int8)
 
 
-def _classifier(params: TrainParams, ignored: list[str] | None = None) -> catboost.CatBoostClassifier:
-    """CatBoost with the training parameters and a fixed seed; ``ignored`` columns are never split on."""
-    return catboost.CatBoostClassifier(
-        iterations=params.iterations,
-        depth=params.depth,
-        learning_rate=params.learning_rate,
-        random_seed=params.seed,
-        thread_count=params.threads,
-        ignored_features=ignored,
-        allow_writing_files=False,
-        verbose=False,
-    )
+def _booster(params: TrainParams, ignored: list[str] | None = None) -> catboost.CatBoost:
+    """CatBoost with the training parameters, its loss and a fixed seed; ``ignored`` columns are never split on."""
+    options: dict[str, object] = {
+        "loss_function": PAIRWISE_LOSS if params.pairwise else POINTWISE_LOSS,
+        "iterations": params.iterations,
+        "depth": params.depth,
+        "learning_rate": params.learning_rate,
+        "random_seed": params.seed,
+        "thread_count": params.threads,
+        "allow_writing_files": False,
+        "verbose": False,
+    }
+    if ignored:
+        options["ignored_features"] = ignored
+    return catboost.CatBoost(options)
+
+
+def moment_groups(samples: pl.DataFrame) -> npt.NDArray[np.int64]:
+    """Group of each row for a pairwise fit, numbered in order: the rows of one user at one moment (a liked post
+    and the never-shown posts that take its time), which differ only in the post, as scoring's candidates do.
+
+    Raises:
+        ValueError: The rows are not sorted by user and time (CatBoost needs each group's rows together).
+    """
+    if samples.height == 0:
+        return np.zeros(0, dtype=np.int64)
+    user_steps = np.diff(samples[Col.USER_ID].to_numpy().astype(np.int64))
+    time_steps = np.diff(samples[Col.TIMESTAMP].to_physical().to_numpy())
+    if (user_steps < 0).any() or ((user_steps == 0) & (time_steps < 0)).any():
+        raise ValueError("pairwise training needs its rows sorted by user, then time (as window_samples makes them)")
+    starts = (user_steps != 0) | (time_steps != 0)
+    return np.concatenate(([0], np.cumsum(starts, dtype=np.int64)))
+
+
+def _check_pairs(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int8]) -> None:
+    """Refuse rows where no moment holds both a liked and an unliked post: a pairwise fit has nothing to learn."""
+    starts = np.flatnonzero(np.concatenate(([True], np.diff(groups) != 0)))
+    if not (np.maximum.reduceat(labels, starts) > np.minimum.reduceat(labels, starts)).any():
+        raise ValueError("no moment of the label window holds both a liked and an unliked post: nothing to rank")
+
+
+def _pool(
+    train: LabelledSet,
+    matrix: FloatArray,
+    labels: npt.NDArray[np.int8],
+    params: TrainParams,
+    baseline: npt.NDArray[np.float64] | None = None,
+) -> catboost.Pool:
+    """The training rows as CatBoost reads them, grouped by moment for a pairwise fit."""
+    groups = None
+    if params.pairwise:
+        groups = moment_groups(train.samples)
+        _check_pairs(groups, labels)
+    return catboost.Pool(matrix, labels, feature_names=train.inputs.names, baseline=baseline, group_id=groups)
 
 
 def _training_rows(train: LabelledSet) -> tuple[FloatArray, npt.NDArray[np.int8]]:
@@ -143,20 +187,21 @@ def tree_count(liked_rows: int, params: TrainParams) -> int:
     return max(min(params.min_iterations, params.iterations), min(params.iterations, wanted))
 
 
-def fit_model(train: LabelledSet, params: TrainParams) -> catboost.CatBoostClassifier:
+def fit_model(train: LabelledSet, params: TrainParams) -> catboost.CatBoost:
     """Fit CatBoost with a fixed seed on the training rows, with fewer trees where the rows hold few likes
     (:func:`tree_count`).
 
     Raises:
-        ValueError: The rows hold a single class (too little data in the label window).
+        ValueError: The rows hold a single class (too little data in the label window), or, for a pairwise fit,
+            are not grouped by moment or hold no moment with both classes.
     """
     matrix, labels = _training_rows(train)
     liked = int(labels.sum())
     trees = tree_count(liked, params)
     if trees < params.iterations:
         log.info("train: %d trees of at most %d for %d liked rows", trees, params.iterations, liked)
-    model = _classifier(replace(params, iterations=trees))
-    model.fit(catboost.Pool(matrix, labels, feature_names=train.inputs.names))
+    model = _booster(replace(params, iterations=trees))
+    model.fit(_pool(train, matrix, labels, params))
     return model
 
 
@@ -173,10 +218,10 @@ def fit_correction(base: catboost.CatBoost, train: LabelledSet, params: TrainPar
     """Fit trees on what ``base`` leaves unexplained, reading the columns the inputs add to base's and, of base's,
     only ``params.correction_context``, and return base's trees followed by them as one model.
 
-    The base's log-odds are each row's starting point (CatBoost's baseline), so the added trees
-    (``params.correction_iterations``) learn only the added columns' share: over the world family the test model
-    fitted this way matched or beat control in 13 of 16 cells, against 9 of 16 fitted from scratch, where the few
-    added columns had to compete with control's for the same 200 trees (bench/RESULTS.md).
+    The base's scores (log-odds of a pointwise fit) are each row's starting point (CatBoost's baseline), so the
+    added trees (``params.correction_iterations``) learn only the added columns' share: over the world family the
+    test model fitted this way matched or beat control in 13 of 16 cells, against 9 of 16 fitted from scratch, where
+    the few added columns had to compete with control's for the same 200 trees (bench/RESULTS.md).
 
     Raises:
         ValueError: The inputs do not extend the base model's columns, or the rows hold a single class.
@@ -189,17 +234,19 @@ def fit_correction(base: catboost.CatBoost, train: LabelledSet, params: TrainPar
     shape = replace(params, iterations=params.correction_iterations, depth=params.correction_depth)
     # The context lets the added columns' weight depend on how popular a post is now (see TrainParams).
     ignored = [name for name in base_names if name not in params.correction_context]
-    correction = _classifier(shape, ignored=ignored)
-    correction.fit(catboost.Pool(matrix, labels, feature_names=train.inputs.names, baseline=start))
+    correction = _booster(shape, ignored=ignored)
+    correction.fit(_pool(train, matrix, labels, params, baseline=start))
     return catboost.sum_models([base, correction])
 
 
 def probabilities(model: catboost.CatBoost, matrix: FloatArray, threads: int = -1) -> npt.NDArray[np.float64]:
-    """Like probability of each row (a summed model has no ``predict_proba``)."""
+    """The logistic of each row's score: a pointwise model's like probability; a pairwise model's scores only
+    order the posts of one moment, so there it is a rank, not a probability (a summed model has no
+    ``predict_proba``, and neither keeps its loss)."""
     if not len(matrix):
         return np.zeros(0)
-    predicted: npt.NDArray[np.float64] = model.predict(matrix, prediction_type="Probability", thread_count=threads)
-    return predicted[:, 1]
+    raw: npt.NDArray[np.float64] = model.predict(matrix, prediction_type="RawFormulaVal", thread_count=threads)
+    return 1.0 / (1.0 + np.exp(-raw))
 
 
 def calibration(model: catboost.CatBoost, valid: LabelledSet, bins: int = 10) -> list[tuple[float, float]]:
@@ -239,7 +286,7 @@ def _safe_auc(labels: npt.NDArray[np.int8], predicted: npt.NDArray[np.float64]) 
 def evaluate(
     model: catboost.CatBoost, valid: LabelledSet, window_likes: pl.DataFrame, params: TrainParams
 ) -> dict[str, float]:
-    """AUC and logloss on the validation rows; hitrate@5 of the model and of popularity.
+    """AUC (and, for a pointwise model, log loss) on the validation rows; hitrate@5 of the model and of popularity.
 
     Args:
         model: The trained model.
@@ -252,14 +299,16 @@ def evaluate(
     users = evaluation_users(valid, window_likes, params.max_eval_users, params.seed)
     top = score_users(model, valid.inputs, users, HITRATE_AT, threads=params.threads)
     popular = popular_top(valid.features, users, HITRATE_AT)
-    return {
+    figures = {
         "auc": _safe_auc(labels, predicted),
-        "logloss": float(log_loss(labels, predicted, labels=[0, 1])) if labels.size else float("nan"),
         "hitrate_at_5": hitrate(top.post_ids, users, window_likes),
         "popular_hitrate_at_5": hitrate(popular.post_ids, users, window_likes),
         "eval_users": float(users.size),
         "valid_rows": float(labels.size),
     }
+    if not params.pairwise:  # a pairwise score has no scale across users for a log loss to read
+        figures["logloss"] = float(log_loss(labels, predicted, labels=[0, 1])) if labels.size else float("nan")
+    return figures
 
 
 def own_history_columns(sets: FeatureSets, samples: Samples) -> RowColumns | None:
@@ -320,7 +369,7 @@ def validate_models(
     window_likes: pl.DataFrame,
     params: TrainParams,
 ) -> Validation:
-    """Step evaluate: AUC, logloss and hitrate@5 of each model on the validation window."""
+    """Step evaluate: AUC, log loss (pointwise models) and hitrate@5 of each model on the validation window."""
     with step("evaluate") as done:
         metrics: dict[str, float] = {}
         for name, model in models.items():
@@ -328,7 +377,8 @@ def validate_models(
             prefix = "" if name == CONTROL else f"{name}_"  # test_..., and test_without_nn_... in an ablation
             metrics |= {f"{prefix}{key}": value for key, value in evaluate(model, valid, window_likes, params).items()}
         base = LabelledSet(sets.inputs(Cutoff.VALID, CONTROL), samples.valid)
-        curve = calibration(models[CONTROL], base) if CONTROL in models else []
+        # Calibration reads scores as probabilities, which a pairwise model's are not.
+        curve = calibration(models[CONTROL], base) if CONTROL in models and not params.pairwise else []
         log.info("validation: %s", format_figures(metrics, separator=" "))
         done.rows = samples.valid.height
     return Validation(metrics, curve)

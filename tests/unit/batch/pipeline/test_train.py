@@ -10,7 +10,7 @@ import catboost
 import numpy as np
 import polars as pl
 import pytest
-from sklearn.metrics import log_loss
+from sklearn.metrics import roc_auc_score
 
 from batch.pipeline.artifacts import MissingArtifactError, latest_artifact_path, load_artifact, save_artifact
 from batch.pipeline.features import FEATURE_NAMES, USER_PRIOR_VIEWS, Encoders, Feature
@@ -24,6 +24,7 @@ from batch.pipeline.train import (
     fit_correction,
     fit_model,
     hitrate,
+    moment_groups,
     probabilities,
     sample_matrix,
     tree_count,
@@ -33,6 +34,8 @@ from common.errors import ArtifactMismatchError
 from tests.unit.batch.pipeline.test_score import make_features
 
 CATALOG = np.arange(1, 41, dtype=np.int32)
+# A pairwise model's default importance needs its training rows; this one reads the trees alone.
+IMPORTANCE = "PredictionValuesChange"
 
 
 def t(day: int, hour: int = 12) -> datetime:
@@ -119,11 +122,12 @@ def labelled_set(seed: int = 0) -> LabelledSet:
         {
             Col.USER_ID: features.user_ids[users],
             Col.POST_ID: features.post_ids[posts],
-            Col.TIMESTAMP: [t(1) + timedelta(hours=int(h)) for h in rng.integers(0, 200, 300)],
+            # A few moments per user, so that a moment holds several posts, as a liked one and its negatives do.
+            Col.TIMESTAMP: [t(1) + timedelta(hours=int(h)) for h in rng.integers(0, 4, 300)],
             Sample.LABEL: ((features.users[users, 0] + features.posts[posts, 3]) > 1.0).astype(np.int8),
             Sample.SHOWN: np.ones(300, dtype=np.int8),
         }
-    )
+    ).sort(Col.USER_ID, Col.TIMESTAMP, Col.POST_ID)
     return LabelledSet(ModelInputs(features), samples)
 
 
@@ -183,8 +187,11 @@ def base_on_first_columns(data: LabelledSet, columns: int, params: TrainParams) 
     return base
 
 
-def test_a_correction_keeps_the_base_trees_and_splits_only_on_the_added_columns():
-    params = TrainParams(iterations=15, depth=3, seed=11, threads=1, correction_iterations=10, correction_depth=2)
+@pytest.mark.parametrize("pairwise", [True, False])
+def test_a_correction_keeps_the_base_trees_and_splits_only_on_the_added_columns(pairwise):
+    params = TrainParams(
+        iterations=15, depth=3, seed=11, threads=1, correction_iterations=10, correction_depth=2, pairwise=pairwise
+    )
     data = labelled_set()
     matrix, labels = sample_matrix(data)
     # The labels follow a user column and a post column; the base reads only the users' (the first block).
@@ -203,14 +210,18 @@ def test_a_correction_keeps_the_base_trees_and_splits_only_on_the_added_columns(
     np.testing.assert_allclose(probabilities(kept, matrix), probabilities(base, matrix[:, :columns]))
     added = corrected.copy()
     added.shrink(ntree_start=base.tree_count_, ntree_end=corrected.tree_count_)
-    assert not added.get_feature_importance()[:columns].any()
-    before = log_loss(labels, probabilities(base, matrix[:, :columns]))
-    assert log_loss(labels, probabilities(corrected, matrix)) < before
+    assert not added.get_feature_importance(type=IMPORTANCE)[:columns].any()
+    # The added trees learn the post column the labels follow, which the base cannot see.
+    before = roc_auc_score(labels, probabilities(base, matrix[:, :columns]))
+    assert roc_auc_score(labels, probabilities(corrected, matrix)) > before
 
 
 def test_a_correction_also_splits_on_the_base_columns_named_as_its_context():
-    # A base of one shallow tree leaves much of the labels' user column unexplained.
-    params = TrainParams(iterations=1, depth=1, seed=11, threads=1, correction_iterations=10, correction_depth=2)
+    # A base of one shallow tree leaves much of the labels' user column unexplained. Pointwise: a user column is the
+    # same for every post of a moment, so pairs within a moment could not learn from it.
+    params = TrainParams(
+        iterations=1, depth=1, seed=11, threads=1, correction_iterations=10, correction_depth=2, pairwise=False
+    )
     data = labelled_set()
     columns = data.features.users.shape[1]
     base = base_on_first_columns(data, columns, params)
@@ -220,9 +231,68 @@ def test_a_correction_also_splits_on_the_base_columns_named_as_its_context():
 
     added = corrected.copy()
     added.shrink(ntree_start=base.tree_count_, ntree_end=corrected.tree_count_)
-    importance = added.get_feature_importance()
+    importance = added.get_feature_importance(type=IMPORTANCE)
     assert importance[0] > 0
     assert not importance[1:columns].any()
+
+
+def test_moment_groups_number_each_users_moments_in_order():
+    samples = pl.DataFrame({Col.USER_ID: [1, 1, 1, 2, 2], Col.TIMESTAMP: [t(1), t(1), t(2), t(1), t(1)]})
+
+    assert moment_groups(samples).tolist() == [0, 0, 1, 2, 2]
+
+
+@pytest.mark.parametrize(("users", "days"), [([2, 1], [1, 1]), ([1, 1], [2, 1])])
+def test_moment_groups_refuse_rows_out_of_order(users, days):
+    samples = pl.DataFrame({Col.USER_ID: users, Col.TIMESTAMP: [t(day) for day in days]})
+
+    with pytest.raises(ValueError, match="sorted by user, then time"):
+        moment_groups(samples)
+
+
+def test_every_moment_of_a_windows_rows_holds_a_liked_post(views):
+    rows = window_samples(views, seen_in(views), CATALOG, 2.0, seed=5, keep_skipped=False)
+
+    groups = moment_groups(rows)  # sorted as a pairwise fit needs them
+    liked = rows[Sample.LABEL].to_numpy() == 1
+    # Each never-shown negative sits with the liked post whose time it took.
+    assert set(groups.tolist()) == set(groups[liked].tolist())
+    assert groups.max() + 1 == liked.sum()  # the fixture's liked posts are at three distinct moments
+
+
+def within_moment_order(data: LabelledSet, scores: np.ndarray) -> float:
+    """Share of (liked, unliked) pairs of one moment that the scores order right."""
+    groups, labels = moment_groups(data.samples), data.samples[Sample.LABEL].to_numpy()
+    right = total = 0
+    for group in np.unique(groups):
+        member = groups == group
+        liked, other = scores[member & (labels == 1)], scores[member & (labels == 0)]
+        right += int((liked[:, None] > other[None, :]).sum())
+        total += liked.size * other.size
+    return right / total
+
+
+def test_a_pairwise_model_orders_the_posts_of_a_moment():
+    data = labelled_set()
+    matrix, _ = sample_matrix(data)
+
+    model = fit_model(data, TrainParams(iterations=30, depth=3, seed=11, threads=1))
+
+    # Within a moment the labels follow one post column: the pairs are enough to learn it.
+    assert within_moment_order(data, probabilities(model, matrix)) > 0.9
+
+
+def test_a_pairwise_fit_refuses_rows_it_cannot_group_or_rank():
+    data = labelled_set()
+    shuffled = LabelledSet(data.inputs, data.samples.sample(fraction=1.0, shuffle=True, seed=1))
+    by_user = data.samples.with_columns((pl.col(Col.USER_ID) % 2).cast(pl.Int8).alias(Sample.LABEL))
+    params = TrainParams(iterations=5, threads=1)
+
+    with pytest.raises(ValueError, match="sorted by user, then time"):
+        fit_model(shuffled, params)
+    with pytest.raises(ValueError, match="nothing to rank"):  # both classes, but never at one moment
+        fit_model(LabelledSet(data.inputs, by_user), params)
+    assert fit_model(LabelledSet(data.inputs, by_user), replace(params, pairwise=False)).tree_count_ == 5
 
 
 def test_a_correction_refuses_inputs_that_do_not_extend_the_base():
