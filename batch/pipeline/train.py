@@ -151,31 +151,30 @@ def _check_pairs(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int8]) ->
         raise ValueError("no moment of the label window holds both a liked and an unliked post: nothing to rank")
 
 
-def _pool(
-    train: LabelledSet,
-    matrix: FloatArray,
-    labels: npt.NDArray[np.int8],
-    params: TrainParams,
-    baseline: npt.NDArray[np.float64] | None = None,
-) -> catboost.Pool:
-    """The training rows as CatBoost reads them, grouped by moment for a pairwise fit."""
-    groups = None
-    if params.pairwise:
-        groups = moment_groups(train.samples)
-        _check_pairs(groups, labels)
-    return catboost.Pool(matrix, labels, feature_names=train.inputs.names, baseline=baseline, group_id=groups)
+def _training_pool(
+    train: LabelledSet, params: TrainParams, base: catboost.CatBoost | None = None
+) -> tuple[catboost.Pool, int]:
+    """The training rows as CatBoost reads them, grouped by moment for a pairwise fit and starting from ``base``'s
+    scores when given, and how many of them are liked.
 
-
-def _training_rows(train: LabelledSet) -> tuple[FloatArray, npt.NDArray[np.int8]]:
-    """The training matrix and labels.
+    The feature matrix is dropped on return: the pool holds its own copy of it, so the fit runs without a second
+    one (2.8M rows at full scale: about 0.7 GB, bench/RESULTS.md, stop 49).
 
     Raises:
-        ValueError: The rows hold a single class (too little data in the label window).
+        ValueError: The rows hold a single class (too little data in the label window), or, for a pairwise fit,
+            are not grouped by moment or hold no moment with both classes.
     """
     matrix, labels = sample_matrix(train)
     if np.unique(labels).size < 2:
         raise ValueError("the label window holds a single class: choose an earlier as_of or a longer window")
-    return matrix, labels
+    # CatBoost reads a model's columns by position, so a wider matrix serves the base as it is.
+    start = None if base is None else base.predict(matrix, prediction_type="RawFormulaVal", thread_count=params.threads)
+    groups = None
+    if params.pairwise:
+        groups = moment_groups(train.samples)
+        _check_pairs(groups, labels)
+    pool = catboost.Pool(matrix, labels, feature_names=train.inputs.names, baseline=start, group_id=groups)
+    return pool, int(labels.sum())
 
 
 def tree_count(liked_rows: int, params: TrainParams) -> int:
@@ -195,13 +194,12 @@ def fit_model(train: LabelledSet, params: TrainParams) -> catboost.CatBoost:
         ValueError: The rows hold a single class (too little data in the label window), or, for a pairwise fit,
             are not grouped by moment or hold no moment with both classes.
     """
-    matrix, labels = _training_rows(train)
-    liked = int(labels.sum())
+    pool, liked = _training_pool(train, params)
     trees = tree_count(liked, params)
     if trees < params.iterations:
         log.info("train: %d trees of at most %d for %d liked rows", trees, params.iterations, liked)
     model = _booster(replace(params, iterations=trees))
-    model.fit(_pool(train, matrix, labels, params))
+    model.fit(pool)
     return model
 
 
@@ -228,14 +226,12 @@ def fit_correction(base: catboost.CatBoost, train: LabelledSet, params: TrainPar
     """
     base_names = list(base.feature_names_ or [])
     _check_extends(base_names, train.inputs.names)
-    matrix, labels = _training_rows(train)
-    # CatBoost reads a model's columns by position, so the wider matrix serves the base as it is.
-    start = base.predict(matrix, prediction_type="RawFormulaVal", thread_count=params.threads)
+    pool, _ = _training_pool(train, params, base)
     shape = replace(params, iterations=params.correction_iterations, depth=params.correction_depth)
     # The context lets the added columns' weight depend on how popular a post is now (see TrainParams).
     ignored = [name for name in base_names if name not in params.correction_context]
     correction = _booster(shape, ignored=ignored)
-    correction.fit(_pool(train, matrix, labels, params, baseline=start))
+    correction.fit(pool)
     return catboost.sum_models([base, correction])
 
 
