@@ -11,9 +11,8 @@ one moment, so a negative reads the same history, era and clock columns as a pos
 apart. Against the moment of any of the user's views (stop 47, the world family's 20 cells, bench/RESULTS.md):
 `control` / `test` +0.003 / +0.001 on average, both above the best baseline in one cell more, `test` >= `control` in
 four fewer.
-Validation rows are made the same way from the validation window, so that its AUC measures what the model is trained
-for (on shown posts alone it read 0.50 once skipped posts left training). Rows come sorted by user and time, so the
-rows of one moment are together for a pairwise fit (``TrainParams.pairwise``).
+Validation rows are made the same way from the validation window, so that its AUC and log loss measure what the model
+is trained for (on shown posts alone they read 0.50 once skipped posts left training).
 """
 
 from __future__ import annotations
@@ -184,13 +183,12 @@ def window_samples(
     keep_skipped: bool = True,
 ) -> pl.DataFrame:
     """Shown rows (all of them, or with ``keep_skipped`` off only the liked ones) and never-shown negatives of one
-    window, sorted by user, time and post: the rows of one moment are contiguous, as a pairwise fit groups them
-    (``batch.pipeline.train.moment_groups``)."""
+    window, sorted by user and post."""
     shown = shown_samples(views)
     unseen = unseen_samples(shown, was_seen, post_ids, per_positive, seed)
     if not keep_skipped:
         shown = shown.filter(pl.col(Sample.LABEL) == 1)
-    return pl.concat([shown, unseen]).sort(Col.USER_ID, Col.TIMESTAMP, Col.POST_ID, Sample.SHOWN)
+    return pl.concat([shown, unseen]).sort(Col.USER_ID, Col.POST_ID, Sample.SHOWN)
 
 
 def sample_per_mille(views: int, like_rate: float, params: TrainParams) -> int:

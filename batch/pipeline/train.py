@@ -127,21 +127,20 @@ def _booster(params: TrainParams, ignored: list[str] | None = None) -> catboost.
     return catboost.CatBoost(options)
 
 
-def moment_groups(samples: pl.DataFrame) -> npt.NDArray[np.int64]:
-    """Group of each row for a pairwise fit, numbered in order: the rows of one user at one moment (a liked post
-    and the never-shown posts that take its time), which differ only in the post, as scoring's candidates do.
+def moment_order(samples: pl.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The rows in the order a pairwise fit reads them, and each one's group in that order, numbered from 0.
 
-    Raises:
-        ValueError: The rows are not sorted by user and time (CatBoost needs each group's rows together).
+    A group is the rows of one user at one moment (a liked post and the never-shown posts that take its time),
+    which differ only in the post, as scoring's candidates do. CatBoost needs a group's rows together: they are
+    ordered by user, then time, stably, so the samples' own order (by post) holds within a moment.
     """
-    if samples.height == 0:
-        return np.zeros(0, dtype=np.int64)
-    user_steps = np.diff(samples[Col.USER_ID].to_numpy().astype(np.int64))
-    time_steps = np.diff(samples[Col.TIMESTAMP].to_physical().to_numpy())
-    if (user_steps < 0).any() or ((user_steps == 0) & (time_steps < 0)).any():
-        raise ValueError("pairwise training needs its rows sorted by user, then time (as window_samples makes them)")
-    starts = (user_steps != 0) | (time_steps != 0)
-    return np.concatenate(([0], np.cumsum(starts, dtype=np.int64)))
+    users = samples[Col.USER_ID].to_numpy().astype(np.int64)
+    times = samples[Col.TIMESTAMP].to_physical().to_numpy()
+    order = np.lexsort((times, users))
+    if order.size == 0:
+        return order, np.zeros(0, dtype=np.int64)
+    starts = (np.diff(users[order]) != 0) | (np.diff(times[order]) != 0)
+    return order, np.concatenate(([0], np.cumsum(starts, dtype=np.int64)))
 
 
 def _check_pairs(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int8]) -> None:
@@ -162,17 +161,18 @@ def _training_pool(
 
     Raises:
         ValueError: The rows hold a single class (too little data in the label window), or, for a pairwise fit,
-            are not grouped by moment or hold no moment with both classes.
+            no moment with both classes.
     """
     matrix, labels = sample_matrix(train)
     if np.unique(labels).size < 2:
         raise ValueError("the label window holds a single class: choose an earlier as_of or a longer window")
-    # CatBoost reads a model's columns by position, so a wider matrix serves the base as it is.
-    start = None if base is None else base.predict(matrix, prediction_type="RawFormulaVal", thread_count=params.threads)
     groups = None
     if params.pairwise:
-        groups = moment_groups(train.samples)
+        order, groups = moment_order(train.samples)
+        matrix, labels = matrix[order], labels[order]  # a copy: the unordered matrix is dropped here
         _check_pairs(groups, labels)
+    # CatBoost reads a model's columns by position, so a wider matrix serves the base as it is.
+    start = None if base is None else base.predict(matrix, prediction_type="RawFormulaVal", thread_count=params.threads)
     pool = catboost.Pool(matrix, labels, feature_names=train.inputs.names, baseline=start, group_id=groups)
     return pool, int(labels.sum())
 
@@ -192,7 +192,7 @@ def fit_model(train: LabelledSet, params: TrainParams) -> catboost.CatBoost:
 
     Raises:
         ValueError: The rows hold a single class (too little data in the label window), or, for a pairwise fit,
-            are not grouped by moment or hold no moment with both classes.
+            no moment with both classes.
     """
     pool, liked = _training_pool(train, params)
     trees = tree_count(liked, params)

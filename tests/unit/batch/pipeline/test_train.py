@@ -24,7 +24,7 @@ from batch.pipeline.train import (
     fit_correction,
     fit_model,
     hitrate,
-    moment_groups,
+    moment_order,
     probabilities,
     sample_matrix,
     tree_count,
@@ -236,25 +236,22 @@ def test_a_correction_also_splits_on_the_base_columns_named_as_its_context():
     assert not importance[1:columns].any()
 
 
-def test_moment_groups_number_each_users_moments_in_order():
-    samples = pl.DataFrame({Col.USER_ID: [1, 1, 1, 2, 2], Col.TIMESTAMP: [t(1), t(1), t(2), t(1), t(1)]})
+def test_moment_order_brings_each_users_moments_together_in_order():
+    samples = pl.DataFrame(
+        {Col.USER_ID: [2, 1, 1, 2, 1], Col.TIMESTAMP: [t(1), t(2), t(1), t(1), t(1)], Col.POST_ID: [5, 4, 3, 2, 1]}
+    )
 
-    assert moment_groups(samples).tolist() == [0, 0, 1, 2, 2]
+    order, groups = moment_order(samples)
 
-
-@pytest.mark.parametrize(("users", "days"), [([2, 1], [1, 1]), ([1, 1], [2, 1])])
-def test_moment_groups_refuse_rows_out_of_order(users, days):
-    samples = pl.DataFrame({Col.USER_ID: users, Col.TIMESTAMP: [t(day) for day in days]})
-
-    with pytest.raises(ValueError, match="sorted by user, then time"):
-        moment_groups(samples)
+    assert order.tolist() == [2, 4, 1, 0, 3]  # user 1 at day 1 (posts 3, 1 as they came), day 2, then user 2
+    assert groups.tolist() == [0, 0, 1, 2, 2]
 
 
 def test_every_moment_of_a_windows_rows_holds_a_liked_post(views):
     rows = window_samples(views, seen_in(views), CATALOG, 2.0, seed=5, keep_skipped=False)
 
-    groups = moment_groups(rows)  # sorted as a pairwise fit needs them
-    liked = rows[Sample.LABEL].to_numpy() == 1
+    order, groups = moment_order(rows)
+    liked = rows[Sample.LABEL].to_numpy()[order] == 1
     # Each never-shown negative sits with the liked post whose time it took.
     assert set(groups.tolist()) == set(groups[liked].tolist())
     assert groups.max() + 1 == liked.sum()  # the fixture's liked posts are at three distinct moments
@@ -262,7 +259,8 @@ def test_every_moment_of_a_windows_rows_holds_a_liked_post(views):
 
 def within_moment_order(data: LabelledSet, scores: np.ndarray) -> float:
     """Share of (liked, unliked) pairs of one moment that the scores order right."""
-    groups, labels = moment_groups(data.samples), data.samples[Sample.LABEL].to_numpy()
+    order, groups = moment_order(data.samples)
+    labels, scores = data.samples[Sample.LABEL].to_numpy()[order], scores[order]
     right = total = 0
     for group in np.unique(groups):
         member = groups == group
@@ -276,20 +274,30 @@ def test_a_pairwise_model_orders_the_posts_of_a_moment():
     data = labelled_set()
     matrix, _ = sample_matrix(data)
 
-    model = fit_model(data, TrainParams(iterations=30, depth=3, seed=11, threads=1))
+    model = fit_model(data, TrainParams(iterations=30, depth=3, seed=11, threads=1, pairwise=True))
 
     # Within a moment the labels follow one post column: the pairs are enough to learn it.
     assert within_moment_order(data, probabilities(model, matrix)) > 0.9
 
 
-def test_a_pairwise_fit_refuses_rows_it_cannot_group_or_rank():
+def test_a_pairwise_fit_groups_rows_in_any_order():
     data = labelled_set()
-    shuffled = LabelledSet(data.inputs, data.samples.sample(fraction=1.0, shuffle=True, seed=1))
-    by_user = data.samples.with_columns((pl.col(Col.USER_ID) % 2).cast(pl.Int8).alias(Sample.LABEL))
-    params = TrainParams(iterations=5, threads=1)
+    # Latest moments first, the rows of a moment as they were: the fit sees the same groups.
+    moments_reversed = data.samples.sort(Col.TIMESTAMP, Col.USER_ID, descending=True, maintain_order=True)
+    shuffled = LabelledSet(data.inputs, moments_reversed)
+    matrix, _ = sample_matrix(data)
+    params = TrainParams(iterations=10, depth=3, seed=11, threads=1, pairwise=True)
 
-    with pytest.raises(ValueError, match="sorted by user, then time"):
-        fit_model(shuffled, params)
+    first, again = fit_model(data, params), fit_model(shuffled, params)
+
+    np.testing.assert_allclose(probabilities(first, matrix), probabilities(again, matrix))
+
+
+def test_a_pairwise_fit_refuses_rows_with_no_moment_to_rank():
+    data = labelled_set()
+    by_user = data.samples.with_columns((pl.col(Col.USER_ID) % 2).cast(pl.Int8).alias(Sample.LABEL))
+    params = TrainParams(iterations=5, threads=1, pairwise=True)
+
     with pytest.raises(ValueError, match="nothing to rank"):  # both classes, but never at one moment
         fit_model(LabelledSet(data.inputs, by_user), params)
     assert fit_model(LabelledSet(data.inputs, by_user), replace(params, pairwise=False)).tree_count_ == 5
