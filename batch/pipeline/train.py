@@ -35,7 +35,7 @@ from batch.pipeline.features import (
 from batch.pipeline.inputs import ModelInputs
 from batch.pipeline.options import TrainParams
 from batch.pipeline.samples import Sample, Samples
-from batch.pipeline.score import popular_top, score_users
+from batch.pipeline.score import popular_top, predict_raw, score_users
 from batch.pipeline.steps import step
 from batch.ranking.metrics import hit_matrix, hitrate_per_user
 from common.ab import CONTROL
@@ -241,8 +241,7 @@ def probabilities(model: catboost.CatBoost, matrix: FloatArray, threads: int = -
     ``predict_proba``, and neither keeps its loss)."""
     if not len(matrix):
         return np.zeros(0)
-    raw: npt.NDArray[np.float64] = model.predict(matrix, prediction_type="RawFormulaVal", thread_count=threads)
-    return 1.0 / (1.0 + np.exp(-raw))
+    return 1.0 / (1.0 + np.exp(-predict_raw(model, matrix, threads)))
 
 
 def calibration(model: catboost.CatBoost, valid: LabelledSet, bins: int = 10) -> list[tuple[float, float]]:
