@@ -46,7 +46,7 @@ def main() -> None:
     for mix in args.mixes:
         params = TrainParams(unseen_per_positive=mix, iterations=args.iterations, depth=args.depth, seed=settings.seed)
         samples = labelled_rows(engine, sets.base, windows, params, source.likes)
-        models = train_models(sets, samples, params, (CONTROL,))
+        models = train_models(sets, samples, params, (CONTROL,)).models()
         m = validate_models(models, sets, samples, window_likes, params).metrics
         rows = samples.train.height
         print(

@@ -2,8 +2,9 @@
 
 build: validate -> extract -> windows -> features (base sets of the three cutoffs, one scan) -> samples -> tune
 (the baselines on the label window) -> embeddings -> [collab -> embedding features -> nn feature] at the training
-cutoff -> train -> the same at the validation cutoff -> evaluate -> benchmark -> the same at as_of -> (guard) ->
-save -> score -> publish. The guard stops a build whose model validation ranks below the best seen-aware baseline.
+cutoff -> train -> the same at the validation cutoff -> weigh -> evaluate -> benchmark -> the same at as_of ->
+(guard) -> save -> score -> publish. The guard stops a build whose model validation ranks below the best seen-aware
+baseline.
 score: validate -> extract -> load model -> features -> embeddings -> collab -> embedding features -> nn feature ->
 score -> publish (an existing artifact, fresh features).
 
@@ -41,6 +42,7 @@ from batch.pipeline.score import popular_order, score_all
 from batch.pipeline.source import Source, read_source
 from batch.pipeline.steps import step
 from batch.pipeline.train import train_models, validate_models
+from batch.pipeline.weigh import weigh_corrections
 from batch.publish.release import Release, publish_release, utc_now, version_meta
 from batch.ranking.topk import TopK
 from common.ab import TEST
@@ -86,17 +88,20 @@ def prepare_version(settings: Settings, engine: Engine, options: BuildOptions) -
     )
     # Each cutoff's post side, embedding features and sequence scores are made when a step reads them and dropped
     # after: at full scale holding all three cutoffs' through training peaked at 4.3 GB.
-    models = train_models(maker.at(_pop(base, Cutoff.TRAIN)), samples, params, wanted)
+    fitted = train_models(maker.at(_pop(base, Cutoff.TRAIN)), samples, params, wanted)
     sample_rows = {"train_rows": samples.train.height, "valid_rows": samples.valid.height}
     samples = samples.without_training()
     window_likes = source.likes.filter(pl.col(Col.TIMESTAMP) >= windows.valid_start)
     valid_sets = maker.at(_pop(base, Cutoff.VALID))
+    weighed = weigh_corrections(fitted, valid_sets, samples, window_likes, params)
+    models = weighed.models
     validation = validate_models(models, valid_sets, samples, window_likes, params)
     benchmark = benchmark_models(models, valid_sets, source, window_likes, params, label_grids)
     del valid_sets
     rows = {"users": source.users.height, "posts": source.posts.height, "likes": source.likes.height}
     rows |= sample_rows | chosen.rows()
-    trained = Models(models, source.version, encoders, validation.metrics, embed_params, collab_params)
+    metrics = validation.metrics | weighed.figures()
+    trained = Models(models, source.version, encoders, metrics, embed_params, collab_params)
     return Prepared(source, trained, maker.at(base), windows, rows, validation.calibration, benchmark)
 
 

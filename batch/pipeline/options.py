@@ -66,6 +66,9 @@ class TrainParams:
             now and when the user was last active. Without them the text moved every post alike, the hits of the
             moment included, and `test` fell below `control` on the popular world's time cut (-0.009, -0.014..-0.003);
             with them 49 of the correction's 50 trees still split on a text column (bench/RESULTS.md, stop 38).
+        correction_weights: Weights a correction may be added at, the one chosen whose lists hit most on the
+            validation window (``batch.pipeline.weigh``); a single weight is used as it is. 0 leaves the model
+            control's ranking where the added columns did not help (bench/RESULTS.md, stop 50).
         max_eval_users: Users ranked exhaustively for hitrate@5 on the validation window.
         seed: Seed of sampling and of CatBoost.
         threads: CatBoost threads (-1: all cores).
@@ -92,6 +95,7 @@ class TrainParams:
         CollabFeature.ERA_TREND,
         CollabFeature.RECENT_TREND,
     )
+    correction_weights: tuple[float, ...] = (0.0, 0.5, 1.0)
     max_eval_users: int = 5_000
     seed: int = 42
     threads: int = -1

@@ -143,6 +143,17 @@ def moment_order(samples: pl.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDAr
     return order, np.concatenate(([0], np.cumsum(starts, dtype=np.int64)))
 
 
+def in_moment_order(samples: pl.DataFrame, own: RowColumns | None) -> tuple[pl.DataFrame, RowColumns | None]:
+    """The training rows, and what they read from their own history, sorted into moment order once for every
+    pairwise fit: sorting each fit's feature matrix instead held two copies of it (at full scale 0.85 GB more in
+    `test`'s correction, bench/RESULTS.md, stop 50)."""
+    order, _ = moment_order(samples)
+    if own is not None:
+        collab = None if own.collab is None else own.collab[order]
+        own = RowColumns(collab=collab, added_likes=own.added_likes[order], added_views=own.added_views[order])
+    return samples[order], own
+
+
 def _check_pairs(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int8]) -> None:
     """Refuse rows where no moment holds both a liked and an unliked post: a pairwise fit has nothing to learn."""
     starts = np.flatnonzero(np.concatenate(([True], np.diff(groups) != 0)))
@@ -156,8 +167,8 @@ def _training_pool(
     """The training rows as CatBoost reads them, grouped by moment for a pairwise fit and starting from ``base``'s
     scores when given, and how many of them are liked.
 
-    The feature matrix is dropped on return: the pool holds its own copy of it, so the fit runs without a second
-    one (2.8M rows at full scale: about 0.7 GB, bench/RESULTS.md, stop 49).
+    The feature matrix is dropped on return: the pool holds its own copy of it, quantized, so the fit runs without
+    a second one (2.8M rows at full scale: about 0.7 GB, bench/RESULTS.md, stop 49).
 
     Raises:
         ValueError: The rows hold a single class (too little data in the label window), or, for a pairwise fit,
@@ -169,12 +180,19 @@ def _training_pool(
     groups = None
     if params.pairwise:
         order, groups = moment_order(train.samples)
-        matrix, labels = matrix[order], labels[order]  # a copy: the unordered matrix is dropped here
+        if (order != np.arange(order.size)).any():  # rows not yet in moment order (train_models sorts them once)
+            matrix, labels = matrix[order], labels[order]  # a copy: the unordered matrix is dropped here
         _check_pairs(groups, labels)
     # CatBoost reads a model's columns by position, so a wider matrix serves the base as it is.
     start = None if base is None else base.predict(matrix, prediction_type="RawFormulaVal", thread_count=params.threads)
     pool = catboost.Pool(matrix, labels, feature_names=train.inputs.names, baseline=start, group_id=groups)
-    return pool, int(labels.sum())
+    liked = int(labels.sum())
+    del matrix, start  # the pool holds its own copies: quantizing beside them would hold both
+    # Quantized here, the fit reads the pool's bins without making its own working copy of the floats: 1M x 64
+    # rows peak 160 MB lower (bench/RESULTS.md, stop 50). Up to 200k rows the bins are the fit's own; above,
+    # CatBoost picks borders from a sample of the rows, drawn here with the fit's seed but not the same draw.
+    pool.quantize(random_seed=params.seed)
+    return pool, liked
 
 
 def tree_count(liked_rows: int, params: TrainParams) -> int:
@@ -212,9 +230,9 @@ def _check_extends(base_names: list[str], names: list[str]) -> None:
         raise ValueError(f"the inputs add no column to the base model's {len(base_names)}")
 
 
-def fit_correction(base: catboost.CatBoost, train: LabelledSet, params: TrainParams) -> catboost.CatBoost:
+def fit_correction_trees(base: catboost.CatBoost, train: LabelledSet, params: TrainParams) -> catboost.CatBoost:
     """Fit trees on what ``base`` leaves unexplained, reading the columns the inputs add to base's and, of base's,
-    only ``params.correction_context``, and return base's trees followed by them as one model.
+    only ``params.correction_context``; the trees alone (:func:`corrected` adds them to base's).
 
     The base's scores (log-odds of a pointwise fit) are each row's starting point (CatBoost's baseline), so the
     added trees (``params.correction_iterations``) learn only the added columns' share: over the world family the
@@ -232,7 +250,17 @@ def fit_correction(base: catboost.CatBoost, train: LabelledSet, params: TrainPar
     ignored = [name for name in base_names if name not in params.correction_context]
     correction = _booster(shape, ignored=ignored)
     correction.fit(pool)
-    return catboost.sum_models([base, correction])
+    return correction
+
+
+def corrected(base: catboost.CatBoost, trees: catboost.CatBoost, weight: float = 1.0) -> catboost.CatBoost:
+    """One model of base's trees followed by a correction's, whose leaf values are scaled by ``weight``."""
+    return catboost.sum_models([base, trees], weights=[1.0, weight])
+
+
+def fit_correction(base: catboost.CatBoost, train: LabelledSet, params: TrainParams) -> catboost.CatBoost:
+    """Base's trees followed by a correction's at full weight (:func:`fit_correction_trees`)."""
+    return corrected(base, fit_correction_trees(base, train, params))
 
 
 def probabilities(model: catboost.CatBoost, matrix: FloatArray, threads: int = -1) -> npt.NDArray[np.float64]:
@@ -322,9 +350,33 @@ def own_history_columns(sets: FeatureSets, samples: Samples) -> RowColumns | Non
     )
 
 
-def train_models(
-    sets: FeatureSets, samples: Samples, params: TrainParams, wanted: tuple[str, ...]
-) -> dict[str, catboost.CatBoost]:
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """What the train step fitted, by model name: control (or every model, fitted on its own) and, for the models
+    fitted on control's trees, their corrections alone.
+
+    Attributes:
+        wanted: The models' names, in the order the build asked for them.
+        standalone: Models fitted on their own (control, or all of them without ``on_control``).
+        corrections: A correction's trees (:func:`fit_correction_trees`) by the name of the model they make with
+            control's.
+    """
+
+    wanted: tuple[str, ...]
+    standalone: dict[str, catboost.CatBoost]
+    corrections: dict[str, catboost.CatBoost]
+
+    def models(self, weights: Mapping[str, float] | None = None) -> dict[str, catboost.CatBoost]:
+        """Every wanted model; a corrected one as control's trees plus its correction at its weight (1 unless
+        ``weights`` names it)."""
+        weights = weights or {}
+        made = dict(self.standalone)
+        for name, trees in self.corrections.items():
+            made[name] = corrected(self.standalone[CONTROL], trees, weights.get(name, 1.0))
+        return {name: made[name] for name in self.wanted}
+
+
+def train_models(sets: FeatureSets, samples: Samples, params: TrainParams, wanted: tuple[str, ...]) -> Fitted:
     """Step train: fit CatBoost on the training rows once per wanted model (the same rows, the same parameters).
 
     With ``params.on_control`` every other model is control's trees plus a correction (:func:`fit_correction`):
@@ -332,21 +384,26 @@ def train_models(
     """
     with step("train") as done:
         own = own_history_columns(sets, samples)
+        rows = samples.train
+        if params.pairwise:
+            rows, own = in_moment_order(rows, own)
 
         def labelled(name: str) -> LabelledSet:
-            return LabelledSet(sets.inputs(Cutoff.TRAIN, name), samples.train, own)
+            return LabelledSet(sets.inputs(Cutoff.TRAIN, name), rows, own)
 
         if params.on_control and wanted != (CONTROL,):
             control = fit_model(labelled(CONTROL), params)
-            fitted = {name: fit_correction(control, labelled(name), params) for name in wanted if name != CONTROL}
-            fitted[CONTROL] = control
+            corrections = {
+                name: fit_correction_trees(control, labelled(name), params) for name in wanted if name != CONTROL
+            }
+            fitted = Fitted(wanted, {CONTROL: control}, corrections)
         else:
             # The model with the most columns first: CatBoost's allocator keeps much of a fit's memory, which the
             # smaller fit after it reuses (3M rows: peak 130 MB lower than the other way round).
             by_width = sorted(wanted, key=lambda name: -len(sets.inputs(Cutoff.TRAIN, name).names))
-            fitted = {name: fit_model(labelled(name), params) for name in by_width}
+            fitted = Fitted(wanted, {name: fit_model(labelled(name), params) for name in by_width}, {})
         done.rows = samples.train.height
-    return {name: fitted[name] for name in wanted}
+    return fitted
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,8 @@ def test_build_publishes_every_user_without_posts_they_liked(settings, world, re
     meta = VersionMeta.from_hash(redis_client.hgetall(keys.meta(version)))
     assert meta.k == 30 and meta.users == source.users.height and meta.posts == source.posts.height
     assert meta.as_of == source.as_of.isoformat() and "hitrate_at_5" in meta.metrics
+    # test's correction weight, chosen on the validation window, is recorded with the figures it was chosen by.
+    assert meta.metrics["test_correction_weight"] in FAST.correction_weights
     liked = liked_before(world, source.as_of).group_by(Col.USER_ID).agg(pl.col(Col.POST_ID))
     liked_by = {user: set(posts) for user, posts in liked.iter_rows()}
     for user_id in source.users[Col.USER_ID].to_list():
