@@ -188,10 +188,13 @@ def _training_pool(
     pool = catboost.Pool(matrix, labels, feature_names=train.inputs.names, baseline=start, group_id=groups)
     liked = int(labels.sum())
     del matrix, start  # the pool holds its own copies: quantizing beside them would hold both
-    # Quantized here, the fit reads the pool's bins without making its own working copy of the floats: 1M x 64
-    # rows peak 160 MB lower (bench/RESULTS.md, stop 50). Up to 200k rows the bins are the fit's own; above,
-    # CatBoost picks borders from a sample of the rows, drawn here with the fit's seed but not the same draw.
-    pool.quantize(random_seed=params.seed)
+    if params.pairwise:
+        # Quantized here, the fit reads the pool's bins without making its own working copy of the floats: 1M x
+        # 64 rows peak 160 MB lower; at full scale control's pairwise fit 3,779 -> 3,308 MiB (bench/RESULTS.md,
+        # stop 50). Above 200k rows CatBoost picks borders from a sample of the rows, drawn here with the fit's
+        # seed but not the same draw, so the models change by that draw: pointwise fits, under the budget, keep
+        # their own.
+        pool.quantize(random_seed=params.seed)
     return pool, liked
 
 

@@ -29,7 +29,8 @@ from common.columns import Action, Col, Table
 from common.payloads import VersionMeta
 from postrec.cli import main
 
-FAST = TrainParams(iterations=20, depth=4, max_eval_users=100, threads=1)
+# Three correction weights: the weigh step scores test's validation lists at each (the default is the fitted one).
+FAST = TrainParams(iterations=20, depth=4, max_eval_users=100, threads=1, correction_weights=(0.0, 0.5, 1.0))
 # Twenty trees on the tiny world lose to popularity, so the publication guard would refuse them: these tests are
 # about what a build publishes, and tests/integration/test_publication_guard.py tests the guard itself.
 OPTIONS = BuildOptions(k=30, params=FAST, allow_worse=True)

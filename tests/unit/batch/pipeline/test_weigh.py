@@ -23,7 +23,15 @@ from common.ab import CONTROL, TEST
 from common.columns import Col
 from tests.unit.batch.pipeline.test_train import base_on_first_columns, labelled_set
 
-PARAMS = TrainParams(iterations=15, depth=3, seed=11, threads=1, correction_iterations=10, correction_depth=2)
+PARAMS = TrainParams(
+    iterations=15,
+    depth=3,
+    seed=11,
+    threads=1,
+    correction_iterations=10,
+    correction_depth=2,
+    correction_weights=(0, 0.5, 1),
+)
 
 
 def fitted_pieces(data: LabelledSet):
