@@ -143,17 +143,6 @@ def moment_order(samples: pl.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDAr
     return order, np.concatenate(([0], np.cumsum(starts, dtype=np.int64)))
 
 
-def in_moment_order(samples: pl.DataFrame, own: RowColumns | None) -> tuple[pl.DataFrame, RowColumns | None]:
-    """The training rows, and what they read from their own history, sorted into moment order once for every
-    pairwise fit: sorting each fit's feature matrix instead held two copies of it (at full scale 0.85 GB more in
-    `test`'s correction, bench/RESULTS.md, stop 50)."""
-    order, _ = moment_order(samples)
-    if own is not None:
-        collab = None if own.collab is None else own.collab[order]
-        own = RowColumns(collab=collab, added_likes=own.added_likes[order], added_views=own.added_views[order])
-    return samples[order], own
-
-
 def _check_pairs(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int8]) -> None:
     """Refuse rows where no moment holds both a liked and an unliked post: a pairwise fit has nothing to learn."""
     starts = np.flatnonzero(np.concatenate(([True], np.diff(groups) != 0)))
@@ -180,8 +169,7 @@ def _training_pool(
     groups = None
     if params.pairwise:
         order, groups = moment_order(train.samples)
-        if (order != np.arange(order.size)).any():  # rows not yet in moment order (train_models sorts them once)
-            matrix, labels = matrix[order], labels[order]  # a copy: the unordered matrix is dropped here
+        matrix, labels = matrix[order], labels[order]  # a copy: the unordered matrix is dropped here
         _check_pairs(groups, labels)
     # CatBoost reads a model's columns by position, so a wider matrix serves the base as it is.
     start = None if base is None else base.predict(matrix, prediction_type="RawFormulaVal", thread_count=params.threads)
@@ -387,12 +375,9 @@ def train_models(sets: FeatureSets, samples: Samples, params: TrainParams, wante
     """
     with step("train") as done:
         own = own_history_columns(sets, samples)
-        rows = samples.train
-        if params.pairwise:
-            rows, own = in_moment_order(rows, own)
 
         def labelled(name: str) -> LabelledSet:
-            return LabelledSet(sets.inputs(Cutoff.TRAIN, name), rows, own)
+            return LabelledSet(sets.inputs(Cutoff.TRAIN, name), samples.train, own)
 
         if params.on_control and wanted != (CONTROL,):
             control = fit_model(labelled(CONTROL), params)

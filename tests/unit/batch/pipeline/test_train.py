@@ -24,7 +24,6 @@ from batch.pipeline.train import (
     fit_correction,
     fit_model,
     hitrate,
-    in_moment_order,
     moment_order,
     probabilities,
     sample_matrix,
@@ -246,24 +245,6 @@ def test_moment_order_brings_each_users_moments_together_in_order():
 
     assert order.tolist() == [2, 4, 1, 0, 3]  # user 1 at day 1 (posts 3, 1 as they came), day 2, then user 2
     assert groups.tolist() == [0, 0, 1, 2, 2]
-
-
-def test_rows_in_moment_order_keep_each_rows_own_history_beside_it():
-    samples = pl.DataFrame(
-        {Col.USER_ID: [2, 1, 1, 2, 1], Col.TIMESTAMP: [t(1), t(2), t(1), t(1), t(1)], Col.POST_ID: [5, 4, 3, 2, 1]}
-    )
-    posts = samples[Col.POST_ID].to_numpy().astype(np.float32)
-    own = RowColumns(collab=posts[:, None] * 10, added_likes=posts, added_views=posts + 100)
-
-    rows, sorted_own = in_moment_order(samples, own)
-
-    assert rows[Col.POST_ID].to_list() == [3, 1, 4, 5, 2]
-    assert moment_order(rows)[0].tolist() == [0, 1, 2, 3, 4]  # a pairwise fit finds them in order: no copy
-    assert sorted_own is not None and sorted_own.collab is not None
-    assert sorted_own.added_likes.tolist() == [3, 1, 4, 5, 2]
-    assert sorted_own.added_views.tolist() == [103, 101, 104, 105, 102]
-    assert sorted_own.collab[:, 0].tolist() == [30, 10, 40, 50, 20]
-    assert in_moment_order(samples, None)[1] is None
 
 
 def test_every_moment_of_a_windows_rows_holds_a_liked_post(views):
