@@ -69,7 +69,7 @@ class TrainParams:
         correction_weights: Weights a correction may be added at, the one chosen whose lists hit most on the
             validation window (``batch.pipeline.weigh``); a single weight is used as it is (the default: the
             correction as fitted). 0 leaves the model control's ranking where the added columns did not help. With
-            pairs, (0, 0.5, 1) kept `test` >= `control` in 19 of 20 cells of the world family against 14; with
+            pairs, (0, 0.5, 1) kept `test` >= `control` in 17 of 20 cells of the world family against 14; with
             the pointwise default it is not measured yet (bench/RESULTS.md, stop 50).
         max_eval_users: Users ranked exhaustively for hitrate@5 on the validation window.
         seed: Seed of sampling and of CatBoost.
