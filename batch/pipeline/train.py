@@ -156,8 +156,8 @@ def _training_pool(
     """The training rows as CatBoost reads them, grouped by moment for a pairwise fit and starting from ``base``'s
     scores when given, and how many of them are liked.
 
-    The feature matrix is dropped on return: the pool holds its own copy of it, quantized, so the fit runs without
-    a second one (2.8M rows at full scale: about 0.7 GB, bench/RESULTS.md, stop 49).
+    The feature matrix is dropped on return: the pool holds its own copy of it (quantized, for a pairwise fit), so
+    the fit runs without a second one (2.8M rows at full scale: about 0.7 GB, bench/RESULTS.md, stop 49).
 
     Raises:
         ValueError: The rows hold a single class (too little data in the label window), or, for a pairwise fit,
